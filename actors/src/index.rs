@@ -1,0 +1,1 @@
+//! Ordered secondary indexes: (value key, document id). STUB.
