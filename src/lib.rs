@@ -1,1 +1,29 @@
+//! # Mammoth
+//!
+//! An actor-based, in-memory document database with persistence, served over HTTP as a
+//! multi-tenant backend: projects, API keys, JSON documents, queries.
+//!
+//! # Layout
+//! - [`config`]: every setting, from flags or environment variables.
+//! - [`server`]: opens storage, starts the registry, bootstraps the `default` project, serves
+//!   HTTP until shutdown, then flushes.
+//! - [`keys`]: API keys as signed JWTs (minting and verification).
+//! - [`http`]: the thin axum layer: routes, extractors, the one error type.
+//!
+//! Three floors, each importing only the one below: this crate over `mammoth-actors` over
+//! `mammoth-storage`.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let config = mammoth::config::Config::in_memory();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let server = mammoth::server::Server::start(config, listener).await?;
+//! println!("listening on http://{}", server.local_addr());
+//! server.serve(std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
 
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod server;

@@ -59,6 +59,8 @@ impl Collection {
     /// Answers a query, restricted to the documents that also match `scope` when given.
     pub fn query(&self, query: &Query, scope: Option<&Filter>) -> Result<Page, QueryError> {
         let _ = (query, scope);
-        Err(QueryError::InvalidQuery("queries are not implemented yet".into()))
+        Err(QueryError::InvalidQuery(
+            "queries are not implemented yet".into(),
+        ))
     }
 }

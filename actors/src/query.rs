@@ -26,7 +26,9 @@ impl Filter {
     pub fn parse(value: &Value) -> Result<Filter, QueryError> {
         match value {
             Value::Object(_) => Ok(Filter {}),
-            _ => Err(QueryError::InvalidQuery("filter must be a JSON object".into())),
+            _ => Err(QueryError::InvalidQuery(
+                "filter must be a JSON object".into(),
+            )),
         }
     }
 

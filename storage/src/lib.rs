@@ -64,21 +64,46 @@ pub enum Mutation {
     /// Create or replace a project's record.
     PutProject { project: String, record: Bytes },
     /// Create or replace an API key of a project.
-    PutKey { project: String, key_id: String, record: Bytes },
+    PutKey {
+        project: String,
+        key_id: String,
+        record: Bytes,
+    },
     /// Remove an API key.
     DeleteKey { project: String, key_id: String },
     /// Create or replace a document.
-    PutDoc { project: String, collection: String, id: String, doc: Bytes },
+    PutDoc {
+        project: String,
+        collection: String,
+        id: String,
+        doc: Bytes,
+    },
     /// Remove a document.
-    DeleteDoc { project: String, collection: String, id: String },
+    DeleteDoc {
+        project: String,
+        collection: String,
+        id: String,
+    },
     /// Create or replace an end user.
-    PutUser { project: String, user_id: String, record: Bytes },
+    PutUser {
+        project: String,
+        user_id: String,
+        record: Bytes,
+    },
     /// Create or replace a session, keyed by the hash of its token.
-    PutSession { project: String, token_hash: String, record: Bytes },
+    PutSession {
+        project: String,
+        token_hash: String,
+        record: Bytes,
+    },
     /// Remove a session.
     DeleteSession { project: String, token_hash: String },
     /// Create or replace a one-time sign-in token, keyed by its hash.
-    PutMagicLink { project: String, token_hash: String, record: Bytes },
+    PutMagicLink {
+        project: String,
+        token_hash: String,
+        record: Bytes,
+    },
     /// Remove a one-time sign-in token.
     DeleteMagicLink { project: String, token_hash: String },
     /// Remove every document, user, session and magic link of a project (its record and keys stay).
@@ -142,7 +167,9 @@ impl Future for Ticket {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.0 {
             None => Poll::Ready(Ok(())),
-            Some(rx) => Pin::new(rx).poll(cx).map(|r| r.unwrap_or(Err(StorageError::Closed))),
+            Some(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(StorageError::Closed))),
         }
     }
 }

@@ -1,0 +1,577 @@
+//! The project actor: the one owner of a project's collections, keys and records.
+//!
+//! Every request for a project becomes one message to its actor. The actor checks the caller's key
+//! against its live key table, applies the change to memory, hands the mutation to the storage
+//! writer and replies at once with a durability [`Ticket`]: the HTTP handler waits for the disk,
+//! the actor never does. User errors travel in the reply; only a bug (a panic) ends the actor, and
+//! the supervisor in [`crate::registry`] then restarts it from storage.
+
+mod admin;
+mod documents;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use mammoth_storage::{ProjectSnapshot, Storage, Ticket};
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde_json::{Map, Value};
+
+use crate::collection::{Collection, StoredDoc};
+use crate::env::Env;
+use crate::error::ProjectError;
+use crate::query::{Page, Query};
+use crate::records::{IssuedKey, KeyInfo, KeyMinter, KeyRecord, Permission, ProjectRecord};
+
+pub(crate) use admin::encode;
+pub use documents::{MAX_DOC_BYTES, merge_patch};
+
+/// How long a caller waits for a project actor before answering 503.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most requests that may wait on one project at once; past it callers get 503 instead of growing
+/// the (unbounded) ractor mailbox.
+const MAX_IN_FLIGHT: usize = 4_096;
+
+/// Who is asking. The caller has verified the key's signature; the actor checks that the key is
+/// still live (same id and nonce in its table) and what it may do.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// The key's id.
+    pub key_id: String,
+    /// The nonce the key carries.
+    pub nonce: String,
+    /// A narrower permission (a scoped token minted as read-only), if any.
+    pub permission_cap: Option<Permission>,
+}
+
+/// A change to one document.
+#[derive(Debug)]
+pub enum WriteOp {
+    /// Create, with the client's id or a generated one; 409 when the id exists.
+    Create {
+        /// Validated id, when the body had one.
+        id: Option<String>,
+        /// The body without `id`.
+        body: Map<String, Value>,
+    },
+    /// Replace entirely, or create when missing.
+    Replace {
+        /// Validated id.
+        id: String,
+        /// The body without `id`.
+        body: Map<String, Value>,
+    },
+    /// JSON Merge Patch (RFC 7396) into an existing document.
+    Merge {
+        /// Validated id.
+        id: String,
+        /// The patch without `id`.
+        patch: Map<String, Value>,
+    },
+    /// Delete.
+    Delete {
+        /// Validated id.
+        id: String,
+    },
+}
+
+/// The outcome of a write.
+#[derive(Debug)]
+pub struct Written {
+    /// The stored document (none for a delete).
+    pub doc: Option<Bytes>,
+    /// Whether the write created the document.
+    pub created: bool,
+    /// Completes when the write is durable.
+    pub ticket: Ticket,
+}
+
+/// A collection and how many documents it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionInfo {
+    /// Name.
+    pub name: String,
+    /// Documents in it.
+    pub count: usize,
+}
+
+type Reply<T> = RpcReplyPort<Result<T, ProjectError>>;
+
+/// The messages a project actor handles. Build them through [`ProjectHandle`].
+#[derive(Debug)]
+pub enum ProjectMsg {
+    /// Read one document's stored bytes.
+    Get {
+        access: Access,
+        collection: String,
+        id: String,
+        reply: Reply<Bytes>,
+    },
+    /// Change one document.
+    Write {
+        access: Access,
+        collection: String,
+        op: WriteOp,
+        reply: Reply<Written>,
+    },
+    /// Run a query.
+    Query {
+        access: Access,
+        collection: String,
+        query: Box<Query>,
+        reply: Reply<Page>,
+    },
+    /// List collections with their counts, sorted by name.
+    Collections {
+        access: Access,
+        reply: Reply<Vec<CollectionInfo>>,
+    },
+    /// Check that a key is live; answers its effective permission.
+    Authenticate {
+        access: Access,
+        reply: Reply<Permission>,
+    },
+    /// Operator calls.
+    Admin(AdminMsg),
+    /// Test hook: panic inside the actor, to exercise supervision.
+    Crash,
+}
+
+/// Operator calls on one project.
+#[derive(Debug)]
+pub enum AdminMsg {
+    /// The project's record.
+    Describe { reply: Reply<ProjectRecord> },
+    /// Rename and/or set the allowed origins.
+    Update {
+        name: Option<String>,
+        allowed_origins: Option<Vec<String>>,
+        reply: Reply<(ProjectRecord, Ticket)>,
+    },
+    /// Remove every collection, user and session; keys stay.
+    Reset { reply: Reply<Ticket> },
+    /// Make a new key.
+    CreateKey {
+        name: String,
+        permission: Permission,
+        reply: Reply<(IssuedKey, Ticket)>,
+    },
+    /// List keys without secrets.
+    ListKeys { reply: Reply<Vec<KeyInfo>> },
+    /// Replace a key's secret; the old one dies at once.
+    RegenerateKey {
+        key_id: String,
+        reply: Reply<(IssuedKey, Ticket)>,
+    },
+    /// Delete a key.
+    DeleteKey {
+        key_id: String,
+        reply: Reply<Ticket>,
+    },
+    /// Number of documents in the project.
+    DocumentCount { reply: Reply<usize> },
+}
+
+/// What a project actor starts from.
+pub struct ProjectArgs {
+    /// The project's record.
+    pub record: ProjectRecord,
+    /// Its stored state (empty for a new project).
+    pub snapshot: ProjectSnapshot,
+    /// Where mutations go.
+    pub storage: Storage,
+    /// Clock and randomness.
+    pub env: Env,
+    /// Signs new keys.
+    pub minter: KeyMinter,
+}
+
+/// The actor; stateless, its state lives in [`ProjectState`].
+#[derive(Debug, Default)]
+pub struct ProjectActor;
+
+/// Everything one project owns.
+pub struct ProjectState {
+    record: ProjectRecord,
+    /// The live key table by key id: a key whose id or nonce is not here is dead.
+    keys: HashMap<String, KeyRecord>,
+    /// Collections by name; a collection is removed when its last document is.
+    collections: BTreeMap<String, Collection>,
+    storage: Storage,
+    env: Env,
+    minter: KeyMinter,
+}
+
+impl Actor for ProjectActor {
+    type Msg = ProjectMsg;
+    type State = ProjectState;
+    type Arguments = ProjectArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<ProjectMsg>,
+        args: ProjectArgs,
+    ) -> Result<ProjectState, ActorProcessingErr> {
+        ProjectState::load(args)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<ProjectMsg>,
+        msg: ProjectMsg,
+        state: &mut ProjectState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.handle(msg);
+        Ok(())
+    }
+}
+
+impl ProjectState {
+    fn load(args: ProjectArgs) -> Result<ProjectState, ActorProcessingErr> {
+        let ProjectArgs {
+            record,
+            snapshot,
+            storage,
+            env,
+            minter,
+        } = args;
+        let mut keys = HashMap::with_capacity(snapshot.keys.len());
+        for (id, bytes) in &snapshot.keys {
+            let key: KeyRecord = serde_json::from_slice(bytes)
+                .map_err(|e| format!("key {id} of project {} is corrupt: {e}", record.id))?;
+            keys.insert(id.clone(), key);
+        }
+        let mut collections = BTreeMap::new();
+        for (name, docs) in snapshot.docs {
+            let mut collection = Collection::new();
+            for (id, bytes) in docs {
+                let value: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|e| {
+                    format!(
+                        "document {name}/{id} of project {} is corrupt: {e}",
+                        record.id
+                    )
+                })?;
+                collection.insert(id, StoredDoc { value, bytes });
+            }
+            if !collection.is_empty() {
+                collections.insert(name, collection);
+            }
+        }
+        Ok(ProjectState {
+            record,
+            keys,
+            collections,
+            storage,
+            env,
+            minter,
+        })
+    }
+
+    fn handle(&mut self, msg: ProjectMsg) {
+        match msg {
+            ProjectMsg::Get {
+                access,
+                collection,
+                id,
+                reply,
+            } => {
+                let _ = reply.send(
+                    self.authorize(&access, false)
+                        .and_then(|_| self.get(&collection, &id)),
+                );
+            }
+            ProjectMsg::Write {
+                access,
+                collection,
+                op,
+                reply,
+            } => {
+                let _ = reply.send(
+                    self.authorize(&access, true)
+                        .and_then(|_| self.write(collection, op)),
+                );
+            }
+            ProjectMsg::Query {
+                access,
+                collection,
+                query,
+                reply,
+            } => {
+                let _ = reply.send(
+                    self.authorize(&access, false)
+                        .and_then(|_| self.query(&collection, &query)),
+                );
+            }
+            ProjectMsg::Collections { access, reply } => {
+                let _ = reply.send(self.authorize(&access, false).map(|_| self.list()));
+            }
+            ProjectMsg::Authenticate { access, reply } => {
+                let _ = reply.send(self.authorize(&access, false));
+            }
+            ProjectMsg::Admin(msg) => self.admin(msg),
+            ProjectMsg::Crash => {
+                panic!("test hook: crash requested for project {}", self.record.id)
+            }
+        }
+    }
+
+    /// Checks that the key is live and may do this; answers its effective permission.
+    fn authorize(&self, access: &Access, write: bool) -> Result<Permission, ProjectError> {
+        let live = self
+            .keys
+            .get(&access.key_id)
+            .filter(|k| constant_time_eq(k.nonce.as_bytes(), access.nonce.as_bytes()));
+        let Some(key) = live else {
+            return Err(ProjectError::unauthorized(
+                "this API key has been revoked or regenerated; use a current key",
+            ));
+        };
+        let permission = match (key.permission, access.permission_cap) {
+            (Permission::Write, Some(Permission::Read)) => Permission::Read,
+            (p, _) => p,
+        };
+        if write && permission == Permission::Read {
+            return Err(ProjectError::forbidden(
+                "this credential is read-only; use a write key to change data",
+            ));
+        }
+        Ok(permission)
+    }
+}
+
+/// Compares secrets without revealing where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A cheap, cloneable handle to one project's actor, with typed calls that time out and refuse
+/// work past a bound instead of queueing without limit.
+#[derive(Clone)]
+pub struct ProjectHandle {
+    inner: Arc<HandleInner>,
+}
+
+struct HandleInner {
+    id: String,
+    /// The current actor; the supervisor swaps in a new one after a restart.
+    actor: ArcSwap<ActorRef<ProjectMsg>>,
+    /// Calls waiting on the actor now; bounded by [`MAX_IN_FLIGHT`].
+    in_flight: AtomicUsize,
+}
+
+impl std::fmt::Debug for ProjectHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectHandle")
+            .field("id", &self.inner.id)
+            .finish()
+    }
+}
+
+impl ProjectHandle {
+    pub(crate) fn new(id: String, actor: ActorRef<ProjectMsg>) -> ProjectHandle {
+        ProjectHandle {
+            inner: Arc::new(HandleInner {
+                id,
+                actor: ArcSwap::from_pointee(actor),
+                in_flight: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// The project's id.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    pub(crate) fn replace_actor(&self, actor: ActorRef<ProjectMsg>) {
+        self.inner.actor.store(Arc::new(actor));
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(Reply<T>) -> ProjectMsg,
+    ) -> Result<T, ProjectError> {
+        let waiting = self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _guard = InFlight(&self.inner.in_flight);
+        if waiting >= MAX_IN_FLIGHT {
+            return Err(ProjectError::unavailable(
+                "this project has too many requests in flight; retry after a short pause",
+            ));
+        }
+        let actor = self.inner.actor.load_full();
+        match actor.call(build, Some(CALL_TIMEOUT)).await {
+            Ok(CallResult::Success(result)) => result,
+            Ok(CallResult::Timeout) => Err(ProjectError::unavailable(
+                "the project did not answer in time; retry",
+            )),
+            // The actor dropped the reply: it failed while handling this very request.
+            Ok(CallResult::SenderError) => Err(ProjectError::internal("internal error")),
+            Err(_) => Err(ProjectError::unavailable(
+                "the project is restarting; retry shortly",
+            )),
+        }
+    }
+
+    /// A document's stored bytes.
+    pub async fn get(
+        &self,
+        access: Access,
+        collection: String,
+        id: String,
+    ) -> Result<Bytes, ProjectError> {
+        self.call(|reply| ProjectMsg::Get {
+            access,
+            collection,
+            id,
+            reply,
+        })
+        .await
+    }
+
+    /// Applies a write; await the returned ticket before acknowledging it.
+    pub async fn write(
+        &self,
+        access: Access,
+        collection: String,
+        op: WriteOp,
+    ) -> Result<Written, ProjectError> {
+        self.call(|reply| ProjectMsg::Write {
+            access,
+            collection,
+            op,
+            reply,
+        })
+        .await
+    }
+
+    /// Runs a query.
+    pub async fn query(
+        &self,
+        access: Access,
+        collection: String,
+        query: Query,
+    ) -> Result<Page, ProjectError> {
+        let query = Box::new(query);
+        self.call(|reply| ProjectMsg::Query {
+            access,
+            collection,
+            query,
+            reply,
+        })
+        .await
+    }
+
+    /// Lists collections.
+    pub async fn collections(&self, access: Access) -> Result<Vec<CollectionInfo>, ProjectError> {
+        self.call(|reply| ProjectMsg::Collections { access, reply })
+            .await
+    }
+
+    /// Checks a key; answers its effective permission.
+    pub async fn authenticate(&self, access: Access) -> Result<Permission, ProjectError> {
+        self.call(|reply| ProjectMsg::Authenticate { access, reply })
+            .await
+    }
+
+    /// The project's record.
+    pub async fn describe(&self) -> Result<ProjectRecord, ProjectError> {
+        self.call(|reply| ProjectMsg::Admin(AdminMsg::Describe { reply }))
+            .await
+    }
+
+    /// Renames the project and/or sets its allowed origins; durable on return.
+    pub async fn update(
+        &self,
+        name: Option<String>,
+        allowed_origins: Option<Vec<String>>,
+    ) -> Result<ProjectRecord, ProjectError> {
+        let (record, ticket) = self
+            .call(|reply| {
+                ProjectMsg::Admin(AdminMsg::Update {
+                    name,
+                    allowed_origins,
+                    reply,
+                })
+            })
+            .await?;
+        ticket.await?;
+        Ok(record)
+    }
+
+    /// Removes every collection, user and session; durable on return.
+    pub async fn reset(&self) -> Result<(), ProjectError> {
+        let ticket = self
+            .call(|reply| ProjectMsg::Admin(AdminMsg::Reset { reply }))
+            .await?;
+        Ok(ticket.await?)
+    }
+
+    /// Makes a key; durable on return.
+    pub async fn create_key(
+        &self,
+        name: String,
+        permission: Permission,
+    ) -> Result<IssuedKey, ProjectError> {
+        let (key, ticket) = self
+            .call(|reply| {
+                ProjectMsg::Admin(AdminMsg::CreateKey {
+                    name,
+                    permission,
+                    reply,
+                })
+            })
+            .await?;
+        ticket.await?;
+        Ok(key)
+    }
+
+    /// Lists keys without secrets.
+    pub async fn keys(&self) -> Result<Vec<KeyInfo>, ProjectError> {
+        self.call(|reply| ProjectMsg::Admin(AdminMsg::ListKeys { reply }))
+            .await
+    }
+
+    /// Replaces a key's secret; durable on return.
+    pub async fn regenerate_key(&self, key_id: String) -> Result<IssuedKey, ProjectError> {
+        let (key, ticket) = self
+            .call(|reply| ProjectMsg::Admin(AdminMsg::RegenerateKey { key_id, reply }))
+            .await?;
+        ticket.await?;
+        Ok(key)
+    }
+
+    /// Deletes a key; durable on return.
+    pub async fn delete_key(&self, key_id: String) -> Result<(), ProjectError> {
+        let ticket = self
+            .call(|reply| ProjectMsg::Admin(AdminMsg::DeleteKey { key_id, reply }))
+            .await?;
+        Ok(ticket.await?)
+    }
+
+    /// Number of documents.
+    pub async fn document_count(&self) -> Result<usize, ProjectError> {
+        self.call(|reply| ProjectMsg::Admin(AdminMsg::DocumentCount { reply }))
+            .await
+    }
+
+    /// Test hook: makes the actor panic.
+    pub fn crash(&self) {
+        let _ = self.inner.actor.load().cast(ProjectMsg::Crash);
+    }
+}
+
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,139 @@
+//! Operator calls inside the project actor: the record, API keys, reset.
+
+use bytes::Bytes;
+use mammoth_storage::Mutation;
+
+use super::{AdminMsg, ProjectState};
+use crate::error::ProjectError;
+use crate::ids::{hex, rfc3339_millis};
+use crate::records::{IssuedKey, KeyInfo, KeyRecord, Permission};
+
+impl ProjectState {
+    pub(super) fn admin(&mut self, msg: AdminMsg) {
+        match msg {
+            AdminMsg::Describe { reply } => {
+                let _ = reply.send(Ok(self.record.clone()));
+            }
+            AdminMsg::Update {
+                name,
+                allowed_origins,
+                reply,
+            } => {
+                let mut record = self.record.clone();
+                if let Some(name) = name {
+                    record.name = name;
+                }
+                if let Some(origins) = allowed_origins {
+                    record.allowed_origins = origins;
+                }
+                let result = self
+                    .storage
+                    .submit(vec![Mutation::PutProject {
+                        project: record.id.clone(),
+                        record: encode(&record),
+                    }])
+                    .map_err(ProjectError::from)
+                    .map(|ticket| {
+                        self.record = record.clone();
+                        (record, ticket)
+                    });
+                let _ = reply.send(result);
+            }
+            AdminMsg::Reset { reply } => {
+                let result = self
+                    .storage
+                    .submit(vec![Mutation::ClearProject {
+                        project: self.record.id.clone(),
+                    }])
+                    .map_err(ProjectError::from)
+                    .inspect(|_| self.collections.clear());
+                let _ = reply.send(result);
+            }
+            AdminMsg::CreateKey {
+                name,
+                permission,
+                reply,
+            } => {
+                let id = self.env.new_id();
+                let _ = reply.send(self.issue_key(id, name, permission));
+            }
+            AdminMsg::ListKeys { reply } => {
+                let mut keys: Vec<KeyInfo> = self.keys.values().map(KeyInfo::from).collect();
+                keys.sort_by(|a, b| a.id.cmp(&b.id));
+                let _ = reply.send(Ok(keys));
+            }
+            AdminMsg::RegenerateKey { key_id, reply } => {
+                let result = match self.keys.get(&key_id) {
+                    Some(old) => {
+                        let (name, permission) = (old.name.clone(), old.permission);
+                        self.issue_key(key_id, name, permission)
+                    }
+                    None => Err(no_key(&key_id)),
+                };
+                let _ = reply.send(result);
+            }
+            AdminMsg::DeleteKey { key_id, reply } => {
+                let result = if self.keys.contains_key(&key_id) {
+                    self.storage
+                        .submit(vec![Mutation::DeleteKey {
+                            project: self.record.id.clone(),
+                            key_id: key_id.clone(),
+                        }])
+                        .map_err(ProjectError::from)
+                        .inspect(|_| {
+                            self.keys.remove(&key_id);
+                        })
+                } else {
+                    Err(no_key(&key_id))
+                };
+                let _ = reply.send(result);
+            }
+            AdminMsg::DocumentCount { reply } => {
+                let _ = reply.send(Ok(self.collections.values().map(|c| c.len()).sum()));
+            }
+        }
+    }
+
+    /// Makes (or remakes, under the same id) a key with a fresh nonce and stores it.
+    fn issue_key(
+        &mut self,
+        id: String,
+        name: String,
+        permission: Permission,
+    ) -> Result<(IssuedKey, mammoth_storage::Ticket), ProjectError> {
+        let mut record = KeyRecord {
+            id,
+            project_id: self.record.id.clone(),
+            name,
+            permission,
+            created_at: rfc3339_millis(self.env.now_millis()),
+            nonce: hex(&self.env.random::<16>()),
+            last4: String::new(),
+        };
+        let key = (self.minter)(&record.claims());
+        record.last4 = key[key.len().saturating_sub(4)..].to_owned();
+        let ticket = self.storage.submit(vec![Mutation::PutKey {
+            project: record.project_id.clone(),
+            key_id: record.id.clone(),
+            record: encode(&record),
+        }])?;
+        let issued = IssuedKey {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            permission,
+            key,
+            created_at: record.created_at.clone(),
+        };
+        self.keys.insert(record.id.clone(), record);
+        Ok((issued, ticket))
+    }
+}
+
+fn no_key(key_id: &str) -> ProjectError {
+    ProjectError::not_found(format!("no API key '{key_id}'"))
+}
+
+/// Encodes a record for storage.
+pub(crate) fn encode<T: serde::Serialize>(record: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(record).expect("records always encode"))
+}

@@ -1,0 +1,244 @@
+//! Document reads and writes inside the project actor.
+//!
+//! A write is validated, turned into the stored document (server fields set, encoded once),
+//! handed to storage, and only then applied to memory, so a write that storage refuses
+//! (overload) leaves no trace.
+
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+use mammoth_storage::Mutation;
+use serde_json::{Map, Value};
+
+use super::{CollectionInfo, ProjectState, WriteOp, Written};
+use crate::collection::{Collection, StoredDoc};
+use crate::error::{ErrorCode, ProjectError};
+use crate::ids::rfc3339_millis;
+use crate::query::{Page, Query};
+
+/// Largest stored document, encoded (CONTRACT section 6).
+pub const MAX_DOC_BYTES: usize = 1 << 20;
+
+static EMPTY: LazyLock<Collection> = LazyLock::new(Collection::new);
+
+impl ProjectState {
+    pub(super) fn get(&self, collection: &str, id: &str) -> Result<Bytes, ProjectError> {
+        self.collections
+            .get(collection)
+            .and_then(|c| c.get(id))
+            .map(|doc| doc.bytes.clone())
+            .ok_or_else(|| not_found(collection, id))
+    }
+
+    pub(super) fn query(&self, collection: &str, query: &Query) -> Result<Page, ProjectError> {
+        let c = self.collections.get(collection).unwrap_or(&EMPTY);
+        Ok(c.query(query, None)?)
+    }
+
+    pub(super) fn list(&self) -> Vec<CollectionInfo> {
+        self.collections
+            .iter()
+            .map(|(name, c)| CollectionInfo {
+                name: name.clone(),
+                count: c.len(),
+            })
+            .collect()
+    }
+
+    pub(super) fn write(
+        &mut self,
+        collection: String,
+        op: WriteOp,
+    ) -> Result<Written, ProjectError> {
+        let now = rfc3339_millis(self.env.now_millis());
+        match op {
+            WriteOp::Create { id, body } => {
+                let id = match id {
+                    Some(id) => {
+                        if self.existing(&collection, &id).is_some() {
+                            return Err(ProjectError::new(
+                                ErrorCode::Conflict,
+                                format!(
+                                    "document '{id}' already exists in '{collection}'; use PUT to replace it or pick another id"
+                                ),
+                            ));
+                        }
+                        id
+                    }
+                    None => loop {
+                        let id = self.env.new_id();
+                        if self.existing(&collection, &id).is_none() {
+                            break id;
+                        }
+                    },
+                };
+                let doc = build_doc(body, &id, now.clone(), now)?;
+                self.store(collection, id, doc, true)
+            }
+            WriteOp::Replace { id, body } => {
+                let created_at = self.existing(&collection, &id).map(|d| created_at_of(d));
+                let created = created_at.is_none();
+                let created_at = created_at.unwrap_or_else(|| now.clone());
+                let doc = build_doc(body, &id, created_at, now)?;
+                self.store(collection, id, doc, created)
+            }
+            WriteOp::Merge { id, patch } => {
+                let Some(existing) = self.existing(&collection, &id) else {
+                    return Err(not_found(&collection, &id));
+                };
+                let created_at = created_at_of(existing);
+                let mut value = Value::Object(existing.value.clone());
+                merge_patch(&mut value, Value::Object(patch));
+                let Value::Object(body) = value else {
+                    unreachable!("merging an object patch into an object gives an object")
+                };
+                let doc = build_doc(body, &id, created_at, now)?;
+                self.store(collection, id, doc, false)
+            }
+            WriteOp::Delete { id } => {
+                if self.existing(&collection, &id).is_none() {
+                    return Err(not_found(&collection, &id));
+                }
+                let ticket = self.storage.submit(vec![Mutation::DeleteDoc {
+                    project: self.record.id.clone(),
+                    collection: collection.clone(),
+                    id: id.clone(),
+                }])?;
+                if let Some(c) = self.collections.get_mut(&collection) {
+                    c.remove(&id);
+                    if c.is_empty() {
+                        self.collections.remove(&collection);
+                    }
+                }
+                Ok(Written {
+                    doc: None,
+                    created: false,
+                    ticket,
+                })
+            }
+        }
+    }
+
+    fn existing(&self, collection: &str, id: &str) -> Option<&StoredDoc> {
+        self.collections.get(collection).and_then(|c| c.get(id))
+    }
+
+    fn store(
+        &mut self,
+        collection: String,
+        id: String,
+        doc: StoredDoc,
+        created: bool,
+    ) -> Result<Written, ProjectError> {
+        let ticket = self.storage.submit(vec![Mutation::PutDoc {
+            project: self.record.id.clone(),
+            collection: collection.clone(),
+            id: id.clone(),
+            doc: doc.bytes.clone(),
+        }])?;
+        let bytes = doc.bytes.clone();
+        self.collections
+            .entry(collection)
+            .or_default()
+            .insert(id, doc);
+        Ok(Written {
+            doc: Some(bytes),
+            created,
+            ticket,
+        })
+    }
+}
+
+fn not_found(collection: &str, id: &str) -> ProjectError {
+    ProjectError::not_found(format!("no document '{id}' in collection '{collection}'"))
+}
+
+fn created_at_of(doc: &StoredDoc) -> String {
+    match doc.value.get("created_at") {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The stored form: the body with the server-managed fields set, encoded once.
+fn build_doc(
+    mut body: Map<String, Value>,
+    id: &str,
+    created_at: String,
+    updated_at: String,
+) -> Result<StoredDoc, ProjectError> {
+    body.insert("id".into(), Value::String(id.to_owned()));
+    body.insert("created_at".into(), Value::String(created_at));
+    body.insert("updated_at".into(), Value::String(updated_at));
+    let bytes = serde_json::to_vec(&body)
+        .map_err(|e| ProjectError::internal(format!("encoding a document failed: {e}")))?;
+    if bytes.len() > MAX_DOC_BYTES {
+        return Err(ProjectError::bad_request(format!(
+            "the document would be {} bytes encoded; the limit is {MAX_DOC_BYTES} (1 MiB): make it smaller",
+            bytes.len()
+        )));
+    }
+    Ok(StoredDoc {
+        value: body,
+        bytes: Bytes::from(bytes),
+    })
+}
+
+/// JSON Merge Patch (RFC 7396): objects merge recursively, `null` deletes, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    let Value::Object(map) = target else {
+        unreachable!("target was just made an object")
+    };
+    for (key, value) in patch {
+        if value.is_null() {
+            map.remove(&key);
+        } else {
+            merge_patch(map.entry(key).or_insert(Value::Null), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_patch;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396_examples() {
+        let cases = [
+            (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
+            (json!({"a":"b"}), json!({"a":null}), json!({})),
+            (
+                json!({"a":"b","b":"c"}),
+                json!({"a":null}),
+                json!({"b":"c"}),
+            ),
+            (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"c"}), json!({"a":["b"]}), json!({"a":["b"]})),
+            (
+                json!({"a":{"b":"c"}}),
+                json!({"a":{"b":"d","c":null}}),
+                json!({"a":{"b":"d"}}),
+            ),
+            (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
+            (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
+            (
+                json!({}),
+                json!({"a":{"bb":{"ccc":null}}}),
+                json!({"a":{"bb":{}}}),
+            ),
+        ];
+        for (mut target, patch, want) in cases {
+            merge_patch(&mut target, patch.clone());
+            assert_eq!(target, want, "patch {patch}");
+        }
+    }
+}

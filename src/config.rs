@@ -1,0 +1,121 @@
+//! Server settings. The command line fills them (each flag also reads a `MAMMOTH_*` variable);
+//! embedders build them directly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mammoth_actors::env::Env;
+
+/// Where state lives and when a write counts as done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageMode {
+    /// Nothing touches disk.
+    InMemory,
+    /// A redb file in `dir`.
+    Disk {
+        /// The data directory (holds `mammoth.redb`).
+        dir: PathBuf,
+        /// `sync` or `periodic`.
+        durability: DurabilityMode,
+    },
+}
+
+/// CONTRACT section 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurabilityMode {
+    /// Acknowledge only after an fsync'd group commit.
+    Sync,
+    /// Acknowledge from memory; snapshot every interval and on shutdown.
+    Periodic {
+        /// Time between snapshots.
+        interval: Duration,
+    },
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Storage and durability.
+    pub storage: StorageMode,
+    /// Accepted as `Authorization: Bearer <token>` on `/admin/v1/*` when set.
+    pub root_token: Option<String>,
+    /// Overrides the stored API-key signing secret.
+    pub jwt_secret: Option<String>,
+    /// Base of links put in emails; defaults to `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// Enables test-only routes (a panic hook). Never on in production.
+    pub test_hooks: bool,
+    /// Clock and randomness.
+    pub env: Env,
+}
+
+impl Config {
+    /// An in-memory server with defaults.
+    pub fn in_memory() -> Config {
+        Config {
+            storage: StorageMode::InMemory,
+            root_token: None,
+            jwt_secret: None,
+            public_url: None,
+            test_hooks: false,
+            env: Env::default(),
+        }
+    }
+
+    /// A server persisting to `dir` with `sync` durability.
+    pub fn on_disk(dir: impl Into<PathBuf>) -> Config {
+        Config {
+            storage: StorageMode::Disk {
+                dir: dir.into(),
+                durability: DurabilityMode::Sync,
+            },
+            ..Config::in_memory()
+        }
+    }
+
+    /// The public base URL for links, given the bound address.
+    pub fn public_url_for(&self, addr: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{addr}"),
+        }
+    }
+}
+
+/// Parses durations such as `1s`, `500ms`, `2m`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 1s or 500ms"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("'{s}' has an unknown unit; use ms, s or m")),
+    };
+    if !(0.001..=86_400.0).contains(&seconds) {
+        return Err(format!("'{s}' is out of range (1ms to 24h)"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("1h").is_err());
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("x").is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! The thin HTTP layer: one `routes()` per resource, merged here, with the cross-cutting layers.
+//! A handler is extractors, one call on a typed handle, and a response; business rules live in
+//! the actors.
+
+mod admin;
+mod documents;
+pub mod error;
+mod extract;
+mod system;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use mammoth_actors::registry::Registry;
+
+use crate::config::Config;
+use crate::keys::KeySigner;
+pub use error::ApiError;
+
+/// Largest request body (CONTRACT section 3: 413 above it).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Cheap handles every handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    /// Finds projects.
+    pub registry: Registry,
+    /// Verifies API keys.
+    pub signer: Arc<KeySigner>,
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Base of links in emails.
+    pub public_url: Arc<str>,
+}
+
+impl AppState {
+    /// State for a server bound to `addr`.
+    pub fn new(
+        registry: Registry,
+        signer: Arc<KeySigner>,
+        config: Arc<Config>,
+        addr: SocketAddr,
+    ) -> AppState {
+        let public_url = config.public_url_for(addr).into();
+        AppState {
+            registry,
+            signer,
+            config,
+            public_url,
+        }
+    }
+}
+
+/// The whole router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(documents::routes())
+        .merge(admin::routes())
+        .merge(system::routes())
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_route)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no route for {method} {}; see the API reference in the README",
+        uri.path()
+    ))
+}

@@ -1,0 +1,264 @@
+//! The operators' API (CONTRACT section 5): projects, keys, reset.
+
+use axum::Router;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use mammoth_actors::project::ProjectHandle;
+use mammoth_actors::records::Permission;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::extract::{JsonObject, Path, bearer, kind_of};
+use super::{ApiError, AppState};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/admin/v1/projects",
+            post(create_project).get(list_projects),
+        )
+        .route(
+            "/admin/v1/projects/{id}",
+            patch(update_project).get(get_project),
+        )
+        .route("/admin/v1/projects/{id}/reset", post(reset_project))
+        .route(
+            "/admin/v1/projects/{id}/keys",
+            post(create_key).get(list_keys),
+        )
+        .route("/admin/v1/projects/{id}/crash", post(crash_project))
+        .route("/admin/v1/keys/{key_id}/regenerate", post(regenerate_key))
+        .route("/admin/v1/keys/{key_id}", axum::routing::delete(delete_key))
+}
+
+/// An operator: the caller presented the root token.
+pub(crate) struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(root) = &state.config.root_token else {
+            return Err(ApiError::unauthorized(
+                "the admin API is disabled: start the server with MAMMOTH_ROOT_TOKEN set",
+            ));
+        };
+        let Some(token) = bearer(parts)? else {
+            return Err(ApiError::unauthorized(
+                "missing operator credentials: send Authorization: Bearer <root token>",
+            ));
+        };
+        // Hashing first makes the comparison constant-time in the length too.
+        let (a, b) = (
+            Sha256::digest(token.as_bytes()),
+            Sha256::digest(root.as_bytes()),
+        );
+        if bool::from(a.ct_eq(&b)) {
+            Ok(Operator)
+        } else {
+            Err(ApiError::unauthorized("the operator token is not valid"))
+        }
+    }
+}
+
+fn project(state: &AppState, id: &str) -> Result<ProjectHandle, ApiError> {
+    state
+        .registry
+        .project(id)
+        .ok_or_else(|| ApiError::not_found(format!("no project '{id}'")))
+}
+
+fn string_field(
+    body: &serde_json::Map<String, Value>,
+    field: &str,
+) -> Result<Option<String>, ApiError> {
+    match body.get(field) {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 128 => {
+            Ok(Some(s.trim().to_owned()))
+        }
+        Some(other) => Err(ApiError::bad_request(format!(
+            "\"{field}\" must be a non-empty string of at most 128 characters, not {}",
+            if other.is_string() {
+                "that string"
+            } else {
+                kind_of(other)
+            }
+        ))),
+    }
+}
+
+async fn create_project(
+    _: Operator,
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let name = string_field(&body, "name")?.ok_or_else(|| {
+        ApiError::bad_request("\"name\" is required, e.g. {\"name\": \"my-app\"}")
+    })?;
+    let (project, key) = state.registry.create_project(name).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"project": project, "api_key": key})),
+    )
+        .into_response())
+}
+
+async fn list_projects(_: Operator, State(state): State<AppState>) -> Result<Response, ApiError> {
+    let mut projects = Vec::new();
+    for handle in state.registry.projects() {
+        projects.push(handle.describe().await?);
+    }
+    Ok(axum::Json(json!({ "projects": projects })).into_response())
+}
+
+async fn get_project(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = project(&state, &id)?.describe().await?;
+    Ok(axum::Json(json!(record)).into_response())
+}
+
+async fn update_project(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let handle = project(&state, &id)?;
+    for field in body.keys() {
+        if field != "name" && field != "allowed_origins" {
+            return Err(ApiError::bad_request(format!(
+                "unknown field \"{field}\"; a project has \"name\" and \"allowed_origins\""
+            )));
+        }
+    }
+    let name = string_field(&body, "name")?;
+    let origins = match body.get("allowed_origins") {
+        None => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(parse_origin)
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "\"allowed_origins\" must be an array of origins like \"https://app.example.com\", not {}",
+                kind_of(other)
+            )));
+        }
+    };
+    let record = handle.update(name, origins).await?;
+    Ok(axum::Json(json!(record)).into_response())
+}
+
+/// Parses an origin (`scheme://host[:port]`, nothing else) into its canonical form.
+fn parse_origin(value: &Value) -> Result<String, ApiError> {
+    let bad = |what: &str| {
+        ApiError::bad_request(format!(
+            "{what} is not an origin; use scheme://host[:port], e.g. \"https://app.example.com\""
+        ))
+    };
+    let Value::String(s) = value else {
+        return Err(bad(kind_of(value)));
+    };
+    let url = url::Url::parse(s).map_err(|_| bad(&format!("'{s}'")))?;
+    let origin = url.origin();
+    let bare = url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !origin.is_tuple() || !bare || !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(&format!("'{s}'")));
+    }
+    Ok(origin.ascii_serialization())
+}
+
+async fn reset_project(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    project(&state, &id)?.reset().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn create_key(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let handle = project(&state, &id)?;
+    let name = string_field(&body, "name")?.ok_or_else(|| {
+        ApiError::bad_request(
+            "\"name\" is required, e.g. {\"name\": \"staging\", \"permission\": \"read\"}",
+        )
+    })?;
+    let permission = match body.get("permission") {
+        None => Permission::Write,
+        Some(Value::String(p)) => Permission::parse(p).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "\"permission\" must be \"read\" or \"write\", not '{p}'"
+            ))
+        })?,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "\"permission\" must be \"read\" or \"write\", not {}",
+                kind_of(other)
+            )));
+        }
+    };
+    let key = state.registry.create_key(&handle, name, permission).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!(key))).into_response())
+}
+
+async fn list_keys(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let keys = project(&state, &id)?.keys().await?;
+    Ok(axum::Json(json!({ "keys": keys })).into_response())
+}
+
+async fn regenerate_key(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(key_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let key = state.registry.regenerate_key(&key_id).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!(key))).into_response())
+}
+
+async fn delete_key(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(key_id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.registry.delete_key(&key_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Test hook: makes a project's actor panic. Exists only when the server runs with test hooks.
+async fn crash_project(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if !state.config.test_hooks {
+        return Err(ApiError::not_found(
+            "no route for POST /admin/v1/projects/{id}/crash",
+        ));
+    }
+    project(&state, &id)?.crash();
+    Ok(StatusCode::ACCEPTED.into_response())
+}

@@ -1,0 +1,189 @@
+//! Documents, collections and queries (CONTRACT sections 6 and 7).
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::{BufMut, Bytes, BytesMut};
+use mammoth_actors::ids::{valid_collection_name, valid_doc_id};
+use mammoth_actors::project::WriteOp;
+use mammoth_actors::query::{Page, Query};
+use serde_json::{Map, Value, json};
+
+use super::extract::{ApiKey, JsonBody, JsonObject, Path, kind_of};
+use super::{ApiError, AppState};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/collections", get(list_collections))
+        .route("/v1/collections/{name}/documents", post(create))
+        .route(
+            "/v1/collections/{name}/documents/{id}",
+            get(read).put(replace).patch(merge).delete(remove),
+        )
+        .route("/v1/collections/{name}/query", post(query))
+}
+
+async fn list_collections(key: ApiKey) -> Result<Response, ApiError> {
+    let collections = key.project.collections(key.access).await?;
+    let list: Vec<Value> = collections
+        .into_iter()
+        .map(|c| json!({"name": c.name, "count": c.count}))
+        .collect();
+    Ok(axum::Json(json!({ "collections": list })).into_response())
+}
+
+async fn create(
+    key: ApiKey,
+    Path(name): Path<String>,
+    JsonObject(mut body): JsonObject,
+) -> Result<Response, ApiError> {
+    key.require_write()?;
+    check_collection(&name)?;
+    let id = match body.remove("id") {
+        None => None,
+        Some(Value::String(id)) => Some(checked_id(id)?),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "\"id\" must be a string of 1-128 characters from [A-Za-z0-9_.-], not {}",
+                kind_of(&other)
+            )));
+        }
+    };
+    strip_server_fields(&mut body);
+    write(key, name, WriteOp::Create { id, body }).await
+}
+
+async fn read(key: ApiKey, Path((name, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+    check_collection(&name)?;
+    check_id(&id)?;
+    let bytes = key.project.get(key.access, name, id).await?;
+    Ok(json_bytes(StatusCode::OK, bytes))
+}
+
+async fn replace(
+    key: ApiKey,
+    Path((name, id)): Path<(String, String)>,
+    JsonObject(mut body): JsonObject,
+) -> Result<Response, ApiError> {
+    key.require_write()?;
+    check_collection(&name)?;
+    check_id(&id)?;
+    check_body_id(&mut body, &id)?;
+    strip_server_fields(&mut body);
+    write(key, name, WriteOp::Replace { id, body }).await
+}
+
+async fn merge(
+    key: ApiKey,
+    Path((name, id)): Path<(String, String)>,
+    JsonObject(mut patch): JsonObject,
+) -> Result<Response, ApiError> {
+    key.require_write()?;
+    check_collection(&name)?;
+    check_id(&id)?;
+    check_body_id(&mut patch, &id)?;
+    strip_server_fields(&mut patch);
+    write(key, name, WriteOp::Merge { id, patch }).await
+}
+
+async fn remove(
+    key: ApiKey,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    key.require_write()?;
+    check_collection(&name)?;
+    check_id(&id)?;
+    write(key, name, WriteOp::Delete { id }).await
+}
+
+async fn query(
+    key: ApiKey,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    check_collection(&name)?;
+    let query = Query::parse(&body).map_err(mammoth_actors::ProjectError::from)?;
+    let page = key.project.query(key.access, name, query).await?;
+    Ok(json_bytes(StatusCode::OK, page_body(page)))
+}
+
+/// Sends one write to the project and answers once it is durable.
+async fn write(key: ApiKey, collection: String, op: WriteOp) -> Result<Response, ApiError> {
+    let written = key.project.write(key.access, collection, op).await?;
+    written
+        .ticket
+        .await
+        .map_err(mammoth_actors::ProjectError::from)?;
+    Ok(match written.doc {
+        Some(bytes) if written.created => json_bytes(StatusCode::CREATED, bytes),
+        Some(bytes) => json_bytes(StatusCode::OK, bytes),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// A response whose body is already-encoded JSON.
+fn json_bytes(status: StatusCode, bytes: Bytes) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// Stitches stored documents into the page JSON without re-encoding them.
+fn page_body(page: Page) -> Bytes {
+    let size: usize = page.docs.iter().map(|d| d.len() + 1).sum::<usize>() + 128;
+    let mut out = BytesMut::with_capacity(size);
+    out.put_slice(b"{\"documents\":[");
+    for (i, doc) in page.docs.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(doc);
+    }
+    out.put_slice(b"],\"next_start_after\":");
+    out.put_slice(json!(page.next_start_after).to_string().as_bytes());
+    out.put_slice(b",\"next_cursor\":");
+    out.put_slice(json!(page.next_cursor).to_string().as_bytes());
+    out.put_u8(b'}');
+    out.freeze()
+}
+
+fn check_collection(name: &str) -> Result<(), ApiError> {
+    if valid_collection_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid collection name '{name}': use 1-64 characters from [A-Za-z0-9_-]"
+        )))
+    }
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if valid_doc_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid document id '{id}': use 1-128 characters from [A-Za-z0-9_.-]"
+        )))
+    }
+}
+
+fn checked_id(id: String) -> Result<String, ApiError> {
+    check_id(&id)?;
+    Ok(id)
+}
+
+/// A body `id` must match the path; it is then dropped (the server sets it).
+fn check_body_id(body: &mut Map<String, Value>, path_id: &str) -> Result<(), ApiError> {
+    match body.remove("id") {
+        None => Ok(()),
+        Some(Value::String(id)) if id == path_id => Ok(()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "the body's \"id\" ({other}) differs from the id in the path ('{path_id}'); remove it or make them equal"
+        ))),
+    }
+}
+
+/// `created_at` and `updated_at` are managed by the server; values sent by clients are ignored.
+fn strip_server_fields(body: &mut Map<String, Value>) {
+    body.remove("created_at");
+    body.remove("updated_at");
+}

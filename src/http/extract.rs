@@ -1,0 +1,201 @@
+//! Extractors: JSON bodies with the app's error body, path parameters, and API-key credentials.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use mammoth_actors::project::{Access, ProjectHandle};
+use mammoth_actors::records::Permission;
+use serde_json::{Map, Value};
+
+use super::{ApiError, AppState};
+
+/// Deepest nesting a document may have (CONTRACT section 6); the top-level object is level 1.
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// A request body that is any JSON value.
+pub(crate) struct JsonBody(pub(crate) Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large()
+            } else {
+                ApiError::bad_request(format!("the request body could not be read: {rejection}"))
+            }
+        })?;
+        if bytes.is_empty() {
+            return Err(ApiError::bad_request(
+                "the request body is empty; send a JSON object",
+            ));
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the request body is not valid JSON ({e}); send a JSON object"
+            ))
+        })?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// A request body that is a JSON object at most [`MAX_DEPTH`] levels deep.
+pub(crate) struct JsonObject(pub(crate) Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let JsonBody(value) = JsonBody::from_request(req, state).await?;
+        let Value::Object(map) = value else {
+            return Err(ApiError::bad_request(format!(
+                "the request body must be a JSON object, not {}",
+                kind_of(&value)
+            )));
+        };
+        let depth = depth_of_map(&map);
+        if depth > MAX_DEPTH {
+            return Err(ApiError::bad_request(format!(
+                "the document is nested {depth} levels deep; the limit is {MAX_DEPTH}"
+            )));
+        }
+        Ok(JsonObject(map))
+    }
+}
+
+/// The name of a JSON value's type, for messages.
+pub(crate) fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn depth_of_map(map: &Map<String, Value>) -> usize {
+    1 + map.values().map(depth_of).max().unwrap_or(0)
+}
+
+fn depth_of(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth_of).max().unwrap_or(0),
+        Value::Object(map) => depth_of_map(map),
+        _ => 0,
+    }
+}
+
+/// Path parameters, with the app's error body when they do not parse.
+pub(crate) struct Path<T>(pub(crate) T);
+
+impl<S: Send + Sync, T> FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| ApiError::bad_request(format!("the URL path is invalid: {e}")))
+    }
+}
+
+/// A caller holding a validly signed API key. Whether the key is still live is checked by the
+/// project actor on the same message that does the work.
+pub(crate) struct ApiKey {
+    /// The key's project.
+    pub(crate) project: ProjectHandle,
+    /// What the actor checks.
+    pub(crate) access: Access,
+    /// The permission the key was minted with.
+    pub(crate) permission: Permission,
+}
+
+impl ApiKey {
+    /// Refuses writes early for read keys (the actor checks again against the live table).
+    pub(crate) fn require_write(&self) -> Result<(), ApiError> {
+        match self.permission {
+            Permission::Write => Ok(()),
+            Permission::Read => Err(ApiError::forbidden(
+                "this API key is read-only; use a write key to change data",
+            )),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ApiKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = match parts.headers.get("x-api-key") {
+            Some(value) => value
+                .to_str()
+                .map_err(|_| ApiError::unauthorized("the X-API-Key header is not valid text"))?,
+            None => match bearer(parts)? {
+                Some(token) if token.starts_with(crate::keys::KEY_PREFIX) => token,
+                _ => {
+                    return Err(ApiError::unauthorized(
+                        "missing API key: send it as the X-API-Key header (X-API-Key: mm_...)",
+                    ));
+                }
+            },
+        };
+        let claims = state.signer.verify(key.trim()).ok_or_else(|| {
+            ApiError::unauthorized("the API key is malformed or was not issued by this server")
+        })?;
+        let project = state
+            .registry
+            .project(&claims.pid)
+            .ok_or_else(|| ApiError::unauthorized("the API key's project does not exist"))?;
+        Ok(ApiKey {
+            project,
+            access: Access {
+                key_id: claims.kid,
+                nonce: claims.n,
+                permission_cap: None,
+            },
+            permission: claims.perm,
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer ...` header, if any.
+pub(crate) fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
+    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token.trim())),
+        _ => Err(ApiError::unauthorized(
+            "the Authorization header must be 'Bearer <token>'",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn depth_counts_the_top_object_as_one() {
+        let Value::Object(flat) = json!({"a": 1}) else {
+            unreachable!()
+        };
+        assert_eq!(depth_of_map(&flat), 1);
+        let Value::Object(nested) = json!({"a": {"b": [1, {"c": 2}]}}) else {
+            unreachable!()
+        };
+        assert_eq!(depth_of_map(&nested), 4);
+    }
+}

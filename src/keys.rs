@@ -1,0 +1,119 @@
+//! API keys: `mm_` + an HS256 JWT signed by the server, carrying project, key id, permission and
+//! the key record's nonce. The algorithm is pinned: `alg: none` and algorithm confusion fail.
+//! A valid signature only says the server minted the key; the project actor then checks the key
+//! against its live table, so a revoked or regenerated key fails on the very next request.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use mammoth_actors::records::{KeyClaims, KeyMinter};
+use sha2::{Digest, Sha256};
+
+/// The prefix of every API key.
+pub const KEY_PREFIX: &str = "mm_";
+
+/// Signs and verifies API keys with one secret.
+pub struct KeySigner {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    header: Header,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for KeySigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySigner")
+            .field("kid", &self.header.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeySigner {
+    /// A signer for `secret`. The header's `kid` names the secret (a hash prefix, never the
+    /// secret), so secrets can be rotated later.
+    pub fn new(secret: &[u8]) -> KeySigner {
+        let mut header = Header::new(Algorithm::HS256);
+        let digest = Sha256::digest(secret);
+        header.kid = Some(mammoth_actors::ids::hex(&digest[..4]));
+        let mut validation = Validation::new(Algorithm::HS256);
+        // API keys never expire (CONTRACT section 4): liveness is the key table's business.
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        KeySigner {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            header,
+            validation,
+        }
+    }
+
+    /// Mints the key string for `claims`.
+    pub fn mint(&self, claims: &KeyClaims) -> String {
+        let jwt = jsonwebtoken::encode(&self.header, claims, &self.encoding)
+            .expect("HS256 signing of plain claims cannot fail");
+        format!("{KEY_PREFIX}{jwt}")
+    }
+
+    /// Verifies a key string's signature and reads its claims; `None` for anything forged,
+    /// malformed, or not an API key.
+    pub fn verify(&self, key: &str) -> Option<KeyClaims> {
+        let jwt = key.strip_prefix(KEY_PREFIX)?;
+        jsonwebtoken::decode::<KeyClaims>(jwt, &self.decoding, &self.validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+
+    /// A minter for the project actors.
+    pub fn minter(self: &Arc<Self>) -> KeyMinter {
+        let signer = self.clone();
+        Arc::new(move |claims| signer.mint(claims))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use mammoth_actors::records::Permission;
+
+    fn claims() -> KeyClaims {
+        KeyClaims {
+            pid: "p1".into(),
+            kid: "k1".into(),
+            perm: Permission::Read,
+            n: "nonce".into(),
+        }
+    }
+
+    #[test]
+    fn minted_keys_verify_and_carry_their_claims() {
+        let signer = KeySigner::new(b"secret one");
+        let key = signer.mint(&claims());
+        assert!(key.starts_with("mm_"));
+        assert_eq!(signer.verify(&key), Some(claims()));
+    }
+
+    #[test]
+    fn forged_tampered_and_unsigned_keys_fail() {
+        let signer = KeySigner::new(b"secret one");
+        let other = KeySigner::new(b"secret two");
+        let key = other.mint(&claims());
+        assert_eq!(signer.verify(&key), None, "signed with another secret");
+
+        let key = signer.mint(&claims());
+        let jwt = key.strip_prefix("mm_").unwrap();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        let payload =
+            URL_SAFE_NO_PAD.encode(br#"{"pid":"p1","kid":"k1","perm":"write","n":"nonce"}"#);
+        let tampered = format!("mm_{}.{}.{}", parts[0], payload, parts[2]);
+        assert_eq!(signer.verify(&tampered), None, "payload edited");
+
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let unsigned = format!("mm_{}.{}.", none_header, parts[1]);
+        assert_eq!(signer.verify(&unsigned), None, "alg none");
+
+        assert_eq!(signer.verify(jwt), None, "missing mm_ prefix");
+        assert_eq!(signer.verify("mm_garbage"), None);
+    }
+}

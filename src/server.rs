@@ -1,0 +1,194 @@
+//! Start-up and shutdown: open storage and load everything, start the registry (every project
+//! actor with its indexes rebuilt), bootstrap the `default` project on an empty data directory,
+//! then serve HTTP until the shutdown future completes, and flush.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use bytes::Bytes;
+use mammoth_actors::records::{IssuedKey, ProjectRecord};
+use mammoth_actors::registry::Registry;
+use mammoth_storage::{Durability, Mutation, Storage, StorageConfig};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, DurabilityMode, StorageMode};
+use crate::http::{self, AppState};
+use crate::keys::KeySigner;
+
+/// Meta key under which the API-key signing secret is stored.
+const SECRET_META_KEY: &str = "api_key_secret";
+
+/// The project and key made on first start, to print once.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    /// The `default` project.
+    pub project: ProjectRecord,
+    /// Its write key, secret included.
+    pub key: IssuedKey,
+}
+
+/// A loaded server, bound but not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    storage: Storage,
+    bootstrap: Option<Bootstrap>,
+}
+
+impl Server {
+    /// Opens storage, loads every project and rebuilds its indexes, and bootstraps the `default`
+    /// project when there is none. Connections wait in the listener's backlog meanwhile.
+    pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Server> {
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let storage_config = storage_config(&config.storage);
+        let started = Instant::now();
+        let (storage, mut snapshot) = tokio::task::spawn_blocking(move || {
+            if let Some(path) = &storage_config.path
+                && let Some(dir) = path.parent()
+            {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the data directory {}", dir.display()))?;
+            }
+            Storage::open(storage_config).context("opening storage")
+        })
+        .await??;
+
+        let secret = match (&config.jwt_secret, snapshot.meta.remove(SECRET_META_KEY)) {
+            (Some(secret), _) => secret.as_bytes().to_vec(),
+            (None, Some(stored)) => stored.to_vec(),
+            (None, None) => {
+                let secret = config.env.random::<32>().to_vec();
+                storage
+                    .submit(vec![Mutation::PutMeta {
+                        key: SECRET_META_KEY.into(),
+                        value: Bytes::from(secret.clone()),
+                    }])?
+                    .await
+                    .context("storing the signing secret")?;
+                secret
+            }
+        };
+        let signer = Arc::new(KeySigner::new(&secret));
+
+        let documents: usize = snapshot
+            .projects
+            .values()
+            .map(|p| p.docs.values().map(|c| c.len()).sum::<usize>())
+            .sum();
+        let projects = snapshot.projects.len();
+        let registry = Registry::start(
+            storage.clone(),
+            snapshot,
+            config.env.clone(),
+            signer.minter(),
+        )
+        .await
+        .context("starting projects")?;
+        tracing::info!(
+            projects,
+            documents,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded"
+        );
+
+        let bootstrap = if registry.projects().is_empty() {
+            let (project, key) = registry
+                .create_project("default".into())
+                .await
+                .context("creating the default project")?;
+            Some(Bootstrap { project, key })
+        } else {
+            None
+        };
+
+        let state = AppState::new(registry, signer, Arc::new(config), addr);
+        Ok(Server {
+            listener,
+            addr,
+            state,
+            storage,
+            bootstrap,
+        })
+    }
+
+    /// The address the server is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The `default` project and key, when this start created them.
+    pub fn bootstrap(&self) -> Option<&Bootstrap> {
+        self.bootstrap.as_ref()
+    }
+
+    /// The project registry.
+    pub fn registry(&self) -> &Registry {
+        &self.state.registry
+    }
+
+    /// Serves until `shutdown` completes, lets in-flight requests finish, stops the actors and
+    /// commits everything pending.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Server {
+            listener,
+            state,
+            storage,
+            ..
+        } = self;
+        let registry = state.registry.clone();
+        let app = http::app(state);
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        registry.stop();
+        let closed = tokio::task::spawn_blocking(move || storage.close()).await;
+        served.context("serving HTTP")?;
+        closed?.context("flushing storage")?;
+        Ok(())
+    }
+}
+
+fn storage_config(mode: &StorageMode) -> StorageConfig {
+    match mode {
+        StorageMode::InMemory => StorageConfig::default(),
+        StorageMode::Disk { dir, durability } => StorageConfig {
+            path: Some(dir.join("mammoth.redb")),
+            durability: match durability {
+                DurabilityMode::Sync => Durability::Sync,
+                DurabilityMode::Periodic { interval } => Durability::Periodic {
+                    interval: *interval,
+                },
+            },
+            ..StorageConfig::default()
+        },
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
