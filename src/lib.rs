@@ -27,3 +27,4 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod server;
+pub mod testing;

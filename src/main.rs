@@ -63,6 +63,10 @@ struct ServeArgs {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "MAMMOTH_LOG", default_value = "info")]
     log: LevelFilter,
+    /// After start, print one JSON line with `url`, `project`, `write_key`, `read_key` and
+    /// `root_token` (generating a root token when none is set), for test fixtures to read.
+    #[arg(long, env = "MAMMOTH_READY_JSON")]
+    ready_json: bool,
     /// Enable test-only routes (a panic hook). Never in production.
     #[arg(long, env = "MAMMOTH_TEST_HOOKS", hide = true)]
     test_hooks: bool,
@@ -101,13 +105,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             durability,
         }
     };
+    let env = mammoth_actors::env::Env::default();
+    let mut root_token = args.root_token.filter(|t| !t.is_empty());
+    if args.ready_json && root_token.is_none() {
+        root_token = Some(format!(
+            "root_{}",
+            mammoth_actors::ids::hex(&env.random::<16>())
+        ));
+    }
     let config = Config {
         storage,
-        root_token: args.root_token.filter(|t| !t.is_empty()),
+        env,
+        root_token: root_token.clone(),
         jwt_secret: args.jwt_secret.filter(|s| !s.is_empty()),
         public_url: args.public_url,
         test_hooks: args.test_hooks,
-        ..Config::in_memory()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
@@ -116,7 +128,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", args.listen))?;
         let server = Server::start(config, listener).await?;
         println!("listening on http://{}", server.local_addr());
-        if let Some(boot) = server.bootstrap() {
+        if let Some(boot) = server.bootstrap().filter(|_| !args.ready_json) {
             println!(
                 "created project \"{}\" (id {})",
                 boot.project.name, boot.project.id
@@ -128,8 +140,41 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 server.local_addr()
             );
         }
+        if args.ready_json {
+            println!("{}", ready_line(&server, root_token.as_deref()).await?);
+        }
         server.serve(shutdown_signal()).await
     })?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The `--ready-json` line. Keys are known only when this start made the `default` project.
+async fn ready_line(server: &Server, root_token: Option<&str>) -> anyhow::Result<String> {
+    let (mut project, mut write_key, mut read_key) = (None, None, None);
+    if let Some(boot) = server.bootstrap() {
+        let handle = server
+            .registry()
+            .project(&boot.project.id)
+            .context("the default project")?;
+        let read = server
+            .registry()
+            .create_key(
+                &handle,
+                "read".into(),
+                mammoth_actors::records::Permission::Read,
+            )
+            .await?;
+        project = Some(boot.project.id.clone());
+        write_key = Some(boot.key.key.clone());
+        read_key = Some(read.key);
+    }
+    Ok(serde_json::json!({
+        "url": format!("http://{}", server.local_addr()),
+        "project": project,
+        "write_key": write_key,
+        "read_key": read_key,
+        "root_token": root_token,
+    })
+    .to_string())
 }

@@ -76,7 +76,7 @@ impl ProjectState {
                 self.store(collection, id, doc, true)
             }
             WriteOp::Replace { id, body } => {
-                let created_at = self.existing(&collection, &id).map(|d| created_at_of(d));
+                let created_at = self.existing(&collection, &id).map(created_at_of);
                 let created = created_at.is_none();
                 let created_at = created_at.unwrap_or_else(|| now.clone());
                 let doc = build_doc(body, &id, created_at, now)?;
