@@ -7,6 +7,7 @@ mod documents;
 pub mod error;
 mod extract;
 mod system;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +61,7 @@ pub fn app(state: AppState) -> Router {
         .merge(documents::routes())
         .merge(admin::routes())
         .merge(system::routes())
+        .merge(tokens::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

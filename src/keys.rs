@@ -6,18 +6,45 @@
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use mammoth_actors::records::{KeyClaims, KeyMinter};
+use mammoth_actors::records::{KeyClaims, KeyMinter, Permission};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The prefix of every API key.
 pub const KEY_PREFIX: &str = "mm_";
 
-/// Signs and verifies API keys with one secret.
+/// The claims of a scoped token (CONTRACT section 9).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenClaims {
+    /// Project id.
+    pub pid: String,
+    /// The id of the API key that minted it.
+    pub kid: String,
+    /// That key's nonce: regenerating or revoking the key kills its tokens.
+    pub n: String,
+    /// `read` or `write`, at most the minting key's.
+    pub perm: Permission,
+    /// The scope as given (validated at minting).
+    pub scope: serde_json::Value,
+    /// Issued at, seconds since the epoch.
+    pub iat: u64,
+    /// Expires at, seconds since the epoch.
+    pub exp: u64,
+    /// Unique token id.
+    pub jti: String,
+}
+
+/// Signs and verifies API keys and scoped tokens. Each kind has its own key derived from the one
+/// secret, so a token never verifies as a key, nor a key as a token.
 pub struct KeySigner {
     encoding: EncodingKey,
     decoding: DecodingKey,
     header: Header,
     validation: Validation,
+    token_encoding: EncodingKey,
+    token_decoding: DecodingKey,
+    token_header: Header,
+    token_validation: Validation,
 }
 
 impl std::fmt::Debug for KeySigner {
@@ -39,12 +66,44 @@ impl KeySigner {
         // API keys never expire (CONTRACT section 4): liveness is the key table's business.
         validation.required_spec_claims.clear();
         validation.validate_exp = false;
+
+        let token_secret = Sha256::new()
+            .chain_update(b"mammoth scoped token v1\0")
+            .chain_update(secret)
+            .finalize();
+        let mut token_header = Header::new(Algorithm::HS256);
+        token_header.kid = Some(format!(
+            "t{}",
+            mammoth_actors::ids::hex(&Sha256::digest(token_secret)[..4])
+        ));
+        let mut token_validation = Validation::new(Algorithm::HS256);
+        // `exp` must be present; it is checked against the injected clock with no leeway
+        // (`TokenClaims::exp`), so tests of expiry never sleep.
+        token_validation.validate_exp = false;
         KeySigner {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             header,
             validation,
+            token_encoding: EncodingKey::from_secret(&token_secret),
+            token_decoding: DecodingKey::from_secret(&token_secret),
+            token_header,
+            token_validation,
         }
+    }
+
+    /// Mints a scoped token.
+    pub fn mint_token(&self, claims: &TokenClaims) -> String {
+        jsonwebtoken::encode(&self.token_header, claims, &self.token_encoding)
+            .expect("HS256 signing of plain claims cannot fail")
+    }
+
+    /// Verifies a scoped token's signature and reads its claims (expiry is the caller's check);
+    /// `None` for anything forged, malformed or not a scoped token.
+    pub fn verify_token(&self, token: &str) -> Option<TokenClaims> {
+        jsonwebtoken::decode::<TokenClaims>(token, &self.token_decoding, &self.token_validation)
+            .ok()
+            .map(|data| data.claims)
     }
 
     /// Mints the key string for `claims`.
@@ -75,7 +134,6 @@ mod tests {
     use super::*;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use mammoth_actors::records::Permission;
 
     fn claims() -> KeyClaims {
         KeyClaims {
@@ -114,6 +172,35 @@ mod tests {
         assert_eq!(signer.verify(&unsigned), None, "alg none");
 
         assert_eq!(signer.verify(jwt), None, "missing mm_ prefix");
+        assert_eq!(signer.verify_token(jwt), None, "a key is never a token");
         assert_eq!(signer.verify("mm_garbage"), None);
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    #[test]
+    fn tokens_verify_and_never_pass_as_keys() {
+        let signer = KeySigner::new(b"secret");
+        let claims = TokenClaims {
+            pid: "p".into(),
+            kid: "k".into(),
+            n: "n".into(),
+            perm: Permission::Read,
+            scope: serde_json::json!({"*": {}}),
+            iat: 1,
+            exp: 2,
+            jti: "j".into(),
+        };
+        let token = signer.mint_token(&claims);
+        assert_eq!(signer.verify_token(&token), Some(claims));
+        assert_eq!(
+            signer.verify(&format!("mm_{token}")),
+            None,
+            "a token is never a key"
+        );
+        assert_eq!(KeySigner::new(b"other").verify_token(&token), None);
     }
 }

@@ -9,6 +9,7 @@
 //! - [`project`]: the project actor, its messages, and [`project::ProjectHandle`], the typed way in.
 //! - [`collection`], [`index`], [`value`], [`query`]: documents, indexes, the total order of JSON
 //!   values, and query planning and execution.
+//! - [`scope`]: what a scoped token grants.
 //! - [`records`]: projects and API keys as stored; [`env`]: injectable clock and randomness;
 //!   [`ids`]: ids, timestamps, name rules; [`error`]: the closed set of error kinds.
 
@@ -21,6 +22,7 @@ pub mod project;
 pub mod query;
 pub mod records;
 pub mod registry;
+pub mod scope;
 pub mod value;
 
 pub use error::{ErrorCode, ProjectError};

@@ -24,8 +24,9 @@ use serde_json::{Map, Value};
 use crate::collection::{Collection, StoredDoc};
 use crate::env::Env;
 use crate::error::ProjectError;
-use crate::query::{Page, Query};
+use crate::query::{Filter, Page, Query};
 use crate::records::{IssuedKey, KeyInfo, KeyMinter, KeyRecord, Permission, ProjectRecord};
+use crate::scope::Grant;
 
 pub(crate) use admin::encode;
 pub use documents::{MAX_DOC_BYTES, merge_patch};
@@ -45,8 +46,20 @@ pub struct Access {
     pub key_id: String,
     /// The nonce the key carries.
     pub nonce: String,
-    /// A narrower permission (a scoped token minted as read-only), if any.
-    pub permission_cap: Option<Permission>,
+    /// The grant of a scoped token sent with the key, if any: it narrows what the request may
+    /// reach and do.
+    pub grant: Option<Arc<Grant>>,
+}
+
+impl Access {
+    /// The scope filter for `collection`: `None` without a token, 403 when the token's scope does
+    /// not reach it.
+    fn scope(&self, collection: &str) -> Result<Option<&Filter>, ProjectError> {
+        match &self.grant {
+            None => Ok(None),
+            Some(grant) => grant.scope.require(collection).map(Some),
+        }
+    }
 }
 
 /// A change to one document.
@@ -280,10 +293,10 @@ impl ProjectState {
                 id,
                 reply,
             } => {
-                let _ = reply.send(
-                    self.authorize(&access, false)
-                        .and_then(|_| self.get(&collection, &id)),
-                );
+                let result = self
+                    .authorize(&access, false)
+                    .and_then(|_| self.get(&collection, &id, access.scope(&collection)?));
+                let _ = reply.send(result);
             }
             ProjectMsg::Write {
                 access,
@@ -291,10 +304,11 @@ impl ProjectState {
                 op,
                 reply,
             } => {
-                let _ = reply.send(
-                    self.authorize(&access, true)
-                        .and_then(|_| self.write(collection, op)),
-                );
+                let result = self.authorize(&access, true).and_then(|_| {
+                    let scope = access.scope(&collection)?;
+                    self.write(collection, op, scope)
+                });
+                let _ = reply.send(result);
             }
             ProjectMsg::Query {
                 access,
@@ -302,13 +316,20 @@ impl ProjectState {
                 query,
                 reply,
             } => {
-                let _ = reply.send(
-                    self.authorize(&access, false)
-                        .and_then(|_| self.query(&collection, &query)),
-                );
+                let result = self
+                    .authorize(&access, false)
+                    .and_then(|_| self.query(&collection, &query, access.scope(&collection)?));
+                let _ = reply.send(result);
             }
             ProjectMsg::Collections { access, reply } => {
-                let _ = reply.send(self.authorize(&access, false).map(|_| self.list()));
+                let result = self.authorize(&access, false).map(|_| {
+                    let mut list = self.list();
+                    if let Some(grant) = &access.grant {
+                        list.retain(|c| grant.scope.filter_for(&c.name).is_some());
+                    }
+                    list
+                });
+                let _ = reply.send(result);
             }
             ProjectMsg::Authenticate { access, reply } => {
                 let _ = reply.send(self.authorize(&access, false));
@@ -320,27 +341,42 @@ impl ProjectState {
         }
     }
 
-    /// Checks that the key is live and may do this; answers its effective permission.
+    /// Checks that the key (and the key that minted the token, if any) is live and may do this;
+    /// answers the effective permission.
     fn authorize(&self, access: &Access, write: bool) -> Result<Permission, ProjectError> {
-        let live = self
-            .keys
-            .get(&access.key_id)
-            .filter(|k| constant_time_eq(k.nonce.as_bytes(), access.nonce.as_bytes()));
-        let Some(key) = live else {
-            return Err(ProjectError::unauthorized(
-                "this API key has been revoked or regenerated; use a current key",
-            ));
-        };
-        let permission = match (key.permission, access.permission_cap) {
-            (Permission::Write, Some(Permission::Read)) => Permission::Read,
-            (p, _) => p,
+        let key = self
+            .live_key(&access.key_id, &access.nonce)
+            .ok_or_else(|| {
+                ProjectError::unauthorized(
+                    "this API key has been revoked or regenerated; use a current key",
+                )
+            })?;
+        let permission = match &access.grant {
+            None => key.permission,
+            Some(grant) => {
+                let minter = self.live_key(&grant.key_id, &grant.nonce).ok_or_else(|| {
+                    ProjectError::unauthorized(
+                        "the API key that minted this token was revoked or regenerated; mint a new token",
+                    )
+                })?;
+                match (minter.permission, grant.permission) {
+                    (Permission::Write, Permission::Write) => Permission::Write,
+                    _ => Permission::Read,
+                }
+            }
         };
         if write && permission == Permission::Read {
             return Err(ProjectError::forbidden(
-                "this credential is read-only; use a write key to change data",
+                "this credential is read-only; use a write key or a write token to change data",
             ));
         }
         Ok(permission)
+    }
+
+    fn live_key(&self, key_id: &str, nonce: &str) -> Option<&KeyRecord> {
+        self.keys
+            .get(key_id)
+            .filter(|k| constant_time_eq(k.nonce.as_bytes(), nonce.as_bytes()))
     }
 }
 

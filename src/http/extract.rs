@@ -5,8 +5,11 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use std::sync::Arc;
+
 use mammoth_actors::project::{Access, ProjectHandle};
 use mammoth_actors::records::Permission;
+use mammoth_actors::scope::{Grant, Scope};
 use serde_json::{Map, Value};
 
 use super::{ApiError, AppState};
@@ -107,8 +110,9 @@ where
     }
 }
 
-/// A caller holding a validly signed API key. Whether the key is still live is checked by the
-/// project actor on the same message that does the work.
+/// A caller holding a validly signed API key, and possibly a scoped token. Whether the key (and
+/// the token's minting key) is still live is checked by the project actor on the same message
+/// that does the work.
 pub(crate) struct ApiKey {
     /// The key's project.
     pub(crate) project: ProjectHandle,
@@ -116,17 +120,26 @@ pub(crate) struct ApiKey {
     pub(crate) access: Access,
     /// The permission the key was minted with.
     pub(crate) permission: Permission,
+    /// Whether the request carries a credential besides the API key (a scoped token or a
+    /// session), which `POST /v1/tokens` refuses.
+    pub(crate) other_credential: bool,
 }
 
 impl ApiKey {
-    /// Refuses writes early for read keys (the actor checks again against the live table).
+    /// Refuses writes early for read keys and read tokens (the actor checks again against the
+    /// live table).
     pub(crate) fn require_write(&self) -> Result<(), ApiError> {
-        match self.permission {
-            Permission::Write => Ok(()),
-            Permission::Read => Err(ApiError::forbidden(
-                "this API key is read-only; use a write key to change data",
-            )),
+        let token_read = self
+            .access
+            .grant
+            .as_ref()
+            .is_some_and(|g| g.permission == Permission::Read);
+        if self.permission == Permission::Read || token_read {
+            return Err(ApiError::forbidden(
+                "this credential is read-only; use a write key or a write token to change data",
+            ));
         }
+        Ok(())
     }
 }
 
@@ -134,13 +147,22 @@ impl FromRequestParts<AppState> for ApiKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = match parts.headers.get("x-api-key") {
-            Some(value) => value
-                .to_str()
-                .map_err(|_| ApiError::unauthorized("the X-API-Key header is not valid text"))?,
-            None => match bearer(parts)? {
-                Some(token) if token.starts_with(crate::keys::KEY_PREFIX) => token,
-                _ => {
+        let bearer = bearer(parts)?;
+        let (key, other) = match parts.headers.get("x-api-key") {
+            Some(value) => {
+                let key = value.to_str().map_err(|_| {
+                    ApiError::unauthorized("the X-API-Key header is not valid text")
+                })?;
+                (key, bearer)
+            }
+            None => match bearer {
+                Some(token) if token.starts_with(crate::keys::KEY_PREFIX) => (token, None),
+                Some(_) => {
+                    return Err(ApiError::unauthorized(
+                        "missing API key: a token or session goes with the project's key in X-API-Key: mm_...",
+                    ));
+                }
+                None => {
                     return Err(ApiError::unauthorized(
                         "missing API key: send it as the X-API-Key header (X-API-Key: mm_...)",
                     ));
@@ -154,16 +176,51 @@ impl FromRequestParts<AppState> for ApiKey {
             .registry
             .project(&claims.pid)
             .ok_or_else(|| ApiError::unauthorized("the API key's project does not exist"))?;
+        let grant = match other {
+            Some(token) if !token.starts_with("mm") => {
+                Some(Arc::new(scoped_grant(state, token, &claims.pid)?))
+            }
+            _ => None,
+        };
         Ok(ApiKey {
             project,
             access: Access {
                 key_id: claims.kid,
                 nonce: claims.n,
-                permission_cap: None,
+                grant,
             },
             permission: claims.perm,
+            other_credential: other.is_some(),
         })
     }
+}
+
+/// Verifies a scoped token for `project` and turns it into a grant.
+fn scoped_grant(state: &AppState, token: &str, project: &str) -> Result<Grant, ApiError> {
+    let claims = state.signer.verify_token(token).ok_or_else(|| {
+        ApiError::unauthorized(
+            "the token is malformed, tampered with, or was not issued by this server",
+        )
+    })?;
+    let now = state.config.env.now_millis() / 1000;
+    if claims.exp <= now {
+        return Err(ApiError::unauthorized(
+            "the token has expired; mint a new one with POST /v1/tokens",
+        ));
+    }
+    if claims.pid != project {
+        return Err(ApiError::unauthorized(
+            "the token belongs to another project than the API key",
+        ));
+    }
+    let scope = Scope::parse(&claims.scope)
+        .map_err(|_| ApiError::unauthorized("the token's scope is not valid; mint a new one"))?;
+    Ok(Grant {
+        key_id: claims.kid,
+        nonce: claims.n,
+        permission: claims.perm,
+        scope,
+    })
 }
 
 /// The token of an `Authorization: Bearer ...` header, if any.

@@ -14,7 +14,7 @@ use super::{CollectionInfo, ProjectState, WriteOp, Written};
 use crate::collection::{Collection, StoredDoc};
 use crate::error::{ErrorCode, ProjectError};
 use crate::ids::rfc3339_millis;
-use crate::query::{Page, Query};
+use crate::query::{Filter, Page, Query};
 
 /// Largest stored document, encoded (CONTRACT section 6).
 pub const MAX_DOC_BYTES: usize = 1 << 20;
@@ -22,17 +22,27 @@ pub const MAX_DOC_BYTES: usize = 1 << 20;
 static EMPTY: LazyLock<Collection> = LazyLock::new(Collection::new);
 
 impl ProjectState {
-    pub(super) fn get(&self, collection: &str, id: &str) -> Result<Bytes, ProjectError> {
-        self.collections
-            .get(collection)
-            .and_then(|c| c.get(id))
+    /// A document's bytes; one outside the scope is reported missing.
+    pub(super) fn get(
+        &self,
+        collection: &str,
+        id: &str,
+        scope: Option<&Filter>,
+    ) -> Result<Bytes, ProjectError> {
+        self.existing(collection, id)
+            .filter(|doc| in_scope(scope, doc))
             .map(|doc| doc.bytes.clone())
             .ok_or_else(|| not_found(collection, id))
     }
 
-    pub(super) fn query(&self, collection: &str, query: &Query) -> Result<Page, ProjectError> {
+    pub(super) fn query(
+        &self,
+        collection: &str,
+        query: &Query,
+        scope: Option<&Filter>,
+    ) -> Result<Page, ProjectError> {
         let c = self.collections.get(collection).unwrap_or(&EMPTY);
-        Ok(c.query(query, None)?)
+        Ok(c.query(query, scope)?)
     }
 
     pub(super) fn list(&self) -> Vec<CollectionInfo> {
@@ -45,10 +55,13 @@ impl ProjectState {
             .collect()
     }
 
+    /// Applies a write. Under a scope, the resulting document must match it (and, for replace and
+    /// merge, the existing one too), else 403; a delete outside it is reported missing.
     pub(super) fn write(
         &mut self,
         collection: String,
         op: WriteOp,
+        scope: Option<&Filter>,
     ) -> Result<Written, ProjectError> {
         let now = rfc3339_millis(self.env.now_millis());
         match op {
@@ -73,19 +86,26 @@ impl ProjectState {
                     },
                 };
                 let doc = build_doc(body, &id, now.clone(), now)?;
+                check_result_in_scope(scope, &doc)?;
                 self.store(collection, id, doc, true)
             }
             WriteOp::Replace { id, body } => {
-                let created_at = self.existing(&collection, &id).map(created_at_of);
+                let existing = self.existing(&collection, &id);
+                if let Some(existing) = existing {
+                    check_existing_in_scope(scope, existing)?;
+                }
+                let created_at = existing.map(created_at_of);
                 let created = created_at.is_none();
                 let created_at = created_at.unwrap_or_else(|| now.clone());
                 let doc = build_doc(body, &id, created_at, now)?;
+                check_result_in_scope(scope, &doc)?;
                 self.store(collection, id, doc, created)
             }
             WriteOp::Merge { id, patch } => {
                 let Some(existing) = self.existing(&collection, &id) else {
                     return Err(not_found(&collection, &id));
                 };
+                check_existing_in_scope(scope, existing)?;
                 let created_at = created_at_of(existing);
                 let mut value = Value::Object(existing.value.clone());
                 merge_patch(&mut value, Value::Object(patch));
@@ -93,10 +113,14 @@ impl ProjectState {
                     unreachable!("merging an object patch into an object gives an object")
                 };
                 let doc = build_doc(body, &id, created_at, now)?;
+                check_result_in_scope(scope, &doc)?;
                 self.store(collection, id, doc, false)
             }
             WriteOp::Delete { id } => {
-                if self.existing(&collection, &id).is_none() {
+                if !self
+                    .existing(&collection, &id)
+                    .is_some_and(|doc| in_scope(scope, doc))
+                {
                     return Err(not_found(&collection, &id));
                 }
                 let ticket = self.storage.submit(vec![Mutation::DeleteDoc {
@@ -146,6 +170,30 @@ impl ProjectState {
             created,
             ticket,
         })
+    }
+}
+
+fn in_scope(scope: Option<&Filter>, doc: &StoredDoc) -> bool {
+    scope.is_none_or(|filter| filter.matches(&doc.value))
+}
+
+fn check_existing_in_scope(scope: Option<&Filter>, doc: &StoredDoc) -> Result<(), ProjectError> {
+    if in_scope(scope, doc) {
+        Ok(())
+    } else {
+        Err(ProjectError::forbidden(
+            "the existing document is outside this token's scope; it cannot be changed with this token",
+        ))
+    }
+}
+
+fn check_result_in_scope(scope: Option<&Filter>, doc: &StoredDoc) -> Result<(), ProjectError> {
+    if in_scope(scope, doc) {
+        Ok(())
+    } else {
+        Err(ProjectError::forbidden(
+            "the resulting document would be outside this token's scope; set the fields the scope requires",
+        ))
     }
 }
 

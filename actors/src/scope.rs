@@ -1,0 +1,91 @@
+//! Scoped tokens' grants (CONTRACT section 9): which collections a token reaches and the filter
+//! every document it touches must match. The filter is the query engine's own [`Filter`], so a
+//! scope and a query can never disagree about what matches.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::error::{ErrorCode, ProjectError};
+use crate::ids::valid_collection_name;
+use crate::query::Filter;
+use crate::records::Permission;
+
+/// Collections a token may reach, each with the filter its documents must match.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// Named collections; a named entry wins over `*`.
+    named: BTreeMap<String, Filter>,
+    /// The `*` entry: every other collection.
+    wildcard: Option<Filter>,
+}
+
+impl Scope {
+    /// Parses and validates a scope object: `{"todos": {"user_id": "abc"}, "*": {}}`.
+    pub fn parse(value: &Value) -> Result<Scope, ProjectError> {
+        let Value::Object(entries) = value else {
+            return Err(ProjectError::bad_request(
+                "\"scope\" must be an object mapping collection names (or \"*\") to filters, e.g. {\"todos\": {\"user_id\": \"abc123\"}}",
+            ));
+        };
+        if entries.is_empty() {
+            return Err(ProjectError::bad_request(
+                "\"scope\" names no collection; add at least one collection name or \"*\"",
+            ));
+        }
+        let mut named = BTreeMap::new();
+        let mut wildcard = None;
+        for (name, filter) in entries {
+            if name != "*" && !valid_collection_name(name) {
+                return Err(ProjectError::bad_request(format!(
+                    "scope key '{name}' is not a collection name ([A-Za-z0-9_-]{{1,64}}) or \"*\""
+                )));
+            }
+            let filter = Filter::parse(filter).map_err(|e| {
+                let e = ProjectError::from(e);
+                ProjectError::new(
+                    ErrorCode::InvalidQuery,
+                    format!("scope of '{name}': {}", e.message),
+                )
+            })?;
+            if name == "*" {
+                wildcard = Some(filter);
+            } else {
+                named.insert(name.clone(), filter);
+            }
+        }
+        Ok(Scope { named, wildcard })
+    }
+
+    /// The filter for a collection, or `None` when the scope does not reach it.
+    pub fn filter_for(&self, collection: &str) -> Option<&Filter> {
+        self.named.get(collection).or(self.wildcard.as_ref())
+    }
+
+    /// The filter for a collection, or 403 when the scope does not reach it.
+    pub fn require(&self, collection: &str) -> Result<&Filter, ProjectError> {
+        self.filter_for(collection).ok_or_else(|| {
+            ProjectError::forbidden(format!(
+                "this token's scope does not include collection '{collection}'"
+            ))
+        })
+    }
+
+    /// Whether the scope reaches every collection.
+    pub fn reaches_all(&self) -> bool {
+        self.wildcard.is_some()
+    }
+}
+
+/// What a verified scoped token grants.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The API key that minted the token; revoking or regenerating it kills the token.
+    pub key_id: String,
+    /// That key's nonce at minting time.
+    pub nonce: String,
+    /// At most the minting key's permission.
+    pub permission: Permission,
+    /// Where the token reaches.
+    pub scope: Scope,
+}
