@@ -48,6 +48,9 @@ pub struct Config {
     pub test_hooks: bool,
     /// Clock and randomness.
     pub env: Env,
+    /// The process's metrics recorder, when this server owns it (the binary does; embedded
+    /// instances do not).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl Config {
@@ -60,6 +63,7 @@ impl Config {
             public_url: None,
             test_hooks: false,
             env: Env::default(),
+            metrics: None,
         }
     }
 

@@ -35,6 +35,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Base of links in emails.
     pub public_url: Arc<str>,
+    /// The metrics recorder, when this server owns one.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl AppState {
@@ -46,26 +48,34 @@ impl AppState {
         addr: SocketAddr,
     ) -> AppState {
         let public_url = config.public_url_for(addr).into();
+        let metrics = config.metrics.clone();
         AppState {
             registry,
             signer,
             config,
             public_url,
+            metrics,
         }
     }
 }
 
 /// The whole router.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let tracked = state.metrics.is_some();
+    let router = Router::new()
         .merge(documents::routes())
         .merge(admin::routes())
         .merge(system::routes())
         .merge(tokens::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let router = if tracked {
+        router.route_layer(axum::middleware::from_fn(crate::telemetry::track))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {

@@ -27,4 +27,5 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod server;
+pub mod telemetry;
 pub mod testing;

@@ -120,6 +120,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         jwt_secret: args.jwt_secret.filter(|s| !s.is_empty()),
         public_url: args.public_url,
         test_hooks: args.test_hooks,
+        metrics: mammoth::telemetry::install(),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

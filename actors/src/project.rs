@@ -427,6 +427,11 @@ impl ProjectHandle {
         &self.inner.id
     }
 
+    /// Calls waiting on the actor now (its mailbox depth, as seen by callers).
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn replace_actor(&self, actor: ActorRef<ProjectMsg>) {
         self.inner.actor.store(Arc::new(actor));
     }

@@ -1,0 +1,100 @@
+//! Metrics: a Prometheus recorder for the `mammoth` process, per-route request counters and
+//! latency histograms recorded by a middleware, and gauges read from the live system at scrape
+//! time (projects, documents, calls waiting per project).
+//!
+//! The `metrics` crate allows one global recorder per process, so only the binary installs one;
+//! embedded instances (tests, `TestServer`) run without the request middleware and their
+//! `/metrics` shows the scrape-time gauges only.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::http::AppState;
+
+/// Latency buckets, in seconds: 50 µs to 1 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Installs the process-wide recorder and starts its upkeep; `None` when one is installed already.
+pub fn install() -> Option<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+        .ok()?
+        .install_recorder()
+        .ok()?;
+    let upkeep = handle.clone();
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        })
+        .ok()?;
+    Some(handle)
+}
+
+/// Middleware: counts requests by method, route and status, and records their latency by route.
+pub(crate) async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("mammoth_http_request_duration_seconds", "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("mammoth_http_requests_total", "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    response
+}
+
+/// The Prometheus text: what the recorder holds, then the scrape-time gauges.
+pub(crate) async fn render(state: &AppState) -> String {
+    let mut out = state
+        .metrics
+        .as_ref()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    let projects = state.registry.projects();
+    let _ = writeln!(
+        out,
+        "# HELP mammoth_projects Projects served.\n# TYPE mammoth_projects gauge"
+    );
+    let _ = writeln!(out, "mammoth_projects {}", projects.len());
+    let _ = writeln!(
+        out,
+        "# HELP mammoth_documents Documents stored, by project.\n# TYPE mammoth_documents gauge"
+    );
+    for project in &projects {
+        if let Ok(count) = project.document_count().await {
+            let _ = writeln!(
+                out,
+                "mammoth_documents{{project=\"{}\"}} {count}",
+                project.id()
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mammoth_project_calls_in_flight Calls waiting on a project actor (its mailbox depth).\n# TYPE mammoth_project_calls_in_flight gauge"
+    );
+    for project in &projects {
+        let _ = writeln!(
+            out,
+            "mammoth_project_calls_in_flight{{project=\"{}\"}} {}",
+            project.id(),
+            project.in_flight()
+        );
+    }
+    out
+}
