@@ -96,3 +96,108 @@ fn a_file_open_elsewhere_is_an_io_error() {
     }
     storage.close().expect("close");
 }
+
+/// Where the format-1 fixture lives. Never regenerate it after the format changes: it is the
+/// file a format-1 build wrote, which every later build must keep loading.
+fn fixture_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-v1.redb")
+}
+
+/// What the fixture holds: one of every kind of row, some deleted, one project cleared.
+fn fixture_mutations() -> Vec<crate::Mutation> {
+    use crate::Mutation;
+    vec![
+        Mutation::PutMeta {
+            key: "signing_secret".into(),
+            value: b("secret"),
+        },
+        project("alpha"),
+        project("alpha.beta"),
+        Mutation::PutKey {
+            project: "alpha".into(),
+            key_id: "k1".into(),
+            record: b("key"),
+        },
+        Mutation::PutKey {
+            project: "alpha".into(),
+            key_id: "k2".into(),
+            record: b("gone"),
+        },
+        Mutation::DeleteKey {
+            project: "alpha".into(),
+            key_id: "k2".into(),
+        },
+        put_doc("alpha", "todos", "01J0000000", "{\"id\":\"01J0000000\"}"),
+        put_doc("alpha", "todos", "01J0000001", "{\"id\":\"01J0000001\"}"),
+        put_doc("alpha", "notes", "n-1", "{}"),
+        delete_doc("alpha", "notes", "n-1"),
+        put_doc("alpha.beta", "todos", "x", "cleared"),
+        Mutation::PutUser {
+            project: "alpha".into(),
+            user_id: "u1".into(),
+            record: b("user"),
+        },
+        Mutation::PutSession {
+            project: "alpha".into(),
+            token_hash: "s1".into(),
+            record: b("session"),
+        },
+        Mutation::PutMagicLink {
+            project: "alpha".into(),
+            token_hash: "m1".into(),
+            record: b("link"),
+        },
+        Mutation::ClearProject {
+            project: "alpha.beta".into(),
+        },
+        put_doc("alpha.beta", "after", "y", "kept"),
+    ]
+}
+
+#[test]
+fn the_format_1_fixture_still_loads() {
+    let dir = TempDir::new().expect("tempdir");
+    let path = dir.path().join("copy.redb");
+    std::fs::copy(fixture_path(), &path).expect("copy the fixture");
+    let mut expected = crate::Snapshot::default();
+    fixture_mutations()
+        .iter()
+        .for_each(|m| super::model::apply(&mut expected, m));
+
+    let config = crate::StorageConfig {
+        path: Some(path),
+        ..crate::StorageConfig::default()
+    };
+    let (storage, loaded) = open(&config);
+    assert_eq!(loaded, expected);
+    storage.close().expect("close");
+}
+
+/// Regenerates the fixture. Only for a format-1 build:
+/// `MAMMOTH_WRITE_FIXTURE=1 cargo test -p mammoth-storage write_format_1_fixture -- --ignored`.
+#[test]
+#[ignore = "writes tests/fixtures/format-v1.redb; run by hand, only while FORMAT_VERSION is 1"]
+fn write_format_1_fixture() {
+    assert_eq!(
+        FORMAT_VERSION, 1,
+        "the format-1 fixture must come from a format-1 build"
+    );
+    if std::env::var_os("MAMMOTH_WRITE_FIXTURE").is_none() {
+        return;
+    }
+    let path = fixture_path();
+    let _ = std::fs::remove_file(&path);
+    let config = crate::StorageConfig {
+        path: Some(path),
+        ..crate::StorageConfig::default()
+    };
+    let (storage, _) = open(&config);
+    for mutation in fixture_mutations() {
+        storage
+            .submit(vec![mutation])
+            .expect("submit")
+            .wait()
+            .expect("durable");
+    }
+    storage.close().expect("close");
+}
