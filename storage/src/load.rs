@@ -84,10 +84,12 @@ pub(crate) fn load_all(db: &Database) -> Result<Snapshot, StorageError> {
             "rows of projects without a project record were not loaded"
         );
     }
+    let elapsed = started.elapsed();
     info!(
         projects = projects.len(),
         docs,
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        elapsed_ms = elapsed.as_millis() as u64,
+        docs_per_sec = (docs as f64 / elapsed.as_secs_f64().max(1e-9)) as u64,
         "storage loaded"
     );
     Ok(Snapshot { meta, projects })

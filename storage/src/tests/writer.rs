@@ -409,3 +409,13 @@ fn periodic_keeps_a_failed_batch_and_retries_it() {
     assert!(matches!(storage.close(), Err(StorageError::Io(_))));
     assert_eq!(storage.submit(vec![]).err(), Some(StorageError::Closed));
 }
+
+#[test]
+fn close_does_not_hang_on_a_paused_writer() {
+    let (storage, _) = open(&StorageConfig::default());
+    let pause = storage.pause_writer();
+    let ticket = storage.submit(vec![project("p")]).expect("submit");
+    storage.close().expect("close commits what was queued");
+    ticket.wait().expect("committed");
+    drop(pause);
+}
