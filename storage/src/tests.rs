@@ -93,3 +93,14 @@ fn wait_for_commits(storage: &Storage, n: u64) {
         storage.stats()
     );
 }
+
+/// The handle crosses threads and tasks; tickets are awaited in other tasks.
+#[test]
+fn handles_and_tickets_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn send<T: Send + 'static>() {}
+    send_sync::<Storage>();
+    send_sync::<crate::StorageError>();
+    send::<crate::Ticket>();
+    send::<crate::Snapshot>();
+}

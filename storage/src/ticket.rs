@@ -18,7 +18,6 @@ pub(crate) type Ack = oneshot::Sender<Result<(), StorageError>>;
 /// If the writer goes away without answering (it panicked), the ticket completes with
 /// [`StorageError::Closed`].
 #[derive(Debug)]
-#[must_use = "a ticket tells when a write is durable; await it or drop it explicitly"]
 pub struct Ticket(State);
 
 #[derive(Debug)]
