@@ -22,7 +22,7 @@ use crate::mutation::Mutation;
 use crate::snapshot::{ProjectSnapshot, Snapshot};
 use crate::stats::StorageStats;
 use crate::ticket::Ticket;
-use crate::writer::{Command, Limits, Mode, Shared, Writer};
+use crate::writer::{Command, Limits, Mode, Reopen, Shared, Writer};
 use crate::{load, schema};
 
 /// A cheap, cloneable handle to the one storage writer.
@@ -39,12 +39,9 @@ struct Inner {
     /// the writer learns to commit what is queued and stop. Submits take the read lock (shared,
     /// never held across anything that blocks), `close` the write lock.
     sender: RwLock<Option<Sender<Command>>>,
-    /// The database, for `load_project`'s read transactions; `None` once closed, so that the
-    /// file is released when the writer and the last reader let go of it.
-    db: RwLock<Option<Arc<Database>>>,
     /// The writer thread; taken and joined by the first `close`.
     writer: Mutex<Option<JoinHandle<Result<(), StorageError>>>>,
-    /// Pending count and counters, shared with the writer.
+    /// The database, pending count and counters, shared with the writer.
     shared: Arc<Shared>,
     /// Whether submit tickets wait for the commit (`Sync` on a file).
     tickets_wait: bool,
@@ -55,9 +52,10 @@ struct Inner {
 pub(crate) enum Backend<'a> {
     File(&'a Path),
     Memory,
-    /// A database on a test backend (failure injection), treated like a file.
+    /// A test backend (failure injection), treated like a file: the function opens it, and
+    /// opens it again after an IO error.
     #[cfg(test)]
-    Custom(Database),
+    Custom(Reopen),
 }
 
 impl Storage {
@@ -84,25 +82,31 @@ impl Storage {
             Durability::Sync => Mode::Sync,
             Durability::Periodic { interval } => Mode::Periodic(interval),
         };
-        let (db, mode) = match backend {
-            Backend::File(path) => (open_file(path)?, file_mode),
+        let (db, mode, reopen): (_, _, Option<Reopen>) = match backend {
+            Backend::File(path) => {
+                let path = path.to_path_buf();
+                let db = open_file(&path)?;
+                (db, file_mode, Some(Box::new(move || open_file(&path))))
+            }
             Backend::Memory => {
                 let db = Database::builder()
                     .create_with_backend(InMemoryBackend::new())
                     .map_err(io("create the in-memory database"))?;
-                (db, Mode::Memory)
+                (db, Mode::Memory, None)
             }
             #[cfg(test)]
-            Backend::Custom(db) => (db, file_mode),
+            Backend::Custom(open) => (open()?, file_mode, Some(open)),
         };
         schema::prepare(&db, mode.durability())?;
         let snapshot = load::load_all(&db)?;
 
-        let db = Arc::new(db);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            db: RwLock::new(Some(Arc::new(db))),
+            ..Shared::default()
+        });
         let (sender, commands) = crossbeam_channel::unbounded();
         let writer = Writer {
-            db: Arc::clone(&db),
+            reopen,
             commands,
             shared: Arc::clone(&shared),
             mode,
@@ -120,7 +124,6 @@ impl Storage {
         );
         let inner = Inner {
             sender: RwLock::new(Some(sender)),
-            db: RwLock::new(Some(db)),
             writer: Mutex::new(Some(writer)),
             shared,
             tickets_wait: mode.tickets_wait(),
@@ -217,14 +220,13 @@ impl Storage {
         if project.as_bytes().contains(&0) {
             return Err(StorageError::InvalidName(project.to_owned()));
         }
-        let db = self
-            .inner
-            .db
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let db = db.ok_or(StorageError::Closed)?;
-        load::load_project(&db, project)
+        match self.inner.shared.database() {
+            Some(db) => load::load_project(&db, project),
+            None if self.is_closed() => Err(StorageError::Closed),
+            None => Err(StorageError::Io(
+                "the database is being reopened after an IO error".into(),
+            )),
+        }
     }
 
     /// Commits everything pending and stops the writer; later submits answer `Closed`.
@@ -234,6 +236,15 @@ impl Storage {
     /// `Periodic` mode, the writes it held are then lost).
     pub fn close(&self) -> Result<(), StorageError> {
         self.inner.close()
+    }
+
+    /// Whether [`Storage::close`] has run (or begun).
+    pub fn is_closed(&self) -> bool {
+        self.inner
+            .sender
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
     }
 
     /// The writer's counters, for metrics and tests.
@@ -285,7 +296,8 @@ impl Inner {
             },
         };
         drop(
-            self.db
+            self.shared
+                .db
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),

@@ -17,17 +17,21 @@
 //! - **Memory** (no file): like Sync, but commits without durability and tickets are completed
 //!   at submit.
 //!
+//! After a failed commit redb refuses every write until the database is reopened, so the writer
+//! of a file reopens it in place (see [`Writer::recover`]): the file then holds its last
+//! committed state, and the next batch (or the retried Periodic batch) commits normally.
+//!
 //! The writer stops when the channel is disconnected (every sender dropped, which is how
 //! `Storage::close` and the last handle's drop tell it) after committing everything queued.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use redb::Database;
-use tracing::{debug, error};
+use tracing::{debug, error, info, warn};
 
 use crate::apply::write_batch;
 use crate::error::{StorageError, io};
@@ -76,9 +80,16 @@ impl Mode {
     }
 }
 
+/// Opens the database again after an IO error (a file backend only).
+pub(crate) type Reopen = Box<dyn Fn() -> Result<Database, StorageError> + Send>;
+
 /// State shared by the writer and every handle.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
+    /// The open database. Handles clone the `Arc` for `load_project`'s read transactions; the
+    /// writer clones it per batch. `None` while the writer is reopening it after an IO error
+    /// failed to, and after close (which releases the file).
+    pub(crate) db: RwLock<Option<Arc<Database>>>,
     /// Mutations submitted and not yet committed: incremented by `submit` before sending,
     /// decremented by the writer after the commit. Bounds memory and makes `Overloaded` possible.
     pub(crate) pending: AtomicUsize,
@@ -98,6 +109,14 @@ impl Shared {
     fn after_commit(&self) {
         #[cfg(any(test, feature = "testing"))]
         self.gate.notify();
+    }
+
+    /// A reference to the open database, if there is one.
+    pub(crate) fn database(&self) -> Option<Arc<Database>> {
+        self.db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -160,7 +179,8 @@ impl Batch {
 
 /// The writer thread's state.
 pub(crate) struct Writer {
-    pub(crate) db: Arc<Database>,
+    /// Reopens the file after an IO error; `None` in memory, where there is nothing to reopen.
+    pub(crate) reopen: Option<Reopen>,
     /// The only receiver of the FIFO command channel.
     pub(crate) commands: Receiver<Command>,
     pub(crate) shared: Arc<Shared>,
@@ -289,7 +309,9 @@ impl Writer {
             return Ok(());
         }
         let durability = self.mode.durability();
-        let result = write_batch(&self.db, batch.writes.iter().flatten(), durability);
+        let result = self
+            .database()
+            .and_then(|db| write_batch(&db, batch.writes.iter().flatten(), durability));
         let result = match result {
             Ok(took) => {
                 self.shared
@@ -305,10 +327,53 @@ impl Writer {
                     error = %err,
                     "storage commit failed"
                 );
+                self.recover();
                 Err(err)
             }
         };
         self.shared.after_commit();
         result
+    }
+
+    /// The database to write to, reopening it if an earlier recovery could not.
+    fn database(&self) -> Result<Arc<Database>, StorageError> {
+        if let Some(db) = self.shared.database() {
+            return Ok(db);
+        }
+        self.recover();
+        self.shared.database().ok_or_else(|| {
+            StorageError::Io("the database could not be reopened after an IO error".into())
+        })
+    }
+
+    /// After a failed commit redb refuses all writes until the database is reopened: drop it
+    /// and open the file again, which recovers its last committed state. Only possible when no
+    /// read transaction holds the database; otherwise the next failure tries again. If opening
+    /// fails, the slot stays empty and the next batch tries again before writing.
+    fn recover(&self) {
+        let Some(reopen) = &self.reopen else { return };
+        let mut slot = self
+            .shared
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(db) = slot.take() {
+            match Arc::try_unwrap(db) {
+                // The last reference: dropping it closes the file.
+                Ok(db) => drop(db),
+                Err(shared) => {
+                    warn!("a read is using the database; reopening after the next failure");
+                    *slot = Some(shared);
+                    return;
+                }
+            }
+        }
+        match reopen() {
+            Ok(db) => {
+                info!("storage reopened after an IO error");
+                *slot = Some(Arc::new(db));
+            }
+            Err(err) => error!(error = %err, "reopening storage after an IO error failed"),
+        }
     }
 }

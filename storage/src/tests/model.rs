@@ -143,14 +143,25 @@ pub(super) fn visible(model: &Snapshot, has_record: impl Fn(&str) -> bool) -> Sn
     }
 }
 
-/// An in-memory backend whose writes and syncs fail while `fail` is set.
-#[derive(Debug, Default)]
+/// An in-memory backend whose writes and syncs fail while `fail` is set. Clones share the
+/// memory, so a clone opened after a failure sees what was committed, as a file would.
+#[derive(Debug, Default, Clone)]
 pub(super) struct FlakyBackend {
-    inner: InMemoryBackend,
+    inner: Arc<InMemoryBackend>,
     pub(super) fail: Arc<AtomicBool>,
 }
 
 impl FlakyBackend {
+    /// Opens a database on (a clone of) this backend, now and again after each IO error.
+    pub(super) fn opener(&self) -> crate::writer::Reopen {
+        let backend = self.clone();
+        Box::new(move || {
+            redb::Database::builder()
+                .create_with_backend(backend.clone())
+                .map_err(crate::error::io("open the flaky database"))
+        })
+    }
+
     fn check(&self) -> Result<(), io::Error> {
         if self.fail.load(Ordering::SeqCst) {
             return Err(io::Error::other("injected write failure"));

@@ -275,14 +275,12 @@ async fn tickets_are_futures() {
 }
 
 #[test]
-fn a_failed_commit_fails_every_ticket_of_its_batch() {
+fn a_failed_commit_fails_every_ticket_of_its_batch_then_storage_recovers() {
     let backend = FlakyBackend::default();
     let fail = Arc::clone(&backend.fail);
-    let db = redb::Database::builder()
-        .create_with_backend(backend)
-        .expect("database");
     let (storage, _) =
-        Storage::open_with(&StorageConfig::default(), Backend::Custom(db)).expect("open");
+        Storage::open_with(&StorageConfig::default(), Backend::Custom(backend.opener()))
+            .expect("open");
     storage
         .submit(vec![project("p")])
         .expect("submit")
@@ -291,10 +289,10 @@ fn a_failed_commit_fails_every_ticket_of_its_batch() {
 
     let pause = storage.pause_writer();
     let first = storage
-        .submit(vec![put_doc("p", "c", "1", "v")])
+        .submit(vec![put_doc("p", "c", "lost-1", "v")])
         .expect("submit");
     let second = storage
-        .submit(vec![put_doc("p", "c", "2", "v")])
+        .submit(vec![put_doc("p", "c", "lost-2", "v")])
         .expect("submit");
     let flush = storage.flush();
     fail.store(true, Ordering::SeqCst);
@@ -305,14 +303,80 @@ fn a_failed_commit_fails_every_ticket_of_its_batch() {
     let stats = storage.stats();
     assert_eq!((stats.failed_commits, stats.pending), (1, 0), "{stats:?}");
 
-    // The writer survives the failure and keeps answering (whatever redb makes of the file).
+    // Once the disk works again the writer reopens the database and carries on from its last
+    // committed state: the failed batch is not there, new writes are.
     fail.store(false, Ordering::SeqCst);
-    let _after = storage
-        .submit(vec![put_doc("p", "c", "3", "v")])
+    storage
+        .submit(vec![put_doc("p", "c", "after", "v")])
         .expect("still accepting")
-        .wait();
-    let _ = storage.close();
+        .wait()
+        .expect("recovered");
+    let p = storage.load_project("p").expect("load").expect("p");
+    assert_eq!(p.docs["c"].keys().collect::<Vec<_>>(), ["after"]);
+    storage.close().expect("close");
     assert_eq!(storage.submit(vec![]).err(), Some(StorageError::Closed));
+}
+
+#[test]
+fn periodic_keeps_a_failed_batch_and_commits_it_once_the_disk_recovers() {
+    let backend = FlakyBackend::default();
+    let fail = Arc::clone(&backend.fail);
+    let config = StorageConfig {
+        durability: crate::Durability::Periodic {
+            interval: Duration::from_secs(3600),
+        },
+        ..StorageConfig::default()
+    };
+    let (storage, _) =
+        Storage::open_with(&config, Backend::Custom(backend.opener())).expect("open");
+    storage
+        .submit(vec![project("p")])
+        .expect("submit")
+        .wait()
+        .expect("ready at once");
+
+    fail.store(true, Ordering::SeqCst);
+    assert!(matches!(storage.flush().wait(), Err(StorageError::Io(_))));
+    let stats = storage.stats();
+    assert_eq!(
+        (stats.failed_commits, stats.pending),
+        (1, 1),
+        "kept for a retry: {stats:?}"
+    );
+    assert!(
+        matches!(storage.flush().wait(), Err(StorageError::Io(_))),
+        "still failing"
+    );
+
+    fail.store(false, Ordering::SeqCst);
+    storage
+        .flush()
+        .wait()
+        .expect("the retry commits the kept batch");
+    assert_eq!(storage.stats().pending, 0);
+    assert!(storage.load_project("p").expect("load").is_some());
+    storage.close().expect("close");
+}
+
+#[test]
+fn periodic_close_reports_writes_it_could_not_commit() {
+    let backend = FlakyBackend::default();
+    let fail = Arc::clone(&backend.fail);
+    let config = StorageConfig {
+        durability: crate::Durability::Periodic {
+            interval: Duration::from_secs(3600),
+        },
+        ..StorageConfig::default()
+    };
+    let (storage, _) =
+        Storage::open_with(&config, Backend::Custom(backend.opener())).expect("open");
+    storage
+        .submit(vec![project("p")])
+        .expect("submit")
+        .wait()
+        .expect("ready at once");
+    fail.store(true, Ordering::SeqCst);
+    assert!(matches!(storage.close(), Err(StorageError::Io(_))));
 }
 
 #[test]
@@ -368,46 +432,6 @@ fn names_with_nul_are_refused_before_queueing() {
         Ok(None),
         "not even the valid half was written"
     );
-}
-
-#[test]
-fn periodic_keeps_a_failed_batch_and_retries_it() {
-    let backend = FlakyBackend::default();
-    let fail = Arc::clone(&backend.fail);
-    let db = redb::Database::builder()
-        .create_with_backend(backend)
-        .expect("database");
-    let config = StorageConfig {
-        durability: crate::Durability::Periodic {
-            interval: Duration::from_secs(3600),
-        },
-        ..StorageConfig::default()
-    };
-    let (storage, _) = Storage::open_with(&config, Backend::Custom(db)).expect("open");
-    storage
-        .submit(vec![project("p")])
-        .expect("submit")
-        .wait()
-        .expect("ready at once");
-
-    fail.store(true, Ordering::SeqCst);
-    assert!(matches!(storage.flush().wait(), Err(StorageError::Io(_))));
-    let stats = storage.stats();
-    assert_eq!(
-        (stats.failed_commits, stats.pending),
-        (1, 1),
-        "kept for a retry: {stats:?}"
-    );
-
-    // redb refuses every write after an IO error until the database is reopened, so the retry
-    // fails too; what matters is that it is attempted, the batch is still held, and closing
-    // reports the loss instead of hanging or panicking.
-    fail.store(false, Ordering::SeqCst);
-    assert!(matches!(storage.flush().wait(), Err(StorageError::Io(_))));
-    let stats = storage.stats();
-    assert_eq!((stats.failed_commits, stats.pending), (2, 1), "{stats:?}");
-    assert!(matches!(storage.close(), Err(StorageError::Io(_))));
-    assert_eq!(storage.submit(vec![]).err(), Some(StorageError::Closed));
 }
 
 #[test]
