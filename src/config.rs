@@ -101,7 +101,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
-        _ => return Err(format!("'{s}' has an unknown unit; use ms, s or m")),
+        "h" => value * 3600.0,
+        _ => return Err(format!("'{s}' has an unknown unit; use ms, s, m or h")),
     };
     if !(0.001..=86_400.0).contains(&seconds) {
         return Err(format!("'{s}' is out of range (1ms to 24h)"));
@@ -118,7 +119,10 @@ mod tests {
         assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_duration("1h").is_err());
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("25h").is_err());
+        assert!(parse_duration("1d").is_err());
+
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("x").is_err());
     }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// The metrics recorder, when this server owns one.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The storage writer, for its counters.
+    pub storage: mammoth_storage::Storage,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
         signer: Arc<KeySigner>,
         config: Arc<Config>,
         addr: SocketAddr,
+        storage: mammoth_storage::Storage,
     ) -> AppState {
         let public_url = config.public_url_for(addr).into();
         let metrics = config.metrics.clone();
@@ -55,6 +58,7 @@ impl AppState {
             config,
             public_url,
             metrics,
+            storage,
         }
     }
 }

@@ -48,7 +48,7 @@ struct ServeArgs {
     /// snapshot every --snapshot-interval (periodic).
     #[arg(long, env = "MAMMOTH_DURABILITY", value_enum, default_value_t = DurabilityArg::Sync)]
     durability: DurabilityArg,
-    /// Time between snapshots with --durability periodic (e.g. 1s, 500ms).
+    /// Time between snapshots with --durability periodic (e.g. 1s, 500ms, 2m).
     #[arg(long, env = "MAMMOTH_SNAPSHOT_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     snapshot_interval: Duration,
     /// Accepted as `Authorization: Bearer <token>` on /admin/v1/*.

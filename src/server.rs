@@ -105,7 +105,8 @@ impl Server {
             None
         };
 
-        let state = AppState::new(registry, signer, Arc::new(config), addr);
+        let state = AppState::new(registry, signer, Arc::new(config), addr, storage.clone());
+
         Ok(Server {
             listener,
             addr,

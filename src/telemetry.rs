@@ -96,5 +96,74 @@ pub(crate) async fn render(state: &AppState) -> String {
             project.in_flight()
         );
     }
+    let s = state.storage.stats();
+    let counters = [
+        (
+            "mammoth_storage_commits_total",
+            "counter",
+            "Write transactions committed.",
+            s.commits,
+        ),
+        (
+            "mammoth_storage_failed_commits_total",
+            "counter",
+            "Commits that failed (unhealthy when above 0).",
+            s.failed_commits,
+        ),
+        (
+            "mammoth_storage_mutations_committed_total",
+            "counter",
+            "Mutations committed.",
+            s.mutations_committed,
+        ),
+        (
+            "mammoth_storage_overloaded_total",
+            "counter",
+            "Writes refused because too many were waiting for the disk.",
+            s.overloaded,
+        ),
+        (
+            "mammoth_storage_pending",
+            "gauge",
+            "Mutations submitted and not yet committed.",
+            s.pending,
+        ),
+        (
+            "mammoth_storage_last_batch_mutations",
+            "gauge",
+            "Mutations in the last committed batch (group commit size).",
+            s.last_batch_mutations,
+        ),
+        (
+            "mammoth_storage_max_batch_mutations",
+            "gauge",
+            "Largest committed batch.",
+            s.max_batch_mutations,
+        ),
+        (
+            "mammoth_storage_last_commit_microseconds",
+            "gauge",
+            "Duration of the last commit, fsync included.",
+            s.last_commit_micros,
+        ),
+        (
+            "mammoth_storage_max_commit_microseconds",
+            "gauge",
+            "Longest commit.",
+            s.max_commit_micros,
+        ),
+        (
+            "mammoth_storage_commit_microseconds_total",
+            "counter",
+            "Time spent committing, fsync included.",
+            s.total_commit_micros,
+        ),
+    ];
+    for (name, kind, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
     out
 }

@@ -153,6 +153,9 @@ pub enum ProjectMsg {
     Admin(AdminMsg),
     /// Test hook: panic inside the actor, to exercise supervision.
     Crash,
+    /// Ends the actor so that the supervisor reloads it from storage: sent after a failed
+    /// commit, when memory holds writes the disk does not.
+    Reload,
 }
 
 /// Operator calls on one project.
@@ -239,6 +242,9 @@ impl Actor for ProjectActor {
         msg: ProjectMsg,
         state: &mut ProjectState,
     ) -> Result<(), ActorProcessingErr> {
+        if let ProjectMsg::Reload = msg {
+            return Err("reloading from storage after a failed commit".into());
+        }
         state.handle(msg);
         Ok(())
     }
@@ -335,6 +341,7 @@ impl ProjectState {
                 let _ = reply.send(self.authorize(&access, false));
             }
             ProjectMsg::Admin(msg) => self.admin(msg),
+            ProjectMsg::Reload => unreachable!("handled before dispatch"),
             ProjectMsg::Crash => {
                 panic!("test hook: crash requested for project {}", self.record.id)
             }
@@ -543,7 +550,7 @@ impl ProjectHandle {
                 })
             })
             .await?;
-        ticket.await?;
+        self.durable(ticket).await?;
         Ok(record)
     }
 
@@ -552,7 +559,7 @@ impl ProjectHandle {
         let ticket = self
             .call(|reply| ProjectMsg::Admin(AdminMsg::Reset { reply }))
             .await?;
-        Ok(ticket.await?)
+        self.durable(ticket).await
     }
 
     /// Makes a key; durable on return.
@@ -570,7 +577,7 @@ impl ProjectHandle {
                 })
             })
             .await?;
-        ticket.await?;
+        self.durable(ticket).await?;
         Ok(key)
     }
 
@@ -585,7 +592,7 @@ impl ProjectHandle {
         let (key, ticket) = self
             .call(|reply| ProjectMsg::Admin(AdminMsg::RegenerateKey { key_id, reply }))
             .await?;
-        ticket.await?;
+        self.durable(ticket).await?;
         Ok(key)
     }
 
@@ -594,13 +601,25 @@ impl ProjectHandle {
         let ticket = self
             .call(|reply| ProjectMsg::Admin(AdminMsg::DeleteKey { key_id, reply }))
             .await?;
-        Ok(ticket.await?)
+        self.durable(ticket).await
     }
 
     /// Number of documents.
     pub async fn document_count(&self) -> Result<usize, ProjectError> {
         self.call(|reply| ProjectMsg::Admin(AdminMsg::DocumentCount { reply }))
             .await
+    }
+
+    /// Awaits a durability ticket. When the commit failed, memory holds a write the disk does
+    /// not, so the actor is reloaded from storage and the caller gets 503.
+    pub async fn durable(&self, ticket: Ticket) -> Result<(), ProjectError> {
+        match ticket.await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self.inner.actor.load().cast(ProjectMsg::Reload);
+                Err(e.into())
+            }
+        }
     }
 
     /// Test hook: makes the actor panic.

@@ -111,10 +111,8 @@ async fn query(
 /// Sends one write to the project and answers once it is durable.
 async fn write(key: ApiKey, collection: String, op: WriteOp) -> Result<Response, ApiError> {
     let written = key.project.write(key.access, collection, op).await?;
-    written
-        .ticket
-        .await
-        .map_err(mammoth_actors::ProjectError::from)?;
+    key.project.durable(written.ticket).await?;
+
     Ok(match written.doc {
         Some(bytes) if written.created => json_bytes(StatusCode::CREATED, bytes),
         Some(bytes) => json_bytes(StatusCode::OK, bytes),

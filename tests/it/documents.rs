@@ -383,5 +383,7 @@ async fn healthz_and_metrics() {
         .text()
         .await
         .unwrap();
-    assert!(text.contains("mammoth_documents 1"), "{text}");
+    let line = format!("mammoth_documents{{project=\"{}\"}} 1", s.project);
+    assert!(text.lines().any(|l| l == line), "{text}");
+    assert!(text.lines().any(|l| l == "mammoth_projects 1"), "{text}");
 }

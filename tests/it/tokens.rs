@@ -479,7 +479,11 @@ async fn regenerating_the_minting_key_kills_its_tokens() {
     );
 }
 
+/// A scope's condition, evaluated in the test.
+type Predicate = Box<dyn Fn(&Value) -> bool>;
+
 /// A small deterministic generator, so that every run checks the same cases.
+
 struct XorShift(u64);
 
 impl XorShift {
@@ -553,7 +557,8 @@ async fn a_scoped_client_sees_exactly_the_full_set_filtered_by_both() {
     for case in 0..40 {
         let owner = owners[rng.next(3) as usize];
         // The scope, and the same condition as a predicate evaluated here.
-        let (scope, in_scope): (Value, Box<dyn Fn(&Value) -> bool>) = match rng.next(3) {
+        let (scope, in_scope): (Value, Predicate) = match rng.next(3) {
+
             0 => (
                 json!({"owner": owner}),
                 Box::new(move |d: &Value| d["owner"] == owner),
