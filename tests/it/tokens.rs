@@ -483,7 +483,6 @@ async fn regenerating_the_minting_key_kills_its_tokens() {
 type Predicate = Box<dyn Fn(&Value) -> bool>;
 
 /// A small deterministic generator, so that every run checks the same cases.
-
 struct XorShift(u64);
 
 impl XorShift {
