@@ -194,10 +194,11 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "workload {}, {} connections, {:.1} s measured per target in {} round(s) after {:.1} s \
-             of warm-up, {} documents, {} cores",
+            "workload {}, {} connection{}, {:.1} s measured per target in {} round(s) after \
+             {:.1} s of warm-up, {} documents, {} cores",
             self.workload,
             self.connections,
+            if self.connections == 1 { "" } else { "s" },
             self.duration_s,
             self.rounds,
             self.warmup_s,
