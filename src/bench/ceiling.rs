@@ -44,6 +44,7 @@ struct Store {
 /// A running ceiling server; dropping it stops it.
 pub(crate) struct Ceiling {
     addr: SocketAddr,
+    /// Dropping it completes the server's shutdown future.
     _stop: oneshot::Sender<()>,
 }
 

@@ -51,11 +51,21 @@ impl Target {
             .host_str()
             .with_context(|| format!("'{url}' has no host"))?;
         let port = parsed.port_or_known_default().unwrap_or(80);
-        let addr = tokio::net::lookup_host((host, port))
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
-            .ok()
-            .and_then(|mut addrs| addrs.next())
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        // `localhost` may resolve to ::1 first while the server listens on 127.0.0.1 only:
+        // take the first address that accepts a connection.
+        let mut addr = *addrs
+            .first()
             .with_context(|| format!("cannot resolve the host of '{url}'"))?;
+        for candidate in &addrs {
+            if TcpStream::connect(candidate).await.is_ok() {
+                addr = *candidate;
+                break;
+            }
+        }
         let host_header = match parsed.port() {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),

@@ -36,7 +36,9 @@ impl ServerKind {
 pub(crate) struct Instance {
     url: String,
     key: String,
+    /// Completes the server's shutdown future: it stops accepting, drains, and flushes.
     stop: Option<oneshot::Sender<()>>,
+    /// The serving task; its result says whether the flush succeeded.
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// A data directory this instance made, removed when it stops.
     temp_dir: Option<PathBuf>,
