@@ -109,7 +109,17 @@ fn parse_warmup(s: &str) -> Result<Duration, String> {
 }
 
 /// Runs `mammoth bench`: prints the report on stdout (progress on stderr) and writes `--json`.
+/// A failure (an unreachable server, a refused key, ...) is printed as one line on stderr and
+/// ends the process with status 1, without the backtrace `RUST_BACKTRACE` would add.
 pub fn main(args: BenchArgs) -> anyhow::Result<()> {
+    if let Err(e) = run_main(&args) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn run_main(args: &BenchArgs) -> anyhow::Result<()> {
     let client = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bench-client")
@@ -120,7 +130,7 @@ pub fn main(args: BenchArgs) -> anyhow::Result<()> {
         .thread_name("bench-server")
         .build()
         .context("starting the server runtime")?;
-    let report = client.block_on(run(&args, servers.handle()))?;
+    let report = client.block_on(run(args, servers.handle()))?;
     print!("{report}");
     if let Some(path) = &args.json {
         write_json(&report, path)?;
