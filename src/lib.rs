@@ -9,6 +9,7 @@
 //!   HTTP until shutdown, then flushes.
 //! - [`keys`]: API keys as signed JWTs (minting and verification).
 //! - [`http`]: the thin axum layer: routes, extractors, the one error type.
+//! - [`bench`]: the load harness behind `mammoth bench`.
 //!
 //! Three floors, each importing only the one below: this crate over `mammoth-actors` over
 //! `mammoth-storage`.
@@ -23,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench;
 pub mod config;
 pub mod http;
 pub mod keys;

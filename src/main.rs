@@ -26,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Load-test a Mammoth over HTTP (or one started in this process) and print req/s and
+    /// latency percentiles; --ceiling compares with a bare HTTP server.
+    Bench(mammoth::bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -82,6 +85,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Bench(args) => mammoth::bench::main(args),
     }
 }
 

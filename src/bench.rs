@@ -1,0 +1,308 @@
+//! # The load harness: `mammoth bench`
+//!
+//! Drives a Mammoth over HTTP the way `redis-benchmark` or `pgbench` drive theirs: it seeds a
+//! fresh collection (`bench_<random>`, documents of about 200 bytes, many requests at a time),
+//! warms up, then runs a workload on `--connections` keep-alive connections for `--duration`
+//! and prints requests per second and latency percentiles (an HDR histogram), with failures
+//! counted by HTTP status.
+//!
+//! With `--ceiling` the same process also starts a bare axum server that answers the same
+//! routes from a `HashMap` (`ceiling`), seeds it with the same documents, and runs the same
+//! workload against it in alternating rounds (Mammoth, ceiling, ceiling, Mammoth, ...), so that
+//! the noise of a shared machine hits both; Mammoth's req/s over the ceiling's is its share of
+//! what HTTP alone allows here.
+//!
+//! Without `--url` it starts its own Mammoth in this process (`--server memory|sync|periodic`),
+//! so one command measures everything. The servers (that one and the ceiling) run on a runtime
+//! of their own, apart from the client's, as a separate process would.
+//!
+//! # Layout
+//! - `workload`: the seeded documents, the request mixes, the example query.
+//! - `client`: one hyper HTTP/1 connection per worker; the requests; the start-up probe.
+//! - `seed`: concurrent seeding with progress on stderr.
+//! - `round`: timed rounds over a target's connections.
+//! - `report`: histograms and counts, the printed table and the `--json` file.
+//! - `ceiling`, `instance`: the servers the harness may start itself.
+
+mod ceiling;
+mod client;
+mod instance;
+mod report;
+mod round;
+mod seed;
+#[cfg(test)]
+mod tests;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use hyper::{Method, StatusCode};
+
+use crate::config::parse_duration;
+use ceiling::Ceiling;
+use client::{Conn, Target};
+use instance::Instance;
+pub use instance::ServerKind;
+pub use report::{Latency, Report, TargetReport};
+use round::Pool;
+pub use workload::{EXAMPLE_QUERY, Workload};
+
+/// `mammoth bench` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Base URL of a running Mammoth (plain http). Without it, bench starts its own instance
+    /// in this process (see --server).
+    #[arg(long, requires = "key")]
+    pub url: Option<String>,
+    /// A write key of a project on --url (bench seeds its own collection there).
+    #[arg(long, requires = "url")]
+    pub key: Option<String>,
+    /// The instance to start when no --url is given: in memory, or on disk acknowledging
+    /// writes after an fsync'd group commit (sync) or from memory (periodic).
+    #[arg(long, value_enum, default_value_t = ServerKind::Memory, conflicts_with = "url")]
+    pub server: ServerKind,
+    /// Data directory of the instance started with --server sync|periodic (default: a fresh
+    /// temporary directory, removed afterwards).
+    #[arg(long, conflicts_with = "url")]
+    pub data: Option<PathBuf>,
+    /// What to send: get by random id, the example query, creates, merge-patches, or a mix
+    /// of 80 % get, 10 % query, 10 % update.
+    #[arg(long, value_enum, default_value_t = Workload::Get)]
+    pub workload: Workload,
+    /// Keep-alive connections per target, each with one request in flight.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub connections: u32,
+    /// Time measured per target (e.g. 10, 10s, 500ms, 1m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Unmeasured warm-up per target before the first round (0 for none).
+    #[arg(long, default_value = "1s", value_parser = parse_warmup)]
+    pub warmup: Duration,
+    /// Documents to seed.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub docs: u64,
+    /// Requests in flight while seeding.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub seed_connections: u32,
+    /// Also measure a bare axum server answering the same requests from a HashMap, and print
+    /// Mammoth's share of its req/s.
+    #[arg(long)]
+    pub ceiling: bool,
+    /// Rounds per target; with --ceiling they alternate with the ceiling's. Each round lasts
+    /// duration / rounds.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub rounds: u32,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+fn parse_warmup(s: &str) -> Result<Duration, String> {
+    match s.trim() {
+        "0" | "0s" | "0ms" => Ok(Duration::ZERO),
+        other => parse_duration(other),
+    }
+}
+
+/// Runs `mammoth bench`: prints the report on stdout (progress on stderr) and writes `--json`.
+/// A failure (an unreachable server, a refused key, ...) is printed as one line on stderr and
+/// ends the process with status 1, without the backtrace `RUST_BACKTRACE` would add.
+pub fn main(args: BenchArgs) -> anyhow::Result<()> {
+    if let Err(e) = run_main(&args) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn run_main(args: &BenchArgs) -> anyhow::Result<()> {
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bench-client")
+        .build()
+        .context("starting the client runtime")?;
+    let servers = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bench-server")
+        .build()
+        .context("starting the server runtime")?;
+    let report = client.block_on(run(args, servers.handle()))?;
+    print!("{report}");
+    if let Some(path) = &args.json {
+        write_json(&report, path)?;
+    }
+    client.shutdown_timeout(Duration::from_secs(1));
+    servers.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+/// Writes the report as pretty JSON.
+pub fn write_json(report: &Report, path: &std::path::Path) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(report).expect("a report encodes");
+    std::fs::write(path, json + "\n")
+        .with_context(|| format!("writing the results to {}", path.display()))
+}
+
+/// Seeds, measures and reports. Servers the harness starts (its own Mammoth, the ceiling) run
+/// on `servers`; requests are sent from the current runtime.
+pub async fn run(args: &BenchArgs, servers: &tokio::runtime::Handle) -> anyhow::Result<Report> {
+    let (instance, url, key, server) = match (&args.url, &args.key) {
+        (Some(url), Some(key)) => (None, url.clone(), key.clone(), "external".to_owned()),
+        (None, None) => {
+            let instance = servers
+                .spawn(Instance::start(args.server, args.data.clone()))
+                .await??;
+            let (url, key) = (instance.url().to_owned(), instance.key().to_owned());
+            eprintln!(
+                "started an in-process Mammoth ({}) at {url}",
+                args.server.name()
+            );
+            (Some(instance), url, key, args.server.name().to_owned())
+        }
+        _ => anyhow::bail!("--url and --key go together"),
+    };
+    let result = measure(args, servers, &url, &key, server).await;
+    if let Some(instance) = instance {
+        instance
+            .stop()
+            .await
+            .context("stopping the in-process server")?;
+    }
+    result
+}
+
+async fn measure(
+    args: &BenchArgs,
+    servers: &tokio::runtime::Handle,
+    url: &str,
+    key: &str,
+    server: String,
+) -> anyhow::Result<Report> {
+    let suffix = mammoth_actors::ids::hex(&fastrand::u32(..).to_be_bytes());
+    let collection = format!("bench_{suffix}");
+    let mammoth = Arc::new(Target::resolve(url, key, &collection, args.docs).await?);
+    client::probe(&mammoth, url).await?;
+    eprintln!("seeding {} documents into {collection} at {url}", args.docs);
+    let seeded = seed::seed(&mammoth, args.seed_connections).await?;
+
+    let mut notes = Vec::new();
+    if matches!(args.workload, Workload::Query | Workload::Mixed) {
+        notes.push(check_query(&mammoth, args.docs).await);
+    }
+
+    let ceiling = if args.ceiling {
+        let docs = args.docs;
+        let ceiling = servers.spawn(Ceiling::start(docs)).await??;
+        let target = Target::resolve(&ceiling.url(), "ceiling", &collection, docs).await?;
+        Some((ceiling, Arc::new(target)))
+    } else {
+        None
+    };
+
+    // pools[0] is Mammoth's, pools[1] the ceiling's.
+    let mut pools = vec![Pool::open(&mammoth, args.connections).await?];
+    if let Some((_, target)) = &ceiling {
+        pools.push(Pool::open(target, args.connections).await?);
+    }
+    let mut totals: Vec<report::Stats> = pools.iter().map(|_| report::Stats::new()).collect();
+    if !args.warmup.is_zero() {
+        eprintln!(
+            "warming up for {:.1} s per target",
+            args.warmup.as_secs_f64()
+        );
+        for pool in &mut pools {
+            pool.round(args.workload, args.warmup, false).await;
+        }
+    }
+    let round = args.duration / args.rounds;
+    for r in 0..args.rounds {
+        eprintln!(
+            "round {}/{} ({:.2} s per target)",
+            r + 1,
+            args.rounds,
+            round.as_secs_f64()
+        );
+        // Alternate who goes first (ABBA) so a drift in the machine's speed favours neither.
+        let order: Vec<usize> = if r % 2 == 0 {
+            (0..pools.len()).collect()
+        } else {
+            (0..pools.len()).rev().collect()
+        };
+        for i in order {
+            let stats = pools[i].round(args.workload, round, true).await;
+            totals[i].add_round(&stats);
+        }
+    }
+    drop(pools);
+
+    let mammoth_report = totals[0].summary();
+    let ceiling_report = totals.get(1).map(report::Stats::summary);
+    let ratio = ceiling_report
+        .as_ref()
+        .filter(|c| c.req_per_s > 0.0)
+        .map(|c| mammoth_report.req_per_s / c.req_per_s);
+    drop(ceiling);
+    Ok(Report {
+        workload: args.workload.name().to_owned(),
+        connections: args.connections,
+        duration_s: args.duration.as_secs_f64(),
+        warmup_s: args.warmup.as_secs_f64(),
+        rounds: args.rounds,
+        docs: args.docs,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        url: url.to_owned(),
+        server,
+        collection,
+        seed_s: seeded.as_secs_f64(),
+        mammoth: mammoth_report,
+        ceiling: ceiling_report,
+        ratio,
+        notes,
+    })
+}
+
+/// Runs the example query once and compares its ids with those a full scan gives.
+async fn check_query(target: &Arc<Target>, docs: u64) -> String {
+    let expected = workload::expected_example_page(docs);
+    let answer = async {
+        let mut conn = Conn::open(target.clone()).await?;
+        let path = format!("{}/query", target.base);
+        let body = Bytes::from_static(workload::EXAMPLE_QUERY.as_bytes());
+        anyhow::Ok(conn.send(target.request(Method::POST, &path, body)).await?)
+    };
+    match answer.await {
+        Ok((StatusCode::OK, body)) => {
+            let ids: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v["documents"].as_array().map(|docs| {
+                        docs.iter()
+                            .map(|d| d["id"].as_str().unwrap_or("").to_owned())
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
+            if ids == expected {
+                "the example query's first page matches a full scan".into()
+            } else {
+                format!(
+                    "the example query's first page DIFFERS from a full scan: got {} ids \
+                     starting {:?}, expected {} starting {:?}",
+                    ids.len(),
+                    ids.first(),
+                    expected.len(),
+                    expected.first()
+                )
+            }
+        }
+        Ok((status, body)) => format!(
+            "the example query answered {status}: {}",
+            client::error_message(&body)
+        ),
+        Err(e) => format!("the example query failed: {e}"),
+    }
+}
