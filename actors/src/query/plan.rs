@@ -16,11 +16,12 @@
 //!   index range and keep the best `limit` + 1 by (sort, id) in a bounded buffer.
 //! * **Scan**: every document, in id order (ordered when there is no sort).
 //!
-//! The choice: estimate each condition's candidate count (exact for `$eq`/`$in` from the
-//! postings' lengths, counted up to a small cap for ranges). A candidate set at most
-//! [`cheap`] large is taken directly, since collecting it costs less than a walk might; otherwise
-//! an ordered walk is preferred because it stops after `limit` + 1 matches; otherwise the
-//! smallest candidate set, or a scan.
+//! The choice compares costs in documents visited. A candidate set costs its size: exact for
+//! `$eq`/`$in` (the postings' lengths), counted for ranges only as far as it could matter. An
+//! ordered walk costs about `(limit + 1) / s` visits, where `s` is the fraction of documents
+//! passing the most selective condition the walk does not serve (conditions taken as
+//! independent), and never more than its range holds. The cheapest wins; with no usable index
+//! and no order to exploit, the scan.
 //!
 //! Paging resumes inside the index: an ordered walk starts its range at the start position's
 //! key (`Included`, then skips ids up to the position's id inside that one group), never from
@@ -234,79 +235,127 @@ fn choose<'a>(
         }
         paths.push(pr);
     }
-    let field = |pid: PathId| indexes.field(pid);
-    let cap = cheap(want);
-    let single_point = |pr: &PathRanges<'_>| pr.ranges.len() == 1 && is_point(&pr.ranges[0]);
+    // Restricted paths with an index, and their candidate counts: exact for points, counted up
+    // to `cheap` for ranges (a lower bound when above it).
+    let mut cands: Vec<Candidate<'_, 'a>> = paths
+        .iter()
+        .filter(|p| p.restricted)
+        .filter_map(|p| {
+            let field = indexes.field(p.pid)?;
+            let est = estimate(field, &p.ranges, cheap(want));
+            Some(Candidate {
+                path: p,
+                field,
+                est,
+            })
+        })
+        .collect();
+    let first_sort = sorter.fields.first().map(|(pid, _)| *pid);
+    let n = n.max(1);
+    // Documents an ordered walk visits before `want` matches, if the conditions not served by
+    // the walk (the most selective of them, taken as independent of the walked one) pass
+    // `est / n` of the documents.
+    let ordered_cost = |walked: Option<PathId>, walked_est: usize, cands: &[Candidate<'_, '_>]| {
+        let other = cands
+            .iter()
+            .filter(|c| Some(c.path.pid) != walked)
+            .map(|c| c.est)
+            .min();
+        let visits = match other {
+            Some(e) => want.saturating_mul(n) / e.max(1),
+            None => want,
+        };
+        visits.min(walked_est).min(n)
+    };
 
-    // The ordered walk, if one exists.
-    let first_sort = sorter.fields.first();
-    let ordered_walk: Option<(PathId, Vec<KeyRange<'a>>)> = match first_sort {
-        Some((Some(pid), _)) => {
-            let f = field(*pid);
-            match paths.iter().find(|p| p.pid == *pid) {
-                Some(pr) => Some((*pid, pr.ranges.clone())),
-                None if f.is_some_and(|f| f.docs == n) => {
-                    Some((*pid, vec![(Unbounded, Unbounded)]))
+    // The best ordered plan and its cost.
+    let ordered: Option<(usize, Plan<'a>)> = match first_sort {
+        // No sort: id order. The scan, or one value's posting (ids ascending).
+        None => {
+            let scan = (ordered_cost(None, n, &cands), Plan::Scan { ordered: true });
+            let points = cands.iter().filter(|c| single_point(c.path)).map(|c| {
+                let cost = ordered_cost(Some(c.path.pid), c.est, &cands);
+                (
+                    cost,
+                    Plan::Walk {
+                        field: c.field,
+                        ranges: c.path.ranges.clone(),
+                        ordered: true,
+                    },
+                )
+            });
+            std::iter::once(scan)
+                .chain(points)
+                .min_by_key(|(cost, _)| *cost)
+        }
+        // The first sort field's index: through its conditions, or whole when every document
+        // has the field (documents missing it sort first and are in no index).
+        Some(Some(pid)) => {
+            let field = indexes.field(pid);
+            match (paths.iter().find(|p| p.pid == pid), field) {
+                (Some(pr), Some(field)) => {
+                    // Its own count bounds the visits only when it was counted exactly.
+                    let est = match cands.iter().find(|c| c.path.pid == pid) {
+                        Some(c) if c.est <= cheap(want) => c.est,
+                        _ => n,
+                    };
+                    let walk = Plan::Walk {
+                        field,
+                        ranges: pr.ranges.clone(),
+                        ordered: true,
+                    };
+                    Some((ordered_cost(Some(pid), est, &cands), walk))
                 }
-                None => None,
+                (None, Some(field)) if field.docs == n => {
+                    let walk = Plan::Walk {
+                        field,
+                        ranges: vec![(Unbounded, Unbounded)],
+                        ordered: true,
+                    };
+                    Some((ordered_cost(Some(pid), n, &cands), walk))
+                }
+                _ => None,
             }
         }
-        _ => None,
+        Some(None) => None,
     };
-
-    // Candidate estimates of the restricted paths, smallest first.
-    let mut estimates: Vec<(usize, &PathRanges<'a>)> = paths
-        .iter()
-        .filter(|p| p.restricted)
-        .filter_map(|p| Some((estimate(field(p.pid)?, &p.ranges, cap), p)))
-        .collect();
-    estimates.sort_by_key(|(e, p)| (*e, !single_point(p)));
-
-    let is_ordered = |pr: &PathRanges<'_>| match first_sort {
-        Some(&(pid, _)) => pid == Some(pr.pid),
-        None => single_point(pr),
-    };
-    let walk = |pr: &PathRanges<'a>, ordered: bool| match field(pr.pid) {
-        Some(f) => Plan::Walk {
-            field: f,
-            ranges: pr.ranges.clone(),
-            ordered,
-        },
-        None => Plan::Empty,
-    };
-
-    if let Some(&(est, pr)) = estimates.first()
-        && est <= cap
-    {
-        return walk(pr, is_ordered(pr));
-    }
-    if first_sort.is_none() {
-        // Without a sort, a single posting is already in id order and a subset of the scan.
-        if let Some(&(_, pr)) = estimates.iter().find(|(_, p)| single_point(p)) {
-            return walk(pr, true);
+    let budget = ordered.as_ref().map_or(n / 2, |(cost, _)| *cost);
+    // Count the ranges that passed `cheap` further, up to what the ordered plan would cost.
+    for c in &mut cands {
+        if c.est > cheap(want) {
+            c.est = estimate(c.field, &c.path.ranges, budget);
         }
-        return Plan::Scan { ordered: true };
     }
-    if let Some((pid, ranges)) = ordered_walk {
-        return match field(pid) {
-            Some(f) => Plan::Walk {
-                field: f,
-                ranges,
-                ordered: true,
-            },
-            None => Plan::Empty,
-        };
+    let best = cands.iter().min_by_key(|c| (c.est, !single_point(c.path)));
+    match (best, ordered) {
+        (Some(c), ordered) if c.est < ordered.as_ref().map_or(n / 2 + 1, |(cost, _)| *cost) => {
+            // Collecting this path's candidates is cheapest; when it is the first sort field
+            // (or, unsorted, a single value), walking it in order is never worse.
+            let in_order = match first_sort {
+                Some(pid) => pid == Some(c.path.pid),
+                None => single_point(c.path),
+            };
+            Plan::Walk {
+                field: c.field,
+                ranges: c.path.ranges.clone(),
+                ordered: in_order,
+            }
+        }
+        (_, Some((_, plan))) => plan,
+        (_, None) => Plan::Scan { ordered: false },
     }
-    // No order to exploit: the smallest candidate set, counted further this time.
-    let best = paths
-        .iter()
-        .filter(|p| p.restricted)
-        .filter_map(|p| Some((estimate(field(p.pid)?, &p.ranges, n / 2), p)))
-        .min_by_key(|(e, _)| *e);
-    match best {
-        Some((est, pr)) if est <= n / 2 => walk(pr, false),
-        _ => Plan::Scan { ordered: false },
-    }
+}
+
+/// A restricted path that could supply the candidates.
+struct Candidate<'p, 'a> {
+    path: &'p PathRanges<'a>,
+    field: &'a FieldIndex,
+    /// Its document count, exact when at most the last cap it was counted to.
+    est: usize,
+}
+
+fn single_point(p: &PathRanges<'_>) -> bool {
+    p.ranges.len() == 1 && is_point(&p.ranges[0])
 }
 
 fn is_point(r: &KeyRange<'_>) -> bool {
