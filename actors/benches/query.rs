@@ -162,7 +162,11 @@ fn main() {
     let mut page = coll.query(&query, None).unwrap();
     let mut samples = Vec::new();
     let mut pages = 1;
+    let mut deep_cursor = None;
     while let Some(cursor) = page.next_cursor.clone() {
+        if pages == 250 {
+            deep_cursor = Some(cursor.clone());
+        }
         let mut b = body.clone();
         b["cursor"] = json!(cursor);
         let q = Query::parse(&b).unwrap();
@@ -175,8 +179,15 @@ fn main() {
         }
     }
     stats(
-        &format!("next page by cursor ({pages} pages of 20)"),
+        &format!("next page by cursor, walking {pages} pages of 20 (cold)"),
         samples,
+    );
+    let mut b = body.clone();
+    b["cursor"] = json!(deep_cursor.unwrap());
+    let q = Query::parse(&b).unwrap();
+    stats(
+        "page 251 by cursor, repeated (warm)",
+        time(5_000, || coll.query(&q, None).unwrap()),
     );
     let mut b = body.clone();
     b["start_after"] = json!(coll.query(&query, None).unwrap().next_start_after.unwrap());

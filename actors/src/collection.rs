@@ -8,7 +8,8 @@
 //! always describes exactly what GET serves). [`StoredDoc::value`] parses on demand, for the rare
 //! callers that need the `Map` (merge patches, scope checks on a single document).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -74,12 +75,64 @@ fn parse(bytes: &[u8]) -> Map<String, Value> {
     parsed.unwrap_or_default()
 }
 
+/// The documents of a collection: found by id in O(1) (a query fetches every candidate it
+/// takes from an index by id, so this lookup is on the hot path), and listed in id order (the
+/// default query order and the tie break of every sort).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Docs {
+    /// Every document by id. SipHash, not a faster unkeyed hash: ids are chosen by users.
+    by_id: HashMap<DocId, StoredDoc>,
+    /// The same ids, ascending; each is the same `Arc` as the key in `by_id` and in the index
+    /// postings.
+    order: BTreeSet<DocId>,
+}
+
+impl Docs {
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<&StoredDoc> {
+        self.by_id.get(id)
+    }
+
+    pub(crate) fn get_key_value(&self, id: &str) -> Option<(&DocId, &StoredDoc)> {
+        self.by_id.get_key_value(id)
+    }
+
+    /// Documents in ascending id order, starting after `after` when given.
+    pub(crate) fn ordered_after<'a>(
+        &'a self,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = (&'a DocId, &'a StoredDoc)> {
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.order
+            .range::<str, _>((lower, Bound::Unbounded))
+            .filter_map(|id| Some((id, self.by_id.get(id)?)))
+    }
+
+    /// Every document, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&DocId, &StoredDoc)> {
+        self.by_id.iter()
+    }
+
+    fn remove_entry(&mut self, id: &str) -> Option<(DocId, StoredDoc)> {
+        let entry = self.by_id.remove_entry(id)?;
+        self.order.remove(id);
+        Some(entry)
+    }
+
+    fn insert(&mut self, id: DocId, doc: StoredDoc) {
+        self.order.insert(id.clone());
+        self.by_id.insert(id, doc);
+    }
+}
+
 /// Documents of one collection by id, and their indexes.
 #[derive(Debug, Default, Clone)]
 pub struct Collection {
-    /// Every document by id. Ascending id is the default query order and the tie break of every
-    /// sort; each key is the same `Arc` the index postings hold.
-    docs: BTreeMap<DocId, StoredDoc>,
+    /// Every document, by id and in id order.
+    docs: Docs,
     /// One ordered index per field path that some document carries; always holds exactly the
     /// `(path, value, id)` triples of `docs` (checked by `debug_assert`s on every change, and by
     /// [`Collection::check_consistency`]).
@@ -99,7 +152,7 @@ impl Collection {
 
     /// Whether it holds no document.
     pub fn is_empty(&self) -> bool {
-        self.docs.is_empty()
+        self.docs.len() == 0
     }
 
     /// The document with this id.
@@ -169,14 +222,17 @@ impl Collection {
 
     /// Every document id, ascending.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.docs.keys().map(|id| &**id)
+        self.docs.order.iter().map(|id| &**id)
     }
 
     /// Checks that the indexes hold exactly the fields of the documents (a full pass: for
     /// tests and diagnostics).
     pub fn check_consistency(&self) -> Result<(), String> {
         let mut entries = 0usize;
-        for (id, doc) in &self.docs {
+        if self.docs.order.len() != self.docs.by_id.len() {
+            return Err("id order and documents disagree".into());
+        }
+        for (id, doc) in self.docs.iter() {
             let fresh = {
                 let mut scratch = Indexes::default();
                 let keys = scratch.add_doc(id, &parse(&doc.bytes));

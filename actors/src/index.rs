@@ -41,8 +41,13 @@ pub(crate) type PathId = u32;
 pub(crate) enum Posting {
     /// The common case for unique-ish values (ids, timestamps, names): no set allocated.
     One(DocId),
-    /// Two or more ids, ascending.
-    Many(BTreeSet<DocId>),
+    /// Two or more ids, ascending. Boxed so that a posting is 16 bytes, not 32: most values
+    /// of most fields are unique.
+    #[allow(
+        clippy::box_collection,
+        reason = "a thin pointer keeps the common `One` case small"
+    )]
+    Many(Box<BTreeSet<DocId>>),
 }
 
 impl Posting {
@@ -80,7 +85,7 @@ impl Posting {
             Posting::One(one) => {
                 if *one != id {
                     let set = BTreeSet::from([one.clone(), id]);
-                    *self = Posting::Many(set);
+                    *self = Posting::Many(Box::new(set));
                 }
             }
             Posting::Many(ids) => {
@@ -406,6 +411,11 @@ mod tests {
         assert!(ix.contains(s, ValueKey::of(&json!("x")).as_bytes(), "b"));
         ix.remove_doc("b", &kb);
         assert_eq!(ix.iter().count(), 0);
+    }
+
+    #[test]
+    fn postings_are_small() {
+        assert_eq!(std::mem::size_of::<Posting>(), 16);
     }
 
     #[test]

@@ -61,45 +61,96 @@ const END: u8 = 0x00;
 
 /// The order-preserving key of one JSON value: byte order is the contract's total order, byte
 /// equality is deep equality.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ValueKey(Box<[u8]>);
+///
+/// Keys of up to [`INLINE`] bytes (numbers, ids, timestamps, short strings) are stored inline:
+/// no allocation, and comparing two of them in a B-tree node reads no other memory.
+#[derive(Clone)]
+pub struct ValueKey(Repr);
+
+/// Longest key stored inline.
+const INLINE: usize = 30;
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
 
 impl ValueKey {
     /// The key of `value`.
     pub fn of(value: &Value) -> ValueKey {
         let mut out = Vec::with_capacity(16);
         encode_into(value, &mut out);
-        ValueKey(out.into_boxed_slice())
+        ValueKey::from_raw(out)
     }
 
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Heap(bytes) => bytes,
+        }
     }
 
     /// Wraps bytes that are a key, or a bound between keys (such as a bare type tag).
-    pub(crate) fn from_raw(bytes: Vec<u8>) -> ValueKey {
-        ValueKey(bytes.into_boxed_slice())
+    pub(crate) fn from_raw(raw: Vec<u8>) -> ValueKey {
+        ValueKey::from_slice(&raw).unwrap_or_else(|| ValueKey(Repr::Heap(raw.into_boxed_slice())))
+    }
+
+    /// An inline copy of `raw`, or `None` when it is too long to inline.
+    fn from_slice(raw: &[u8]) -> Option<ValueKey> {
+        let mut bytes = [0u8; INLINE];
+        bytes.get_mut(..raw.len())?.copy_from_slice(raw);
+        Some(ValueKey(Repr::Inline {
+            len: raw.len() as u8,
+            bytes,
+        }))
     }
 
     /// The JSON value this key encodes (numbers come back as integers when they are integral
     /// and fit `i64`/`u64`, else as floats; both encode to this same key).
     pub fn to_value(&self) -> Option<Value> {
-        decode(&self.0)
+        decode(self.as_bytes())
+    }
+}
+
+impl PartialEq for ValueKey {
+    fn eq(&self, other: &ValueKey) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for ValueKey {}
+
+impl PartialOrd for ValueKey {
+    fn partial_cmp(&self, other: &ValueKey) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ValueKey {
+    fn cmp(&self, other: &ValueKey) -> Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::hash::Hash for ValueKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
 }
 
 impl Borrow<[u8]> for ValueKey {
     fn borrow(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
 impl fmt::Debug for ValueKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match decode(&self.0) {
+        match decode(self.as_bytes()) {
             Some(v) => write!(f, "ValueKey({v})"),
-            None => write!(f, "ValueKey({:02x?})", &self.0),
+            None => write!(f, "ValueKey({:02x?})", self.as_bytes()),
         }
     }
 }
@@ -429,6 +480,17 @@ mod tests {
             ),
             Ordering::Less
         );
+    }
+
+    #[test]
+    fn short_keys_are_inline_and_compare_like_long_ones() {
+        assert_eq!(std::mem::size_of::<ValueKey>(), 32);
+        let short = ValueKey::of(&json!("abc"));
+        let long = ValueKey::of(&json!("abc".repeat(20)));
+        assert!(matches!(short.0, Repr::Inline { .. }));
+        assert!(matches!(long.0, Repr::Heap(_)));
+        assert_eq!(short.cmp(&long), Ordering::Less);
+        assert_eq!(long, ValueKey::from_raw(long.as_bytes().to_vec()));
     }
 
     #[test]

@@ -28,12 +28,11 @@
 //! the beginning.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 use super::filter::{Filter, Op};
 use super::{Page, Query, QueryError, Start, cursor};
-use crate::collection::StoredDoc;
+use crate::collection::{Docs, StoredDoc};
 use crate::index::{DocId, DocKeys, FieldIndex, Indexes, PathId};
 
 /// An interval of value keys.
@@ -120,7 +119,7 @@ fn cheap(want: usize) -> usize {
 
 /// Answers `query` (restricted to `scope`) over `docs` and their `indexes`.
 pub(crate) fn execute(
-    docs: &BTreeMap<DocId, StoredDoc>,
+    docs: &Docs,
     indexes: &Indexes,
     query: &Query,
     scope: Option<&Filter>,
@@ -147,7 +146,7 @@ pub(crate) fn execute(
             id: &p.id,
         }),
         Some(Start::After(id)) => {
-            let anchor = docs.get_key_value(&**id).filter(|(_, doc)| {
+            let anchor = docs.get_key_value(id).filter(|(_, doc)| {
                 scope_conds
                     .as_deref()
                     .is_some_and(|conds| matches_all(conds, &doc.keys))
@@ -506,7 +505,7 @@ fn is_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
 
 /// One query's execution state.
 struct Run<'d, 'q> {
-    docs: &'d BTreeMap<DocId, StoredDoc>,
+    docs: &'d Docs,
     conds: &'q [Resolved<'q>],
     sorter: &'q Sorter,
     start: Option<&'q Pos<'q>>,
@@ -560,11 +559,7 @@ impl<'d> Run<'d, '_> {
     fn scan(&mut self, ordered: bool) {
         let docs = self.docs;
         if ordered {
-            let from = match self.start {
-                Some(p) => docs.range::<str, _>((Excluded(p.id), Unbounded)),
-                None => docs.range::<str, _>(..),
-            };
-            for (id, doc) in from {
+            for (id, doc) in docs.ordered_after(self.start.map(|p| p.id)) {
                 if matches_all(self.conds, &doc.keys) {
                     self.out.push(self.entry(id, doc));
                     if self.out.len() == self.want {
@@ -573,7 +568,7 @@ impl<'d> Run<'d, '_> {
                 }
             }
         } else {
-            for (id, doc) in docs {
+            for (id, doc) in docs.iter() {
                 self.collect(id, doc);
             }
             self.finish_unordered();
