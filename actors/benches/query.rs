@@ -223,10 +223,19 @@ fn main() {
             "selective range, unrelated sort",
             json!({"filter": {"score": {"$gte": 999.9}}, "sort": [{"field": "name"}]}),
         ),
+        (
+            "worst case: sort on a field no document has (scan)",
+            json!({"sort": [{"field": "nickname"}]}),
+        ),
+        (
+            "worst case: unselective $ne, sort on a partial field (scan)",
+            json!({"filter": {"status": {"$ne": "x"}}, "sort": [{"field": "nickname"}]}),
+        ),
     ];
     for (name, body) in shapes {
         let q = Query::parse(&body).unwrap();
-        stats(name, time(1_000, || coll.query(&q, None).unwrap()));
+        let runs = if name.starts_with("worst") { 50 } else { 1_000 };
+        stats(name, time(runs, || coll.query(&q, None).unwrap()));
     }
 
     // The same example query as a full scan over documents held as parsed Maps (what a

@@ -621,3 +621,89 @@ proptest! {
         check_collection(&muts, &queries)?;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Robustness: arbitrary bodies and cursors are refused or answered, never a panic.
+
+fn any_json() -> impl Strategy<Value = Value> {
+    let key = prop::sample::select(vec![
+        "filter",
+        "sort",
+        "limit",
+        "start_after",
+        "cursor",
+        "field",
+        "order",
+        "a",
+        "n.x",
+        "$gt",
+        "$in",
+        "$prefix",
+        "$ne",
+        "$eq",
+        "$or",
+        "",
+        "a..b",
+        "desc",
+    ])
+    .prop_map(String::from);
+    let leaf = prop_oneof![
+        scalar(),
+        prop::sample::select(vec![
+            json!("asc"),
+            json!("desc"),
+            json!(20),
+            json!(0),
+            json!("d001")
+        ]),
+        "[A-Za-z0-9_-]{0,40}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 5, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(key.clone(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bodies_never_panic(muts in mutations(30), body in any_json(), scope in any_json()) {
+        let mut coll = Collection::new();
+        let mut model = Model::new();
+        for m in &muts {
+            apply(&mut coll, &mut model, m);
+        }
+        let scope = Filter::parse(&scope).ok();
+        if let Ok(q) = Query::parse(&body) {
+            let _ = coll.query(&q, scope.as_ref());
+        }
+        if let Ok(q) = Query::parse(&json!({"filter": body})) {
+            let _ = coll.query(&q, scope.as_ref());
+        }
+    }
+
+    #[test]
+    fn arbitrary_cursors_never_panic(muts in mutations(30), cursor in "[A-Za-z0-9_=-]{0,80}") {
+        let mut coll = Collection::new();
+        let mut model = Model::new();
+        for m in &muts {
+            apply(&mut coll, &mut model, m);
+        }
+        if let Ok(q) = Query::parse(&json!({"sort": [{"field": "a"}], "cursor": cursor})) {
+            coll.query(&q, None).unwrap();
+        }
+    }
+}
+
+#[test]
+fn query_types_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Collection>();
+    send_sync::<Query>();
+    send_sync::<Filter>();
+    send_sync::<Page>();
+}
