@@ -178,6 +178,7 @@ pub(crate) fn execute(
         start: start.as_ref(),
         want,
         out: Vec::new(),
+        worst: None,
     };
     match choose(docs.len(), indexes, &conds, &sorter, want) {
         Plan::Empty => {}
@@ -513,6 +514,8 @@ struct Run<'d, 'q> {
     want: usize,
     /// Results so far: in order for ordered plans; a bounded, unsorted buffer otherwise.
     out: Vec<Entry<'d>>,
+    /// Unordered plans: the last of the best `want` found at the latest trim.
+    worst: Option<Pos<'d>>,
 }
 
 impl<'d> Run<'d, '_> {
@@ -534,6 +537,12 @@ impl<'d> Run<'d, '_> {
         if !matches_all(self.conds, &doc.keys) || !self.after_start(doc, id, 0) {
             return;
         }
+        // Once `want` are kept, a candidate after the worst of them cannot make the page.
+        if let Some(worst) = &self.worst
+            && self.sorter.cmp(&doc.keys, id, worst, 0) == Ordering::Greater
+        {
+            return;
+        }
         let entry = self.entry(id, doc);
         self.out.push(entry);
         if self.out.len() >= 2 * self.want {
@@ -547,6 +556,11 @@ impl<'d> Run<'d, '_> {
             self.out
                 .select_nth_unstable_by(self.want - 1, |a, b| sorter.cmp_entries(a, b));
             self.out.truncate(self.want);
+            let worst = &self.out[self.want - 1];
+            self.worst = Some(Pos {
+                keys: worst.keys.clone(),
+                id: worst.id,
+            });
         }
     }
 
