@@ -9,15 +9,15 @@
 //!
 //! # Why this shape
 //!
-//! * [`FieldIndex::entries`] is a `BTreeMap<ValueKey, Posting>` rather than a
+//! * `FieldIndex::entries` is a `BTreeMap<ValueKey, Posting>` rather than a
 //!   `BTreeSet<(ValueKey, DocId)>`: a value shared by many documents (`"status": "active"`)
 //!   stores its key once; an equality's candidate count is known in O(log n) from the posting's
 //!   length, which is what the planner needs; and walking values backwards (`desc`) while walking
 //!   each posting forwards gives exactly "value descending, id ascending", the contract's tie
 //!   break, without buffering.
 //! * Document ids are `Arc<str>`, shared by the document map and every posting.
-//! * Paths are interned to a small integer ([`PathId`]) so that each document's own key list
-//!   ([`DocKeys`]) is one compact byte blob. That blob is the "forward index": the query engine
+//! * Paths are interned to a small integer (`PathId`) so that each document's own key list
+//!   (`DocKeys`) is one compact byte blob. That blob is the "forward index": the query engine
 //!   evaluates filters and sort keys on it without re-parsing the document, and `remove` uses it
 //!   to find the entries to delete.
 //! * Object keys that are empty or contain `.` cannot be named by a field path (a path's `.`

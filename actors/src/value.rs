@@ -62,7 +62,7 @@ const END: u8 = 0x00;
 /// The order-preserving key of one JSON value: byte order is the contract's total order, byte
 /// equality is deep equality.
 ///
-/// Keys of up to [`INLINE`] bytes (numbers, ids, timestamps, short strings) are stored inline:
+/// Keys of up to 30 bytes (numbers, ids, timestamps, short strings) are stored inline:
 /// no allocation, and comparing two of them in a B-tree node reads no other memory.
 #[derive(Clone)]
 pub struct ValueKey(Repr);

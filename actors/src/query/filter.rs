@@ -1,7 +1,7 @@
 //! Filters: `{"path": value | {"$op": arg, ...}, ...}`, parsed once into conditions whose
 //! arguments are already [`ValueKey`]s, so that evaluating a condition is a byte comparison
 //! against the document's key for that path (from the index's per-document key list, or computed
-//! from a `Map`). The same [`Op::matches`] serves the index walk, the full scan and
+//! from a `Map`). The same `Op::matches` serves the index walk, the full scan and
 //! [`Filter::matches`], so they cannot disagree.
 
 use std::ops::Bound;
