@@ -67,7 +67,13 @@ fn document(rng: &mut Rng, i: usize) -> (String, Map<String, Value>) {
         "tags": tags,
     });
     match doc {
-        Value::Object(m) => (id, m),
+        Value::Object(mut m) => {
+            // An optional field, on 30% of the documents.
+            if rng.below(10) < 3 {
+                m.insert("nickname".into(), json!(rng.word(6)));
+            }
+            (id, m)
+        }
         _ => unreachable!(),
     }
 }
@@ -224,11 +230,15 @@ fn main() {
             json!({"filter": {"score": {"$gte": 999.9}}, "sort": [{"field": "name"}]}),
         ),
         (
-            "worst case: sort on a field no document has (scan)",
+            "sort desc on a field 30% of documents have",
+            json!({"sort": [{"field": "nickname", "order": "desc"}]}),
+        ),
+        (
+            "worst case: sort asc on that field (scan)",
             json!({"sort": [{"field": "nickname"}]}),
         ),
         (
-            "worst case: unselective $ne, sort on a partial field (scan)",
+            "worst case: unselective $ne, sort asc on that field (scan)",
             json!({"filter": {"status": {"$ne": "x"}}, "sort": [{"field": "nickname"}]}),
         ),
     ];

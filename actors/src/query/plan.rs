@@ -14,6 +14,10 @@
 //!   sort first and are in no index), which [`FieldIndex::docs`] tells.
 //! * **Candidate collection** ((c)): take every candidate of the most selective condition's
 //!   index range and keep the best `limit` + 1 by (sort, id) in a bounded buffer.
+//! * **Walk, then the missing**: sorted descending on a field some documents lack, those sort
+//!   last; walk the field's index in order, and scan for the lacking documents only when the
+//!   walk leaves the page short (the last page). Ascending, they would come first, so that case
+//!   is left to candidate collection or the scan.
 //! * **Scan**: every document, in id order (ordered when there is no sort).
 //!
 //! The choice compares costs in documents visited. A candidate set costs its size: exact for
@@ -188,6 +192,10 @@ pub(crate) fn execute(
             ranges,
             ordered,
         } => run.walk(field, &ranges, ordered),
+        Plan::WalkThenMissing { field, pid } => {
+            run.walk_sorted(field, &[(Unbounded, Unbounded)]);
+            run.missing_tail(pid);
+        }
     }
     Ok(run.page(query))
 }
@@ -205,6 +213,9 @@ enum Plan<'a> {
         ranges: Vec<KeyRange<'a>>,
         ordered: bool,
     },
+    /// Sorted descending on a field some documents lack: they come last, so walk the whole
+    /// index in order, and only if that does not fill the page, scan for the lacking ones.
+    WalkThenMissing { field: &'a FieldIndex, pid: PathId },
 }
 
 /// What the conditions on one path allow.
@@ -313,6 +324,21 @@ fn choose<'a>(
                         ordered: true,
                     };
                     Some((ordered_cost(Some(pid), n, &cands), walk))
+                }
+                (None, Some(field)) if sorter.fields[0].1 => {
+                    // Will the present documents fill the page, or is the tail scan likely?
+                    let other = cands
+                        .iter()
+                        .filter(|c| c.path.pid != pid)
+                        .map(|c| c.est)
+                        .min();
+                    let matching = field.docs.saturating_mul(other.unwrap_or(n)) / n;
+                    let cost = if matching >= 2 * want {
+                        ordered_cost(Some(pid), field.docs, &cands)
+                    } else {
+                        n
+                    };
+                    Some((cost, Plan::WalkThenMissing { field, pid }))
                 }
                 _ => None,
             }
@@ -562,6 +588,26 @@ impl<'d> Run<'d, '_> {
                 id: worst.id,
             });
         }
+    }
+
+    /// After a descending walk of `pid`'s index: the documents lacking `pid`, which sort after
+    /// every present value, found by a scan when the page still has room.
+    fn missing_tail(&mut self, pid: PathId) {
+        if self.out.len() >= self.want {
+            return;
+        }
+        let walked = std::mem::take(&mut self.out);
+        let want = self.want;
+        self.want -= walked.len();
+        for (id, doc) in self.docs.iter() {
+            if doc.keys.get(pid).is_none() {
+                self.collect(id, doc);
+            }
+        }
+        self.finish_unordered();
+        self.want = want;
+        let tail = std::mem::replace(&mut self.out, walked);
+        self.out.extend(tail);
     }
 
     fn finish_unordered(&mut self) {
