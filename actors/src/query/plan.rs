@@ -16,8 +16,8 @@
 //!   index range and keep the best `limit` + 1 by (sort, id) in a bounded buffer.
 //! * **Walk, then the missing**: sorted descending on a field some documents lack, those sort
 //!   last; walk the field's index in order, and scan for the lacking documents only when the
-//!   walk leaves the page short (the last page). Ascending, they would come first, so that case
-//!   is left to candidate collection or the scan.
+//!   walk leaves the page short (the last page). Ascending on that one field, they come first
+//!   and in id order: an id-ordered scan for them stops when the page is full, then the walk.
 //! * **Scan**: every document, in id order (ordered when there is no sort).
 //!
 //! The choice compares costs in documents visited. A candidate set costs its size: exact for
@@ -192,6 +192,10 @@ pub(crate) fn execute(
             ranges,
             ordered,
         } => run.walk(field, &ranges, ordered),
+        Plan::MissingThenWalk { field, pid } => {
+            run.missing_head(pid);
+            run.walk_sorted(field, &[(Unbounded, Unbounded)]);
+        }
         Plan::WalkThenMissing { field, pid } => {
             run.walk_sorted(field, &[(Unbounded, Unbounded)]);
             run.missing_tail(pid);
@@ -216,6 +220,9 @@ enum Plan<'a> {
     /// Sorted descending on a field some documents lack: they come last, so walk the whole
     /// index in order, and only if that does not fill the page, scan for the lacking ones.
     WalkThenMissing { field: &'a FieldIndex, pid: PathId },
+    /// Sorted ascending on one field only, which some documents lack: they come first, in id
+    /// order, so an id-ordered scan for them stops once the page is full; then the index walk.
+    MissingThenWalk { field: &'a FieldIndex, pid: PathId },
 }
 
 /// What the conditions on one path allow.
@@ -339,6 +346,19 @@ fn choose<'a>(
                         n
                     };
                     Some((cost, Plan::WalkThenMissing { field, pid }))
+                }
+                (None, Some(field)) if sorter.fields.len() == 1 => {
+                    // The scan visits about `want` over the share of documents that lack the
+                    // field and pass the other conditions; all of them if that share is small.
+                    let other = cands.iter().map(|c| c.est).min().unwrap_or(n);
+                    let missing = n - field.docs.min(n);
+                    let matching = missing.saturating_mul(other) / n;
+                    let cost = if matching >= 2 * want {
+                        want.saturating_mul(n) / matching.max(1)
+                    } else {
+                        n
+                    };
+                    Some((cost, Plan::MissingThenWalk { field, pid }))
                 }
                 _ => None,
             }
@@ -590,6 +610,25 @@ impl<'d> Run<'d, '_> {
         }
     }
 
+    /// Before an ascending walk of `pid`'s index (the only sort field): the documents lacking
+    /// `pid`, which sort first, among themselves by id.
+    fn missing_head(&mut self, pid: PathId) {
+        let after = match self.start {
+            None => None,
+            Some(p) if p.keys[0].is_none() => Some(p.id),
+            // The start is on a present value: every lacking document is before it.
+            Some(_) => return,
+        };
+        for (id, doc) in self.docs.ordered_after(after) {
+            if doc.keys.get(pid).is_none() && matches_all(self.conds, &doc.keys) {
+                self.out.push(self.entry(id, doc));
+                if self.out.len() == self.want {
+                    return;
+                }
+            }
+        }
+    }
+
     /// After a descending walk of `pid`'s index: the documents lacking `pid`, which sort after
     /// every present value, found by a scan when the page still has room.
     fn missing_tail(&mut self, pid: PathId) {
@@ -674,6 +713,9 @@ impl<'d> Run<'d, '_> {
 
     /// Walks the first sort field's index in result order, one value group at a time.
     fn walk_sorted(&mut self, field: &'d FieldIndex, ranges: &[KeyRange<'_>]) {
+        if self.out.len() >= self.want {
+            return;
+        }
         let docs = self.docs;
         let desc = self.sorter.fields[0].1;
         let more_fields = self.sorter.fields.len() > 1;
