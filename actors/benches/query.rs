@@ -234,12 +234,16 @@ fn main() {
             json!({"sort": [{"field": "nickname", "order": "desc"}]}),
         ),
         (
-            "worst case: sort asc on that field (scan)",
+            "sort asc on that field",
             json!({"sort": [{"field": "nickname"}]}),
         ),
         (
-            "worst case: unselective $ne, sort asc on that field (scan)",
+            "unselective $ne, sort asc on that field",
             json!({"filter": {"status": {"$ne": "x"}}, "sort": [{"field": "nickname"}]}),
+        ),
+        (
+            "worst case: sort asc on that field, then age (scan)",
+            json!({"sort": [{"field": "nickname"}, {"field": "age"}]}),
         ),
     ];
     for (name, body) in shapes {
