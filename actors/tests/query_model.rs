@@ -595,14 +595,14 @@ fn check_collection(muts: &[Mutation], queries: &[QueryCase]) -> Result<(), Test
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// Small collections, many queries: every operator and type pairing, mostly through the
     /// planner's candidate-collection paths.
     #[test]
     fn small_collections_match_the_full_scan(
         muts in mutations(60),
-        queries in prop::collection::vec(query_case(60), 1..12),
+        queries in prop::collection::vec(query_case(60), 1..16),
     ) {
         check_collection(&muts, &queries)?;
     }
