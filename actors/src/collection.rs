@@ -20,6 +20,10 @@ use crate::query::{Filter, Page, Query, QueryError, plan};
 
 /// A stored document: the exact bytes a GET serves, and (once inserted in a [`Collection`]) the
 /// value keys of its fields.
+///
+/// Build one with [`StoredDoc::new`] (encodes a `Map`), [`StoredDoc::from_parts`] (a `Map` and
+/// its encoding, when the caller already encoded it) or [`StoredDoc::from_bytes`] (as loaded
+/// from storage). Read it with [`StoredDoc::bytes`] and [`StoredDoc::value`].
 #[derive(Debug, Clone)]
 pub struct StoredDoc {
     /// The document (including `id`, `created_at` and `updated_at`) encoded once as a JSON
@@ -28,21 +32,45 @@ pub struct StoredDoc {
     /// The value key of each of its field paths, interned by the collection holding it; empty
     /// until inserted.
     pub(crate) keys: DocKeys,
+    /// The parsed document between construction and [`Collection::insert`], which indexes it
+    /// and drops it, so that no write parses its own bytes again. Always `None` inside a
+    /// collection.
+    parsed: Option<Box<Map<String, Value>>>,
 }
 
 impl StoredDoc {
     /// Encodes a document.
     pub fn new(value: Map<String, Value>) -> StoredDoc {
-        StoredDoc::from(&value)
+        // Serialising a Map of serde_json Values cannot fail.
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        StoredDoc::from_parts(value, Bytes::from(bytes))
+    }
+
+    /// A document and its encoding, for callers that encoded it already (to check its size,
+    /// say). `bytes` must be `value` encoded: GET serves the bytes, queries see the value.
+    pub fn from_parts(value: Map<String, Value>, bytes: Bytes) -> StoredDoc {
+        debug_assert_eq!(
+            serde_json::from_slice::<Map<String, Value>>(&bytes)
+                .ok()
+                .as_ref(),
+            Some(&value),
+            "StoredDoc::from_parts: the bytes are not the value encoded"
+        );
+        StoredDoc {
+            bytes,
+            keys: DocKeys::default(),
+            parsed: Some(Box::new(value)),
+        }
     }
 
     /// Wraps the bytes of a document encoded earlier (as loaded from storage); they must be a
     /// JSON object.
     pub fn from_bytes(bytes: Bytes) -> Result<StoredDoc, serde_json::Error> {
-        serde_json::from_slice::<Map<String, Value>>(&bytes)?;
+        let value = serde_json::from_slice::<Map<String, Value>>(&bytes)?;
         Ok(StoredDoc {
             bytes,
             keys: DocKeys::default(),
+            parsed: Some(Box::new(value)),
         })
     }
 
@@ -51,19 +79,12 @@ impl StoredDoc {
         &self.bytes
     }
 
-    /// The document, parsed from its bytes (a fresh `Map` on each call).
+    /// The document, parsed from its bytes (a fresh `Map` on each call: a stored document keeps
+    /// no parsed copy, which would cost several times its size).
     pub fn value(&self) -> Map<String, Value> {
-        parse(&self.bytes)
-    }
-}
-
-impl From<&Map<String, Value>> for StoredDoc {
-    fn from(value: &Map<String, Value>) -> StoredDoc {
-        // Serialising a Map of serde_json Values cannot fail.
-        let bytes = serde_json::to_vec(value).unwrap_or_default();
-        StoredDoc {
-            bytes: Bytes::from(bytes),
-            keys: DocKeys::default(),
+        match &self.parsed {
+            Some(value) => (**value).clone(),
+            None => parse(&self.bytes),
         }
     }
 }
@@ -190,7 +211,11 @@ impl Collection {
             }
             None => (Arc::from(id), None),
         };
-        doc.keys = self.indexes.add_doc(&id, &parse(&doc.bytes));
+        let value = match doc.parsed.take() {
+            Some(value) => *value,
+            None => parse(&doc.bytes),
+        };
+        doc.keys = self.indexes.add_doc(&id, &value);
         debug_assert!(
             doc.keys
                 .iter()

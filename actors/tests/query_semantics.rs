@@ -595,4 +595,20 @@ fn replace_and_remove_keep_the_indexes_exact() {
     let stored = StoredDoc::from_bytes(coll.get("d05").unwrap().bytes().clone()).unwrap();
     assert_eq!(stored.value()["n"], json!(5));
     assert!(StoredDoc::from_bytes(bytes::Bytes::from_static(b"[1]")).is_err());
+    // A document built from a Map and its encoding is indexed like any other.
+    let value = obj(json!({"id": "d77", "n": 77}));
+    let bytes = bytes::Bytes::from(serde_json::to_vec(&value).unwrap());
+    coll.insert(
+        "d77".into(),
+        StoredDoc::from_parts(value.clone(), bytes.clone()),
+    );
+    assert_eq!(page_ids(&coll, json!({"filter": {"n": 77}})), ["d77"]);
+    assert_eq!(
+        (
+            coll.get("d77").unwrap().value(),
+            coll.get("d77").unwrap().bytes()
+        ),
+        (value, &bytes)
+    );
+    coll.check_consistency().unwrap();
 }
