@@ -1,28 +1,163 @@
-//! One collection: documents by id, each kept with its encoded bytes, plus the secondary indexes
-//! that answer queries.
+//! One collection: documents by id, each kept as the exact bytes a GET serves, plus the secondary
+//! indexes that answer queries.
 //!
-//! STUB: the query engine replaces this file (full-scan semantics only for now).
+//! A document is stored once, encoded ([`StoredDoc::bytes`]); its parsed form is not kept,
+//! because a `serde_json::Map` costs several times the JSON's size. What queries need from it,
+//! the value key of every field path, lives in the compact per-document key list of
+//! [`crate::index`], computed when the document is inserted, from those same bytes (so the index
+//! always describes exactly what GET serves). [`StoredDoc::value`] parses on demand, for the rare
+//! callers that need the `Map` (merge patches, scope checks on a single document).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::query::{Filter, Page, Query, QueryError};
+use crate::index::{DocId, DocKeys, Indexes};
+use crate::query::{Filter, Page, Query, QueryError, plan};
 
-/// A stored document: its JSON value and the exact bytes a GET serves.
+/// A stored document: the exact bytes a GET serves, and (once inserted in a [`Collection`]) the
+/// value keys of its fields.
+///
+/// Build one with [`StoredDoc::new`] (encodes a `Map`), [`StoredDoc::from_parts`] (a `Map` and
+/// its encoding, when the caller already encoded it) or [`StoredDoc::from_bytes`] (as loaded
+/// from storage). Read it with [`StoredDoc::bytes`] and [`StoredDoc::value`].
 #[derive(Debug, Clone)]
 pub struct StoredDoc {
-    /// The document, including `id`, `created_at` and `updated_at`.
-    pub value: Map<String, Value>,
-    /// `value` encoded once, served as is.
-    pub bytes: Bytes,
+    /// The document (including `id`, `created_at` and `updated_at`) encoded once as a JSON
+    /// object.
+    pub(crate) bytes: Bytes,
+    /// The value key of each of its field paths, interned by the collection holding it; empty
+    /// until inserted.
+    pub(crate) keys: DocKeys,
+    /// The parsed document between construction and [`Collection::insert`], which indexes it
+    /// and drops it, so that no write parses its own bytes again. Always `None` inside a
+    /// collection.
+    parsed: Option<Box<Map<String, Value>>>,
+}
+
+impl StoredDoc {
+    /// Encodes a document.
+    pub fn new(value: Map<String, Value>) -> StoredDoc {
+        // Serialising a Map of serde_json Values cannot fail.
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        StoredDoc::from_parts(value, Bytes::from(bytes))
+    }
+
+    /// A document and its encoding, for callers that encoded it already (to check its size,
+    /// say). `bytes` must be `value` encoded: GET serves the bytes, queries see the value.
+    pub fn from_parts(value: Map<String, Value>, bytes: Bytes) -> StoredDoc {
+        debug_assert_eq!(
+            serde_json::from_slice::<Map<String, Value>>(&bytes)
+                .ok()
+                .as_ref(),
+            Some(&value),
+            "StoredDoc::from_parts: the bytes are not the value encoded"
+        );
+        StoredDoc {
+            bytes,
+            keys: DocKeys::default(),
+            parsed: Some(Box::new(value)),
+        }
+    }
+
+    /// Wraps the bytes of a document encoded earlier (as loaded from storage); they must be a
+    /// JSON object.
+    pub fn from_bytes(bytes: Bytes) -> Result<StoredDoc, serde_json::Error> {
+        let value = serde_json::from_slice::<Map<String, Value>>(&bytes)?;
+        Ok(StoredDoc {
+            bytes,
+            keys: DocKeys::default(),
+            parsed: Some(Box::new(value)),
+        })
+    }
+
+    /// The encoded document, served as is.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The document, parsed from its bytes (a fresh `Map` on each call: a stored document keeps
+    /// no parsed copy, which would cost several times its size).
+    pub fn value(&self) -> Map<String, Value> {
+        match &self.parsed {
+            Some(value) => (**value).clone(),
+            None => parse(&self.bytes),
+        }
+    }
+}
+
+/// The `Map` in `bytes`; every constructor of [`StoredDoc`] guarantees they hold one.
+fn parse(bytes: &[u8]) -> Map<String, Value> {
+    let parsed = serde_json::from_slice(bytes);
+    debug_assert!(parsed.is_ok(), "a StoredDoc holds a JSON object");
+    parsed.unwrap_or_default()
+}
+
+/// The documents of a collection: found by id in O(1) (a query fetches every candidate it
+/// takes from an index by id, so this lookup is on the hot path), and listed in id order (the
+/// default query order and the tie break of every sort).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Docs {
+    /// Every document by id. SipHash, not a faster unkeyed hash: ids are chosen by users.
+    by_id: HashMap<DocId, StoredDoc>,
+    /// The same ids, ascending; each is the same `Arc` as the key in `by_id` and in the index
+    /// postings.
+    order: BTreeSet<DocId>,
+}
+
+impl Docs {
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<&StoredDoc> {
+        self.by_id.get(id)
+    }
+
+    pub(crate) fn get_key_value(&self, id: &str) -> Option<(&DocId, &StoredDoc)> {
+        self.by_id.get_key_value(id)
+    }
+
+    /// Documents in ascending id order, starting after `after` when given.
+    pub(crate) fn ordered_after<'a>(
+        &'a self,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = (&'a DocId, &'a StoredDoc)> {
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.order
+            .range::<str, _>((lower, Bound::Unbounded))
+            .filter_map(|id| Some((id, self.by_id.get(id)?)))
+    }
+
+    /// Every document, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&DocId, &StoredDoc)> {
+        self.by_id.iter()
+    }
+
+    fn remove_entry(&mut self, id: &str) -> Option<(DocId, StoredDoc)> {
+        let entry = self.by_id.remove_entry(id)?;
+        self.order.remove(id);
+        Some(entry)
+    }
+
+    fn insert(&mut self, id: DocId, doc: StoredDoc) {
+        self.order.insert(id.clone());
+        self.by_id.insert(id, doc);
+    }
 }
 
 /// Documents of one collection by id, and their indexes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Collection {
-    docs: BTreeMap<String, StoredDoc>,
+    /// Every document, by id and in id order.
+    docs: Docs,
+    /// One ordered index per field path that some document carries; always holds exactly the
+    /// `(path, value, id)` triples of `docs` (checked by `debug_assert`s on every change, and by
+    /// [`Collection::check_consistency`]).
+    indexes: Indexes,
 }
 
 impl Collection {
@@ -38,7 +173,7 @@ impl Collection {
 
     /// Whether it holds no document.
     pub fn is_empty(&self) -> bool {
-        self.docs.is_empty()
+        self.docs.len() == 0
     }
 
     /// The document with this id.
@@ -46,21 +181,159 @@ impl Collection {
         self.docs.get(id)
     }
 
+    /// The document with this id if it also matches `scope` (when given); a document outside
+    /// the scope is reported as absent, as CONTRACT section 9 asks.
+    pub fn get_in_scope(&self, id: &str, scope: Option<&Filter>) -> Option<&StoredDoc> {
+        let doc = self.docs.get(id)?;
+        match scope {
+            Some(scope) if !self.doc_matches(doc, scope) => None,
+            _ => Some(doc),
+        }
+    }
+
+    fn doc_matches(&self, doc: &StoredDoc, filter: &Filter) -> bool {
+        filter.conds.iter().all(|c| {
+            let key = self
+                .indexes
+                .path_id(&c.path)
+                .and_then(|pid| doc.keys.get(pid));
+            c.op.matches(key)
+        })
+    }
+
     /// Inserts or replaces a document, updating every index; returns the previous one.
-    pub fn insert(&mut self, id: String, doc: StoredDoc) -> Option<StoredDoc> {
-        self.docs.insert(id, doc)
+    pub fn insert(&mut self, id: String, mut doc: StoredDoc) -> Option<StoredDoc> {
+        let (id, previous) = match self.docs.remove_entry(id.as_str()) {
+            Some((id, mut old)) => {
+                self.indexes.remove_doc(&id, &old.keys);
+                old.keys = DocKeys::default();
+                (id, Some(old))
+            }
+            None => (Arc::from(id), None),
+        };
+        let value = match doc.parsed.take() {
+            Some(value) => *value,
+            None => parse(&doc.bytes),
+        };
+        doc.keys = self.indexes.add_doc(&id, &value);
+        debug_assert!(
+            doc.keys
+                .iter()
+                .all(|(pid, key)| self.indexes.contains(pid, key, &id)),
+            "every field of {id} is indexed"
+        );
+        self.docs.insert(id, doc);
+        previous
     }
 
     /// Removes a document and its index entries.
     pub fn remove(&mut self, id: &str) -> Option<StoredDoc> {
-        self.docs.remove(id)
+        let (id, mut doc) = self.docs.remove_entry(id)?;
+        self.indexes.remove_doc(&id, &doc.keys);
+        debug_assert!(
+            doc.keys
+                .iter()
+                .all(|(pid, key)| !self.indexes.contains(pid, key, &id)),
+            "no entry of {id} remains"
+        );
+        doc.keys = DocKeys::default();
+        Some(doc)
     }
 
     /// Answers a query, restricted to the documents that also match `scope` when given.
     pub fn query(&self, query: &Query, scope: Option<&Filter>) -> Result<Page, QueryError> {
-        let _ = (query, scope);
-        Err(QueryError::InvalidQuery(
-            "queries are not implemented yet".into(),
-        ))
+        plan::execute(&self.docs, &self.indexes, query, scope)
+    }
+
+    /// Every document id, ascending.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.docs.order.iter().map(|id| &**id)
+    }
+
+    /// Checks that the indexes hold exactly the fields of the documents (a full pass: for
+    /// tests and diagnostics).
+    pub fn check_consistency(&self) -> Result<(), String> {
+        let mut entries = 0usize;
+        if self.docs.order.len() != self.docs.by_id.len() {
+            return Err("id order and documents disagree".into());
+        }
+        for (id, doc) in self.docs.iter() {
+            let fresh = {
+                let mut scratch = Indexes::default();
+                let keys = scratch.add_doc(id, &parse(&doc.bytes));
+                keys.iter()
+                    .map(|(pid, key)| {
+                        let path = scratch
+                            .field(pid)
+                            .map(|f| f.path.clone())
+                            .unwrap_or_default();
+                        (path, key.to_vec())
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let mut stored: Vec<_> = doc
+                .keys
+                .iter()
+                .map(|(pid, key)| {
+                    let path = self
+                        .indexes
+                        .field(pid)
+                        .map(|f| f.path.clone())
+                        .unwrap_or_default();
+                    (path, key.to_vec())
+                })
+                .collect();
+            let mut fresh = fresh;
+            fresh.sort();
+            stored.sort();
+            if fresh != stored {
+                return Err(format!("document {id}: key list does not match its bytes"));
+            }
+            for (pid, key) in doc.keys.iter() {
+                if !self.indexes.contains(pid, key, id) {
+                    return Err(format!("document {id}: missing index entry"));
+                }
+                entries += 1;
+            }
+        }
+        let mut indexed = 0usize;
+        for (_, field) in self.indexes.iter() {
+            let sum: usize = field.entries.values().map(|p| p.len()).sum();
+            if sum != field.docs || sum == 0 {
+                return Err(format!(
+                    "index '{}': count {} but {sum} ids",
+                    field.path, field.docs
+                ));
+            }
+            indexed += sum;
+        }
+        if indexed != entries {
+            return Err(format!(
+                "indexes hold {indexed} entries, documents {entries}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Approximate heap bytes held by documents, key lists and indexes, counting element sizes
+    /// but not allocator or B-tree node overhead (the benchmark measures RSS for the real
+    /// figure).
+    pub fn approx_bytes(&self) -> usize {
+        let docs: usize = self
+            .docs
+            .iter()
+            .map(|(id, d)| id.len() + d.bytes.len() + d.keys.byte_len() + 64)
+            .sum();
+        let index: usize = self
+            .indexes
+            .iter()
+            .map(|(_, f)| {
+                f.entries
+                    .iter()
+                    .map(|(k, p)| k.as_bytes().len() + 48 + 16 * p.len())
+                    .sum::<usize>()
+            })
+            .sum();
+        docs + index
     }
 }

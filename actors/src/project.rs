@@ -269,13 +269,13 @@ impl ProjectState {
         for (name, docs) in snapshot.docs {
             let mut collection = Collection::new();
             for (id, bytes) in docs {
-                let value: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|e| {
+                let doc = StoredDoc::from_bytes(bytes).map_err(|e| {
                     format!(
                         "document {name}/{id} of project {} is corrupt: {e}",
                         record.id
                     )
                 })?;
-                collection.insert(id, StoredDoc { value, bytes });
+                collection.insert(id, doc);
             }
             if !collection.is_empty() {
                 collections.insert(name, collection);

@@ -1,9 +1,68 @@
 //! Queries (CONTRACT section 7): parsing and validation, filters, planning and cursors.
 //!
-//! STUB: the query engine replaces this module.
+//! # Layout
+//!
+//! * this file: the request body ([`Query::parse`]), errors and the result [`Page`];
+//! * [`filter`]: field paths, operators, the one-inequality-field rule, evaluation;
+//! * `plan`: choosing an index walk, running it, and the full-scan fallback;
+//! * `cursor`: the opaque `next_cursor` position.
+//!
+//! Parsing runs in the HTTP handler, outside the project actor, so that the actor only runs
+//! already validated work; every key is precomputed there too ([`crate::value::ValueKey`]).
+//!
+//! # Decisions where the contract leaves room
+//!
+//! * **Equality with an object**: a condition whose value is an object with no `$` key is an
+//!   equality on that whole object (deep equality); `{}` is therefore "equals the empty
+//!   object". An object with some `$` keys and some plain keys is refused.
+//! * **Range operators on null, arrays and objects** (`$gt $gte $lt $lte`): they follow the
+//!   same rule as every type, "same type as the argument, compared in the total order"; so
+//!   `{"$gte": null}` matches exactly the `null` values, `{"$gt": null}` matches nothing, and
+//!   `{"$gt": [1]}` matches arrays after `[1]` element by element (`[1, 0]`, `[2]`, but not
+//!   `"x"`). `false` and `true` are one type (`{"$gt": false}` matches `true`).
+//! * **Total order inside arrays and objects**: arrays compare element by element, a prefix
+//!   first; objects compare entry by entry in key order (by UTF-8 bytes), key first then value,
+//!   a prefix first. One function ([`crate::value::ValueKey`]) defines it for sorting, ranges,
+//!   indexes and cursors.
+//! * **Large integers**: numbers compare by exact value, integers beyond 2^53 included
+//!   (`9007199254740993 > 9007199254740992.0`, `1 == 1.0`); see [`crate::value`].
+//! * **Field paths**: non-empty segments separated by `.`; a segment never indexes into an
+//!   array (`tags.0` is a missing field). Object keys that are empty or contain a `.` cannot be
+//!   addressed. A filter key starting with `$` (`$or`, `$and`) is refused: all conditions are
+//!   ANDed.
+//! * **`null` in the body**: `"filter": null`, `"sort": null`, `"limit": null`,
+//!   `"start_after": null` and `"cursor": null` mean the key is absent.
+//! * **`limit`**: a JSON integer from 1 to 1000 (`20.0` is refused).
+//! * **`start_after`**: the anchor document may no longer match the filter (it may have been
+//!   changed since the previous page); its position in the sort still counts. An id that is not
+//!   in the collection, or (with a token scope) whose document is outside the scope, is
+//!   `invalid_cursor` with the same message, so a scope does not reveal which ids exist.
+//! * **`cursor`**: base64url (no padding) of the JSON array `[1, sort_hash, values, id]`:
+//!   format version, a hash of the sort fields and orders (a cursor from a differently sorted
+//!   query is refused), the last document's sort values (`[]` for a missing field, `[v]` for a
+//!   present one) and its id. Cursors are not secret and not signed: a forged one names some
+//!   position in the sort, which reveals nothing, so it is accepted if well formed. Anything
+//!   that does not decode to that shape, for this sort, is `invalid_cursor`.
+//! * **Scope**: a token's scope is a [`Filter`] ANDed with the query's. The one-inequality-field
+//!   rule applies to each filter on its own, not to their conjunction, which the engine answers
+//!   exactly whatever its shape.
+
+pub mod filter;
+
+mod cursor;
+pub(crate) mod plan;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
+
+pub use filter::Filter;
+
+pub(crate) use cursor::Position;
+
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 20;
+/// Largest page size.
+pub const MAX_LIMIT: usize = 1000;
 
 /// Why a query was refused; each message says what to change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -17,35 +76,177 @@ pub enum QueryError {
     InvalidCursor(String),
 }
 
-/// A parsed, validated filter (the `filter` of a query, or a scoped token's scope entry).
-#[derive(Debug, Clone, Default)]
-pub struct Filter {}
+pub(crate) fn invalid(msg: impl Into<String>) -> QueryError {
+    QueryError::InvalidQuery(msg.into())
+}
 
-impl Filter {
-    /// Parses and validates a filter object.
-    pub fn parse(value: &Value) -> Result<Filter, QueryError> {
-        match value {
-            Value::Object(_) => Ok(Filter {}),
-            _ => Err(QueryError::InvalidQuery(
-                "filter must be a JSON object".into(),
-            )),
-        }
-    }
+/// One sort key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortField {
+    /// The field path.
+    pub path: Box<str>,
+    /// `true` for `"order": "desc"`.
+    pub desc: bool,
+}
 
-    /// Whether a document matches.
-    pub fn matches(&self, _doc: &Map<String, Value>) -> bool {
-        true
-    }
+/// Where a page starts.
+#[derive(Debug, Clone)]
+pub(crate) enum Start {
+    /// Right after this document's position.
+    After(Box<str>),
+    /// Right after this decoded cursor position.
+    Cursor(Position),
 }
 
 /// A parsed, validated query body.
-#[derive(Debug, Clone, Default)]
-pub struct Query {}
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub(crate) filter: Filter,
+    /// Sort keys in priority order; empty means `id` ascending. Ties always go to `id` ascending.
+    pub(crate) sort: Vec<SortField>,
+    /// 1..=1000.
+    pub(crate) limit: usize,
+    pub(crate) start: Option<Start>,
+}
+
+impl Default for Query {
+    fn default() -> Query {
+        Query {
+            filter: Filter::default(),
+            sort: Vec::new(),
+            limit: DEFAULT_LIMIT,
+            start: None,
+        }
+    }
+}
+
+const BODY_KEYS: &str = "filter, sort, limit, start_after, cursor";
 
 impl Query {
     /// Parses and validates the body of `POST /v1/collections/{name}/query`.
-    pub fn parse(_body: &Value) -> Result<Query, QueryError> {
-        Ok(Query {})
+    pub fn parse(body: &Value) -> Result<Query, QueryError> {
+        let Value::Object(body) = body else {
+            return Err(invalid(format!(
+                "the query body must be a JSON object with any of: {BODY_KEYS}"
+            )));
+        };
+        if let Some(key) = body
+            .keys()
+            .find(|k| !BODY_KEYS.split(", ").any(|a| a == k.as_str()))
+        {
+            return Err(invalid(format!(
+                "unknown query key '{key}'; allowed keys: {BODY_KEYS}"
+            )));
+        }
+        let present = |key: &str| body.get(key).filter(|v| !v.is_null());
+        let filter = match present("filter") {
+            Some(f) => Filter::parse(f)?,
+            None => Filter::default(),
+        };
+        let sort = match present("sort") {
+            Some(s) => parse_sort(s)?,
+            None => Vec::new(),
+        };
+        let limit = match present("limit") {
+            Some(l) => parse_limit(l)?,
+            None => DEFAULT_LIMIT,
+        };
+        let start = match (present("start_after"), present("cursor")) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "use either start_after or cursor, not both: send the next_start_after or \
+                     the next_cursor of the previous page",
+                ));
+            }
+            (Some(Value::String(id)), None) if !id.is_empty() => {
+                Some(Start::After(id.as_str().into()))
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    "start_after must be a document id (a non-empty string): the \
+                     next_start_after of the previous page",
+                ));
+            }
+            (None, Some(Value::String(c))) => Some(Start::Cursor(cursor::decode(c, &sort)?)),
+            (None, Some(_)) => {
+                return Err(QueryError::InvalidCursor(
+                    "cursor must be a string: the next_cursor of the previous page".into(),
+                ));
+            }
+            (None, None) => None,
+        };
+        Ok(Query {
+            filter,
+            sort,
+            limit,
+            start,
+        })
+    }
+
+    /// The filter.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// The sort keys (empty: `id` ascending).
+    pub fn sort(&self) -> &[SortField] {
+        &self.sort
+    }
+
+    /// The page size.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+fn parse_sort(value: &Value) -> Result<Vec<SortField>, QueryError> {
+    const SHAPE: &str = r#"sort must be an array like [{"field": "age", "order": "desc"}]"#;
+    let Value::Array(items) = value else {
+        return Err(invalid(SHAPE));
+    };
+    items
+        .iter()
+        .map(|item| {
+            let Value::Object(item) = item else {
+                return Err(invalid(SHAPE));
+            };
+            if let Some(key) = item.keys().find(|k| *k != "field" && *k != "order") {
+                return Err(invalid(format!(
+                    "unknown key '{key}' in a sort entry; allowed keys: field, order"
+                )));
+            }
+            let path = match item.get("field") {
+                Some(Value::String(path)) => filter::check_path(path)?,
+                _ => {
+                    return Err(invalid(format!(
+                        "{SHAPE}: every entry needs a \"field\" string"
+                    )));
+                }
+            };
+            let desc = match item.get("order") {
+                None | Some(Value::Null) => false,
+                Some(Value::String(o)) if o == "asc" => false,
+                Some(Value::String(o)) if o == "desc" => true,
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "sort order must be \"asc\" or \"desc\", found {other} for '{path}'"
+                    )));
+                }
+            };
+            Ok(SortField {
+                path: path.into(),
+                desc,
+            })
+        })
+        .collect()
+}
+
+fn parse_limit(value: &Value) -> Result<usize, QueryError> {
+    match value.as_u64() {
+        Some(n) if (1..=MAX_LIMIT as u64).contains(&n) => Ok(n as usize),
+        _ => Err(invalid(format!(
+            "limit must be an integer from 1 to {MAX_LIMIT}, found {value}"
+        ))),
     }
 }
 
@@ -58,4 +259,14 @@ pub struct Page {
     pub next_start_after: Option<String>,
     /// An opaque position after the last document when more follow.
     pub next_cursor: Option<String>,
+}
+
+/// The value at a field path of a document (`a.b` reaches into `{"a": {"b": ..}}`), or `None`.
+pub fn lookup<'a>(doc: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut segments = path.split('.');
+    let mut value = doc.get(segments.next()?)?;
+    for segment in segments {
+        value = value.as_object()?.get(segment)?;
+    }
+    Some(value)
 }

@@ -557,7 +557,6 @@ async fn a_scoped_client_sees_exactly_the_full_set_filtered_by_both() {
         let owner = owners[rng.next(3) as usize];
         // The scope, and the same condition as a predicate evaluated here.
         let (scope, in_scope): (Value, Predicate) = match rng.next(3) {
-
             0 => (
                 json!({"owner": owner}),
                 Box::new(move |d: &Value| d["owner"] == owner),

@@ -29,9 +29,8 @@ impl ProjectState {
         id: &str,
         scope: Option<&Filter>,
     ) -> Result<Bytes, ProjectError> {
-        self.existing(collection, id)
-            .filter(|doc| in_scope(scope, doc))
-            .map(|doc| doc.bytes.clone())
+        self.in_scope(collection, id, scope)
+            .map(|doc| doc.bytes().clone())
             .ok_or_else(|| not_found(collection, id))
     }
 
@@ -85,42 +84,37 @@ impl ProjectState {
                         }
                     },
                 };
-                let doc = build_doc(body, &id, now.clone(), now)?;
-                check_result_in_scope(scope, &doc)?;
+                let doc = build_doc(body, &id, now.clone(), now, scope)?;
                 self.store(collection, id, doc, true)
             }
             WriteOp::Replace { id, body } => {
                 let existing = self.existing(&collection, &id);
-                if let Some(existing) = existing {
-                    check_existing_in_scope(scope, existing)?;
+                if existing.is_some() {
+                    self.check_existing_in_scope(&collection, &id, scope)?;
                 }
-                let created_at = existing.map(created_at_of);
+                let created_at = existing.map(|doc| created_at_of(&doc.value()));
                 let created = created_at.is_none();
                 let created_at = created_at.unwrap_or_else(|| now.clone());
-                let doc = build_doc(body, &id, created_at, now)?;
-                check_result_in_scope(scope, &doc)?;
+                let doc = build_doc(body, &id, created_at, now, scope)?;
                 self.store(collection, id, doc, created)
             }
             WriteOp::Merge { id, patch } => {
                 let Some(existing) = self.existing(&collection, &id) else {
                     return Err(not_found(&collection, &id));
                 };
-                check_existing_in_scope(scope, existing)?;
-                let created_at = created_at_of(existing);
-                let mut value = Value::Object(existing.value.clone());
+                let current = existing.value();
+                self.check_existing_in_scope(&collection, &id, scope)?;
+                let created_at = created_at_of(&current);
+                let mut value = Value::Object(current);
                 merge_patch(&mut value, Value::Object(patch));
                 let Value::Object(body) = value else {
                     unreachable!("merging an object patch into an object gives an object")
                 };
-                let doc = build_doc(body, &id, created_at, now)?;
-                check_result_in_scope(scope, &doc)?;
+                let doc = build_doc(body, &id, created_at, now, scope)?;
                 self.store(collection, id, doc, false)
             }
             WriteOp::Delete { id } => {
-                if !self
-                    .existing(&collection, &id)
-                    .is_some_and(|doc| in_scope(scope, doc))
-                {
+                if self.in_scope(&collection, &id, scope).is_none() {
                     return Err(not_found(&collection, &id));
                 }
                 let ticket = self.storage.submit(vec![Mutation::DeleteDoc {
@@ -147,6 +141,27 @@ impl ProjectState {
         self.collections.get(collection).and_then(|c| c.get(id))
     }
 
+    /// The document if it exists and matches the scope (when there is one).
+    fn in_scope(&self, collection: &str, id: &str, scope: Option<&Filter>) -> Option<&StoredDoc> {
+        self.collections
+            .get(collection)
+            .and_then(|c| c.get_in_scope(id, scope))
+    }
+
+    fn check_existing_in_scope(
+        &self,
+        collection: &str,
+        id: &str,
+        scope: Option<&Filter>,
+    ) -> Result<(), ProjectError> {
+        match self.in_scope(collection, id, scope) {
+            Some(_) => Ok(()),
+            None => Err(ProjectError::forbidden(
+                "the existing document is outside this token's scope; it cannot be changed with this token",
+            )),
+        }
+    }
+
     fn store(
         &mut self,
         collection: String,
@@ -158,9 +173,9 @@ impl ProjectState {
             project: self.record.id.clone(),
             collection: collection.clone(),
             id: id.clone(),
-            doc: doc.bytes.clone(),
+            doc: doc.bytes().clone(),
         }])?;
-        let bytes = doc.bytes.clone();
+        let bytes = doc.bytes().clone();
         self.collections
             .entry(collection)
             .or_default()
@@ -173,51 +188,34 @@ impl ProjectState {
     }
 }
 
-fn in_scope(scope: Option<&Filter>, doc: &StoredDoc) -> bool {
-    scope.is_none_or(|filter| filter.matches(&doc.value))
-}
-
-fn check_existing_in_scope(scope: Option<&Filter>, doc: &StoredDoc) -> Result<(), ProjectError> {
-    if in_scope(scope, doc) {
-        Ok(())
-    } else {
-        Err(ProjectError::forbidden(
-            "the existing document is outside this token's scope; it cannot be changed with this token",
-        ))
-    }
-}
-
-fn check_result_in_scope(scope: Option<&Filter>, doc: &StoredDoc) -> Result<(), ProjectError> {
-    if in_scope(scope, doc) {
-        Ok(())
-    } else {
-        Err(ProjectError::forbidden(
-            "the resulting document would be outside this token's scope; set the fields the scope requires",
-        ))
-    }
-}
-
 fn not_found(collection: &str, id: &str) -> ProjectError {
     ProjectError::not_found(format!("no document '{id}' in collection '{collection}'"))
 }
 
-fn created_at_of(doc: &StoredDoc) -> String {
-    match doc.value.get("created_at") {
+fn created_at_of(doc: &Map<String, Value>) -> String {
+    match doc.get("created_at") {
         Some(Value::String(s)) => s.clone(),
         _ => String::new(),
     }
 }
 
-/// The stored form: the body with the server-managed fields set, encoded once.
+/// The stored form: the body with the server-managed fields set, encoded once. Under a scope the
+/// result must match it (403 otherwise).
 fn build_doc(
     mut body: Map<String, Value>,
     id: &str,
     created_at: String,
     updated_at: String,
+    scope: Option<&Filter>,
 ) -> Result<StoredDoc, ProjectError> {
     body.insert("id".into(), Value::String(id.to_owned()));
     body.insert("created_at".into(), Value::String(created_at));
     body.insert("updated_at".into(), Value::String(updated_at));
+    if scope.is_some_and(|filter| !filter.matches(&body)) {
+        return Err(ProjectError::forbidden(
+            "the resulting document would be outside this token's scope; set the fields the scope requires",
+        ));
+    }
     let bytes = serde_json::to_vec(&body)
         .map_err(|e| ProjectError::internal(format!("encoding a document failed: {e}")))?;
     if bytes.len() > MAX_DOC_BYTES {
@@ -226,10 +224,7 @@ fn build_doc(
             bytes.len()
         )));
     }
-    Ok(StoredDoc {
-        value: body,
-        bytes: Bytes::from(bytes),
-    })
+    Ok(StoredDoc::from_parts(body, Bytes::from(bytes)))
 }
 
 /// JSON Merge Patch (RFC 7396): objects merge recursively, `null` deletes, anything else replaces.

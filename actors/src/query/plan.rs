@@ -1,0 +1,321 @@
+//! Planning and running a query inside the project actor.
+//!
+//! This file chooses the plan; [`ranges`] turns conditions into index ranges and counts them;
+//! [`run`] executes the chosen plan and builds the page.
+//!
+//! The answer is defined by the full scan: every document matching the filter (and scope),
+//! ordered by (sort keys, id), starting after the start position, `limit` + 1 of them (the extra
+//! one only says whether another page exists). Every plan below produces exactly that; they
+//! differ only in how many documents they look at.
+//!
+//! * **Ordered walk** (the design notes' (a) and (b)): walk one field's index in the order of
+//!   the result, skip what fails the filter, stop at `limit` + 1. It applies when the walked
+//!   field is the first sort field (its key groups come out in sort order; within a group the
+//!   remaining sort fields are applied to the group), or when there is no sort and the walked
+//!   range is one value (its posting lists ids ascending). Walking the first sort field without a
+//!   condition on it is only correct when every document has that field (documents missing it
+//!   sort first and are in no index), which [`FieldIndex::docs`] tells.
+//! * **Candidate collection** ((c)): take every candidate of the most selective condition's
+//!   index range and keep the best `limit` + 1 by (sort, id) in a bounded buffer.
+//! * **Walk, then the missing**: sorted descending on a field some documents lack, those sort
+//!   last; walk the field's index in order, and scan for the lacking documents only when the
+//!   walk leaves the page short (the last page). Ascending on that one field, they come first
+//!   and in id order: an id-ordered scan for them stops when the page is full, then the walk.
+//! * **Scan**: every document, in id order (ordered when there is no sort).
+//!
+//! The choice compares costs in documents visited. A candidate set costs its size: exact for
+//! `$eq`/`$in` (the postings' lengths), counted for ranges only as far as it could matter. An
+//! ordered walk costs about `(limit + 1) / s` visits, where `s` is the fraction of documents
+//! passing the most selective condition the walk does not serve (conditions taken as
+//! independent), and never more than its range holds. The cheapest wins; with no usable index
+//! and no order to exploit, the scan.
+//!
+//! Paging resumes inside the index: an ordered walk starts its range at the start position's
+//! key (`Included`, then skips ids up to the position's id inside that one group), never from
+//! the beginning.
+
+mod ranges;
+mod run;
+
+use std::ops::Bound::Unbounded;
+
+use self::ranges::{KeyRange, PathRanges, estimate, path_ranges, single_point};
+use self::run::{Pos, Resolved, Run, Sorter, matches_all, resolve};
+use super::filter::Filter;
+use super::{Page, Query, QueryError, Start};
+use crate::collection::Docs;
+use crate::index::{FieldIndex, Indexes, PathId};
+
+/// The candidate count at or below which collecting every candidate beats an ordered walk.
+fn cheap(want: usize) -> usize {
+    8 * want + 64
+}
+
+/// Answers `query` (restricted to `scope`) over `docs` and their `indexes`.
+pub(crate) fn execute(
+    docs: &Docs,
+    indexes: &Indexes,
+    query: &Query,
+    scope: Option<&Filter>,
+) -> Result<Page, QueryError> {
+    let sorter = Sorter {
+        fields: query
+            .sort
+            .iter()
+            .map(|f| (indexes.path_id(&f.path), f.desc))
+            .collect(),
+    };
+    let scope_conds = match scope {
+        Some(scope) => resolve(indexes, scope),
+        None => Some(Vec::new()),
+    };
+    let start = match &query.start {
+        None => None,
+        Some(Start::Cursor(p)) => Some(Pos {
+            keys: p
+                .values
+                .iter()
+                .map(|v| v.as_ref().map(|k| k.as_bytes()))
+                .collect(),
+            id: &p.id,
+        }),
+        Some(Start::After(id)) => {
+            let anchor = docs.get_key_value(id).filter(|(_, doc)| {
+                scope_conds
+                    .as_deref()
+                    .is_some_and(|conds| matches_all(conds, &doc.keys))
+            });
+            let Some((id, doc)) = anchor else {
+                return Err(QueryError::InvalidCursor(format!(
+                    "start_after '{id}' is not a document of this collection; pass the \
+                     next_start_after of the previous page (or its next_cursor as \"cursor\", \
+                     which survives deletions)"
+                )));
+            };
+            Some(Pos {
+                keys: sorter.keys(&doc.keys),
+                id,
+            })
+        }
+    };
+    let (Some(mut conds), Some(scope_conds)) = (resolve(indexes, &query.filter), scope_conds)
+    else {
+        return Ok(Page::default());
+    };
+    conds.extend(scope_conds);
+
+    let want = query.limit + 1;
+    let mut run = Run {
+        docs,
+        conds: &conds,
+        sorter: &sorter,
+        start: start.as_ref(),
+        want,
+        out: Vec::new(),
+        worst: None,
+    };
+    match choose(docs.len(), indexes, &conds, &sorter, want) {
+        Plan::Empty => {}
+        Plan::Scan { ordered } => run.scan(ordered),
+        Plan::Walk {
+            field,
+            ranges,
+            ordered,
+        } => run.walk(field, &ranges, ordered),
+        Plan::MissingThenWalk { field, pid } => {
+            run.missing_head(pid);
+            run.walk_sorted(field, &[(Unbounded, Unbounded)]);
+        }
+        Plan::WalkThenMissing { field, pid } => {
+            run.walk_sorted(field, &[(Unbounded, Unbounded)]);
+            run.missing_tail(pid);
+        }
+    }
+    Ok(run.page(query))
+}
+
+/// How to find the candidates.
+enum Plan<'a> {
+    /// Some condition can match no value.
+    Empty,
+    /// Every document, in id order; `ordered` when that is the result order.
+    Scan { ordered: bool },
+    /// The documents in these ranges of one index; `ordered` when walking them in order (by the
+    /// first sort field's direction) yields the result order, group by group.
+    Walk {
+        field: &'a FieldIndex,
+        ranges: Vec<KeyRange<'a>>,
+        ordered: bool,
+    },
+    /// Sorted descending on a field some documents lack: they come last, so walk the whole
+    /// index in order, and only if that does not fill the page, scan for the lacking ones.
+    WalkThenMissing { field: &'a FieldIndex, pid: PathId },
+    /// Sorted ascending on one field only, which some documents lack: they come first, in id
+    /// order, so an id-ordered scan for them stops once the page is full; then the index walk.
+    MissingThenWalk { field: &'a FieldIndex, pid: PathId },
+}
+
+fn choose<'a>(
+    n: usize,
+    indexes: &'a Indexes,
+    conds: &[Resolved<'a>],
+    sorter: &Sorter,
+    want: usize,
+) -> Plan<'a> {
+    let mut paths: Vec<PathRanges<'a>> = Vec::new();
+    let mut pids: Vec<PathId> = conds.iter().map(|c| c.pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    for pid in pids {
+        let pr = path_ranges(pid, conds.iter().filter(|c| c.pid == pid).map(|c| c.op));
+        if pr.ranges.is_empty() {
+            return Plan::Empty;
+        }
+        paths.push(pr);
+    }
+    // Restricted paths with an index, and their candidate counts: exact for points, counted up
+    // to `cheap` for ranges (a lower bound when above it).
+    let mut cands: Vec<Candidate<'_, 'a>> = paths
+        .iter()
+        .filter(|p| p.restricted)
+        .filter_map(|p| {
+            let field = indexes.field(p.pid)?;
+            let est = estimate(field, &p.ranges, cheap(want));
+            Some(Candidate {
+                path: p,
+                field,
+                est,
+            })
+        })
+        .collect();
+    let first_sort = sorter.fields.first().map(|(pid, _)| *pid);
+    let n = n.max(1);
+    // Documents an ordered walk visits before `want` matches, if the conditions not served by
+    // the walk (the most selective of them, taken as independent of the walked one) pass
+    // `est / n` of the documents.
+    let ordered_cost = |walked: Option<PathId>, walked_est: usize, cands: &[Candidate<'_, '_>]| {
+        let other = cands
+            .iter()
+            .filter(|c| Some(c.path.pid) != walked)
+            .map(|c| c.est)
+            .min();
+        let visits = match other {
+            Some(e) => want.saturating_mul(n) / e.max(1),
+            None => want,
+        };
+        visits.min(walked_est).min(n)
+    };
+
+    // The best ordered plan and its cost.
+    let ordered: Option<(usize, Plan<'a>)> = match first_sort {
+        // No sort: id order. The scan, or one value's posting (ids ascending).
+        None => {
+            let scan = (ordered_cost(None, n, &cands), Plan::Scan { ordered: true });
+            let points = cands.iter().filter(|c| single_point(c.path)).map(|c| {
+                let cost = ordered_cost(Some(c.path.pid), c.est, &cands);
+                (
+                    cost,
+                    Plan::Walk {
+                        field: c.field,
+                        ranges: c.path.ranges.clone(),
+                        ordered: true,
+                    },
+                )
+            });
+            std::iter::once(scan)
+                .chain(points)
+                .min_by_key(|(cost, _)| *cost)
+        }
+        // The first sort field's index: through its conditions, or whole when every document
+        // has the field (documents missing it sort first and are in no index).
+        Some(Some(pid)) => {
+            let field = indexes.field(pid);
+            match (paths.iter().find(|p| p.pid == pid), field) {
+                (Some(pr), Some(field)) => {
+                    // Its own count bounds the visits only when it was counted exactly.
+                    let est = match cands.iter().find(|c| c.path.pid == pid) {
+                        Some(c) if c.est <= cheap(want) => c.est,
+                        _ => n,
+                    };
+                    let walk = Plan::Walk {
+                        field,
+                        ranges: pr.ranges.clone(),
+                        ordered: true,
+                    };
+                    Some((ordered_cost(Some(pid), est, &cands), walk))
+                }
+                (None, Some(field)) if field.docs == n => {
+                    let walk = Plan::Walk {
+                        field,
+                        ranges: vec![(Unbounded, Unbounded)],
+                        ordered: true,
+                    };
+                    Some((ordered_cost(Some(pid), n, &cands), walk))
+                }
+                (None, Some(field)) if sorter.fields[0].1 => {
+                    // Will the present documents fill the page, or is the tail scan likely?
+                    let other = cands
+                        .iter()
+                        .filter(|c| c.path.pid != pid)
+                        .map(|c| c.est)
+                        .min();
+                    let matching = field.docs.saturating_mul(other.unwrap_or(n)) / n;
+                    let cost = if matching >= 2 * want {
+                        ordered_cost(Some(pid), field.docs, &cands)
+                    } else {
+                        n
+                    };
+                    Some((cost, Plan::WalkThenMissing { field, pid }))
+                }
+                (None, Some(field)) if sorter.fields.len() == 1 => {
+                    // The scan visits about `want` over the share of documents that lack the
+                    // field and pass the other conditions; all of them if that share is small.
+                    let other = cands.iter().map(|c| c.est).min().unwrap_or(n);
+                    let missing = n - field.docs.min(n);
+                    let matching = missing.saturating_mul(other) / n;
+                    let cost = if matching >= 2 * want {
+                        want.saturating_mul(n) / matching.max(1)
+                    } else {
+                        n
+                    };
+                    Some((cost, Plan::MissingThenWalk { field, pid }))
+                }
+                _ => None,
+            }
+        }
+        Some(None) => None,
+    };
+    let budget = ordered.as_ref().map_or(n / 2, |(cost, _)| *cost);
+    // Count the ranges that passed `cheap` further, up to what the ordered plan would cost.
+    for c in &mut cands {
+        if c.est > cheap(want) {
+            c.est = estimate(c.field, &c.path.ranges, budget);
+        }
+    }
+    let best = cands.iter().min_by_key(|c| (c.est, !single_point(c.path)));
+    match (best, ordered) {
+        (Some(c), ordered) if c.est < ordered.as_ref().map_or(n / 2 + 1, |(cost, _)| *cost) => {
+            // Collecting this path's candidates is cheapest; when it is the first sort field
+            // (or, unsorted, a single value), walking it in order is never worse.
+            let in_order = match first_sort {
+                Some(pid) => pid == Some(c.path.pid),
+                None => single_point(c.path),
+            };
+            Plan::Walk {
+                field: c.field,
+                ranges: c.path.ranges.clone(),
+                ordered: in_order,
+            }
+        }
+        (_, Some((_, plan))) => plan,
+        (_, None) => Plan::Scan { ordered: false },
+    }
+}
+
+/// A restricted path that could supply the candidates.
+struct Candidate<'p, 'a> {
+    path: &'p PathRanges<'a>,
+    field: &'a FieldIndex,
+    /// Its document count, exact when at most the last cap it was counted to.
+    est: usize,
+}

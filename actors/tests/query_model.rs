@@ -1,0 +1,709 @@
+//! Model-based test of the query engine: random collections of mixed-type documents (built
+//! through inserts, replaces and removes) and random valid queries, each walked to its end with
+//! `start_after` and with `cursor` (deleting each page's anchor document and changing others
+//! between pages), compared page by page with a plain full-scan evaluator written here from
+//! CONTRACT section 7, independently of the engine's value keys.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use mammoth_actors::collection::{Collection, StoredDoc};
+use mammoth_actors::query::{Filter, Page, Query};
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+// ---------------------------------------------------------------------------------------------
+// The reference evaluator.
+
+fn get_path<'a>(doc: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut cur: Option<&Value> = None;
+    for (i, seg) in path.split('.').enumerate() {
+        let obj = if i == 0 { doc } else { cur?.as_object()? };
+        cur = Some(obj.get(seg)?);
+    }
+    cur
+}
+
+fn rank(v: &Value) -> u8 {
+    match v {
+        Value::Null => 1,
+        Value::Bool(false) => 2,
+        Value::Bool(true) => 3,
+        Value::Number(_) => 4,
+        Value::String(_) => 5,
+        Value::Array(_) => 6,
+        Value::Object(_) => 7,
+    }
+}
+
+/// The type for `$gt`-like operators: booleans are one type.
+fn kind(v: &Value) -> u8 {
+    match rank(v) {
+        3 => 2,
+        r => r,
+    }
+}
+
+enum Num {
+    Int(i128),
+    Float(f64),
+}
+
+fn num(n: &serde_json::Number) -> Num {
+    if let Some(u) = n.as_u64() {
+        Num::Int(i128::from(u))
+    } else if let Some(i) = n.as_i64() {
+        Num::Int(i128::from(i))
+    } else {
+        Num::Float(n.as_f64().unwrap())
+    }
+}
+
+/// Exact comparison of an integer and a float.
+fn cmp_int_float(i: i128, f: f64) -> Ordering {
+    if f >= 1e30 {
+        return Ordering::Less;
+    }
+    if f <= -1e30 {
+        return Ordering::Greater;
+    }
+    let fl = f.floor();
+    match i.cmp(&(fl as i128)) {
+        Ordering::Equal if f > fl => Ordering::Less,
+        o => o,
+    }
+}
+
+fn cmp_num(a: &serde_json::Number, b: &serde_json::Number) -> Ordering {
+    match (num(a), num(b)) {
+        (Num::Int(x), Num::Int(y)) => x.cmp(&y),
+        (Num::Float(x), Num::Float(y)) => x.partial_cmp(&y).unwrap(),
+        (Num::Int(x), Num::Float(y)) => cmp_int_float(x, y),
+        (Num::Float(x), Num::Int(y)) => cmp_int_float(y, x).reverse(),
+    }
+}
+
+fn cmp_val(a: &Value, b: &Value) -> Ordering {
+    let r = rank(a).cmp(&rank(b));
+    if r != Ordering::Equal {
+        return r;
+    }
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => cmp_num(x, y),
+        (Value::String(x), Value::String(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Value::Array(x), Value::Array(y)) => {
+            for (p, q) in x.iter().zip(y) {
+                let o = cmp_val(p, q);
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            x.len().cmp(&y.len())
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            let mut xs: Vec<_> = x.iter().collect();
+            let mut ys: Vec<_> = y.iter().collect();
+            xs.sort_by(|p, q| p.0.as_bytes().cmp(q.0.as_bytes()));
+            ys.sort_by(|p, q| p.0.as_bytes().cmp(q.0.as_bytes()));
+            for ((ka, va), (kb, vb)) in xs.iter().zip(&ys) {
+                let o = ka
+                    .as_bytes()
+                    .cmp(kb.as_bytes())
+                    .then_with(|| cmp_val(va, vb));
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            xs.len().cmp(&ys.len())
+        }
+        _ => Ordering::Equal,
+    }
+}
+
+fn deep_eq(a: &Value, b: &Value) -> bool {
+    cmp_val(a, b) == Ordering::Equal
+}
+
+fn op_matches(op: &str, arg: &Value, v: Option<&Value>) -> bool {
+    let Some(v) = v else { return false };
+    let same = kind(v) == kind(arg);
+    match op {
+        "$eq" => deep_eq(v, arg),
+        "$ne" => !deep_eq(v, arg),
+        "$in" => arg.as_array().unwrap().iter().any(|a| deep_eq(v, a)),
+        "$gt" => same && cmp_val(v, arg) == Ordering::Greater,
+        "$gte" => same && cmp_val(v, arg) != Ordering::Less,
+        "$lt" => same && cmp_val(v, arg) == Ordering::Less,
+        "$lte" => same && cmp_val(v, arg) != Ordering::Greater,
+        "$prefix" => match (v, arg) {
+            (Value::String(s), Value::String(p)) => s.starts_with(p.as_str()),
+            _ => false,
+        },
+        other => panic!("generated unknown op {other}"),
+    }
+}
+
+fn filter_matches(filter: &Value, doc: &Map<String, Value>) -> bool {
+    filter.as_object().unwrap().iter().all(|(path, cond)| {
+        let v = get_path(doc, path);
+        match cond {
+            Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) => {
+                ops.iter().all(|(op, arg)| op_matches(op, arg, v))
+            }
+            plain => v.is_some_and(|v| deep_eq(v, plain)),
+        }
+    })
+}
+
+type Sort = Vec<(String, bool)>;
+type Pos = (Vec<Option<Value>>, String);
+
+fn pos_of(sort: &Sort, id: &str, doc: &Map<String, Value>) -> Pos {
+    (
+        sort.iter()
+            .map(|(p, _)| get_path(doc, p).cloned())
+            .collect(),
+        id.to_owned(),
+    )
+}
+
+fn cmp_pos(sort: &Sort, a: &Pos, b: &Pos) -> Ordering {
+    for (i, (_, desc)) in sort.iter().enumerate() {
+        let o = match (&a.0[i], &b.0[i]) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(x), Some(y)) => cmp_val(x, y),
+        };
+        if o != Ordering::Equal {
+            return if *desc { o.reverse() } else { o };
+        }
+    }
+    a.1.as_bytes().cmp(b.1.as_bytes())
+}
+
+type Model = BTreeMap<String, Map<String, Value>>;
+
+/// Ids of the expected page and whether more follow.
+fn expected_page(
+    model: &Model,
+    filter: &Value,
+    scope: Option<&Value>,
+    sort: &Sort,
+    after: Option<&Pos>,
+    limit: usize,
+) -> (Vec<String>, bool) {
+    let mut hits: Vec<Pos> = model
+        .iter()
+        .filter(|(_, d)| filter_matches(filter, d) && scope.is_none_or(|s| filter_matches(s, d)))
+        .map(|(id, d)| pos_of(sort, id, d))
+        .filter(|p| after.is_none_or(|a| cmp_pos(sort, p, a) == Ordering::Greater))
+        .collect();
+    hits.sort_by(|a, b| cmp_pos(sort, a, b));
+    let more = hits.len() > limit;
+    (hits.into_iter().take(limit).map(|p| p.1).collect(), more)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generators.
+
+const PATHS: &[&str] = &["a", "b", "s", "n", "n.x", "n.y", "id", "zz"];
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!(null)),
+        any::<bool>().prop_map(Value::from),
+        (-3i64..=3).prop_map(Value::from),
+        prop::sample::select(vec![0.5, -0.0, 1.0, 2.0, -1.5, 1e20, 2.5]).prop_map(|f| json!(f)),
+        prop::sample::select(vec![
+            json!(9007199254740992u64),
+            json!(9007199254740993u64),
+            json!(9007199254740992.0),
+            json!(u64::MAX),
+            json!(18446744073709551615.0),
+            json!(i64::MIN),
+        ]),
+        prop::sample::select(vec![
+            "", "a", "ab", "abc", "b", "a\u{0}", "a\u{0}b", "é", "B"
+        ])
+        .prop_map(Value::from),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    scalar().prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop::sample::select(vec!["x", "y"]).prop_map(String::from),
+                inner,
+                0..3
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn doc_body() -> impl Strategy<Value = Map<String, Value>> {
+    (
+        prop::option::weighted(0.8, value()),
+        prop::option::weighted(0.6, scalar()),
+        prop::option::weighted(
+            0.9,
+            prop::sample::select(vec![json!("x"), json!("y"), json!(1)]),
+        ),
+        prop::option::weighted(
+            0.6,
+            prop_oneof![
+                3 => (prop::option::of(scalar()), prop::option::of(value())).prop_map(|(x, y)| {
+                    let mut m = Map::new();
+                    if let Some(x) = x {
+                        m.insert("x".into(), x);
+                    }
+                    if let Some(y) = y {
+                        m.insert("y".into(), y);
+                    }
+                    Value::Object(m)
+                }),
+                1 => scalar(),
+            ],
+        ),
+    )
+        .prop_map(|(a, b, s, n)| {
+            let mut m = Map::new();
+            for (k, v) in [("a", a), ("b", b), ("s", s), ("n", n)] {
+                if let Some(v) = v {
+                    m.insert(k.into(), v);
+                }
+            }
+            m
+        })
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Put(usize, Map<String, Value>),
+    Delete(usize),
+}
+
+fn mutations(max_docs: usize) -> impl Strategy<Value = Vec<Mutation>> {
+    let id = 0..max_docs;
+    prop::collection::vec(
+        prop_oneof![
+            6 => (id.clone(), doc_body()).prop_map(|(i, d)| Mutation::Put(i, d)),
+            1 => id.prop_map(Mutation::Delete),
+        ],
+        0..max_docs + max_docs / 2,
+    )
+}
+
+fn doc_id(i: usize) -> String {
+    format!("d{i:03}")
+}
+
+/// A condition on one path: (operator or "" for a plain value, argument).
+fn condition(inequality_ok: bool) -> impl Strategy<Value = (String, Value)> {
+    let eqs = prop_oneof![
+        value().prop_map(|v| (String::new(), v)),
+        value().prop_map(|v| ("$eq".to_owned(), v)),
+        prop::collection::vec(value(), 1..4).prop_map(|v| ("$in".to_owned(), Value::Array(v))),
+    ];
+    if !inequality_ok {
+        return eqs.boxed();
+    }
+    prop_oneof![
+        1 => eqs,
+        3 => (prop::sample::select(vec!["$ne", "$gt", "$gte", "$lt", "$lte"]), value())
+            .prop_map(|(op, v)| (op.to_owned(), v)),
+        1 => prop::sample::select(vec!["", "a", "ab", "a\u{0}", "é"])
+            .prop_map(|p| ("$prefix".to_owned(), json!(p))),
+    ]
+    .boxed()
+}
+
+/// A valid filter: inequality operators on one path only.
+fn filter() -> impl Strategy<Value = Value> {
+    (
+        prop::sample::select(PATHS),
+        prop::collection::vec(condition(true), 0..3),
+        prop::collection::vec((prop::sample::select(PATHS), condition(false)), 0..3),
+    )
+        .prop_map(|(ineq_path, ineqs, eqs)| {
+            let mut f = Map::new();
+            let mut add = |path: &str, (op, arg): (String, Value)| {
+                if op.is_empty() && !f.contains_key(path) {
+                    f.insert(path.to_owned(), arg);
+                    return;
+                }
+                let op = if op.is_empty() { "$eq".to_owned() } else { op };
+                let entry = f.entry(path.to_owned()).or_insert_with(|| json!({}));
+                if !entry
+                    .as_object()
+                    .is_some_and(|o| o.keys().all(|k| k.starts_with('$')))
+                {
+                    *entry = json!({"$eq": entry.clone()});
+                }
+                entry.as_object_mut().unwrap().insert(op, arg);
+            };
+            for c in ineqs {
+                add(ineq_path, c);
+            }
+            for (p, c) in eqs {
+                add(p, c);
+            }
+            Value::Object(f)
+        })
+}
+
+fn sort() -> impl Strategy<Value = Sort> {
+    prop::collection::vec(
+        (
+            prop::sample::select(PATHS).prop_map(String::from),
+            any::<bool>(),
+        ),
+        0..3,
+    )
+}
+
+#[derive(Debug, Clone)]
+struct QueryCase {
+    filter: Value,
+    scope: Option<Value>,
+    sort: Sort,
+    limit: usize,
+    anchor: usize,
+    churn: Vec<Mutation>,
+}
+
+fn query_case(max_docs: usize) -> impl Strategy<Value = QueryCase> {
+    (
+        filter(),
+        prop::option::weighted(0.25, filter()),
+        sort(),
+        prop_oneof![4 => 1usize..8, 1 => 8usize..60],
+        0..max_docs,
+        prop::collection::vec(
+            prop_oneof![
+                (0..max_docs, doc_body()).prop_map(|(i, d)| Mutation::Put(i, d)),
+                (0..max_docs).prop_map(Mutation::Delete),
+            ],
+            0..3,
+        ),
+    )
+        .prop_map(|(filter, scope, sort, limit, anchor, churn)| QueryCase {
+            filter,
+            scope,
+            sort,
+            limit,
+            anchor,
+            churn,
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driving the engine.
+
+fn apply(coll: &mut Collection, model: &mut Model, m: &Mutation) {
+    match m {
+        Mutation::Put(i, body) => {
+            let id = doc_id(*i);
+            let mut doc = body.clone();
+            doc.insert("id".into(), json!(id));
+            coll.insert(id.clone(), StoredDoc::new(doc.clone()));
+            model.insert(id, doc);
+        }
+        Mutation::Delete(i) => {
+            let id = doc_id(*i);
+            assert_eq!(coll.remove(&id).is_some(), model.remove(&id).is_some());
+        }
+    }
+}
+
+fn body(case: &QueryCase, start: Option<(&str, Value)>) -> Value {
+    let sort: Vec<Value> = case
+        .sort
+        .iter()
+        .map(|(p, desc)| json!({"field": p, "order": if *desc { "desc" } else { "asc" }}))
+        .collect();
+    let mut b = json!({"filter": case.filter, "sort": sort, "limit": case.limit});
+    if let Some((k, v)) = start {
+        b[k] = v;
+    }
+    b
+}
+
+fn ids(page: &Page) -> Vec<String> {
+    page.docs
+        .iter()
+        .map(|bytes| {
+            let v: Value = serde_json::from_slice(bytes).unwrap();
+            v["id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+fn run(coll: &Collection, scope: Option<&Filter>, body: &Value) -> Page {
+    let q = Query::parse(body).unwrap_or_else(|e| panic!("{body}: {e}"));
+    coll.query(&q, scope)
+        .unwrap_or_else(|e| panic!("{body}: {e}"))
+}
+
+fn check_page(
+    page: &Page,
+    expected: &(Vec<String>, bool),
+    what: &str,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&ids(page), &expected.0, "{}", what);
+    prop_assert_eq!(
+        page.next_start_after.is_some(),
+        expected.1,
+        "{}: more?",
+        what
+    );
+    prop_assert_eq!(page.next_cursor.is_some(), expected.1, "{}: more?", what);
+    if expected.1 {
+        prop_assert_eq!(
+            page.next_start_after.as_ref(),
+            expected.0.last(),
+            "{}",
+            what
+        );
+    }
+    Ok(())
+}
+
+fn check_query(coll: &Collection, model: &Model, case: &QueryCase) -> Result<(), TestCaseError> {
+    let scope = case.scope.as_ref().map(|s| Filter::parse(s).unwrap());
+    let expect = |model: &Model, after: Option<&Pos>| {
+        expected_page(
+            model,
+            &case.filter,
+            case.scope.as_ref(),
+            &case.sort,
+            after,
+            case.limit,
+        )
+    };
+    // Filter::matches on Maps agrees with the reference.
+    let filter = Filter::parse(&case.filter).unwrap();
+    for doc in model.values() {
+        prop_assert_eq!(
+            filter.matches(doc),
+            filter_matches(&case.filter, doc),
+            "{:?}",
+            doc
+        );
+    }
+
+    // 1. Walk to the end with start_after.
+    let mut after: Option<Pos> = None;
+    let mut page = run(coll, scope.as_ref(), &body(case, None));
+    for n in 0.. {
+        let expected = expect(model, after.as_ref());
+        check_page(
+            &page,
+            &expected,
+            &format!("start_after page {n} of {}", body(case, None)),
+        )?;
+        let Some(next) = page.next_start_after.clone() else {
+            break;
+        };
+        after = Some(pos_of(&case.sort, &next, &model[&next]));
+        page = run(
+            coll,
+            scope.as_ref(),
+            &body(case, Some(("start_after", json!(next)))),
+        );
+    }
+
+    // 2. start_after an arbitrary document (in scope), matching the filter or not.
+    let anchor = doc_id(case.anchor);
+    let anchor_body = body(case, Some(("start_after", json!(anchor))));
+    let q = Query::parse(&anchor_body).unwrap();
+    let in_scope = model
+        .get(&anchor)
+        .is_some_and(|d| case.scope.as_ref().is_none_or(|s| filter_matches(s, d)));
+    match coll.query(&q, scope.as_ref()) {
+        Ok(page) => {
+            prop_assert!(
+                in_scope,
+                "start_after an unknown or out-of-scope id must fail"
+            );
+            let pos = pos_of(&case.sort, &anchor, &model[&anchor]);
+            check_page(
+                &page,
+                &expect(model, Some(&pos)),
+                "start_after arbitrary anchor",
+            )?;
+        }
+        Err(e) => {
+            prop_assert!(!in_scope, "{e}");
+            prop_assert!(matches!(
+                e,
+                mammoth_actors::query::QueryError::InvalidCursor(_)
+            ));
+        }
+    }
+
+    // 3. Walk with cursors, deleting each anchor and churning other documents between pages.
+    let mut coll = coll.clone();
+    let mut model = model.clone();
+    let mut page = run(&coll, scope.as_ref(), &body(case, None));
+    let mut after: Option<Pos> = None;
+    for n in 0.. {
+        let expected = expect(&model, after.as_ref());
+        check_page(
+            &page,
+            &expected,
+            &format!("cursor page {n} of {}", body(case, None)),
+        )?;
+        let (Some(cursor), Some(last)) = (page.next_cursor.clone(), page.next_start_after.clone())
+        else {
+            break;
+        };
+        after = Some(pos_of(&case.sort, &last, &model[&last]));
+        coll.remove(&last);
+        model.remove(&last);
+        for m in &case.churn {
+            apply(&mut coll, &mut model, m);
+        }
+        page = run(
+            &coll,
+            scope.as_ref(),
+            &body(case, Some(("cursor", json!(cursor)))),
+        );
+        prop_assert!(n < 2000, "paging does not terminate");
+    }
+    Ok(())
+}
+
+fn check_collection(muts: &[Mutation], queries: &[QueryCase]) -> Result<(), TestCaseError> {
+    let mut coll = Collection::new();
+    let mut model = Model::new();
+    for m in muts {
+        apply(&mut coll, &mut model, m);
+    }
+    prop_assert_eq!(coll.len(), model.len());
+    prop_assert_eq!(coll.check_consistency(), Ok(()));
+    for (id, doc) in &model {
+        prop_assert_eq!(&coll.get(id).unwrap().value(), doc);
+    }
+    for q in queries {
+        check_query(&coll, &model, q)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Small collections, many queries: every operator and type pairing, mostly through the
+    /// planner's candidate-collection paths.
+    #[test]
+    fn small_collections_match_the_full_scan(
+        muts in mutations(60),
+        queries in prop::collection::vec(query_case(60), 1..16),
+    ) {
+        check_collection(&muts, &queries)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Larger collections, where postings and ranges outgrow the "cheap" threshold, so the
+    /// ordered index walks and scans are chosen too.
+    #[test]
+    fn larger_collections_match_the_full_scan(
+        muts in mutations(400),
+        queries in prop::collection::vec(query_case(400), 1..6),
+    ) {
+        check_collection(&muts, &queries)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Robustness: arbitrary bodies and cursors are refused or answered, never a panic.
+
+fn any_json() -> impl Strategy<Value = Value> {
+    let key = prop::sample::select(vec![
+        "filter",
+        "sort",
+        "limit",
+        "start_after",
+        "cursor",
+        "field",
+        "order",
+        "a",
+        "n.x",
+        "$gt",
+        "$in",
+        "$prefix",
+        "$ne",
+        "$eq",
+        "$or",
+        "",
+        "a..b",
+        "desc",
+    ])
+    .prop_map(String::from);
+    let leaf = prop_oneof![
+        scalar(),
+        prop::sample::select(vec![
+            json!("asc"),
+            json!("desc"),
+            json!(20),
+            json!(0),
+            json!("d001")
+        ]),
+        "[A-Za-z0-9_-]{0,40}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 5, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(key.clone(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bodies_never_panic(muts in mutations(30), body in any_json(), scope in any_json()) {
+        let mut coll = Collection::new();
+        let mut model = Model::new();
+        for m in &muts {
+            apply(&mut coll, &mut model, m);
+        }
+        let scope = Filter::parse(&scope).ok();
+        if let Ok(q) = Query::parse(&body) {
+            let _ = coll.query(&q, scope.as_ref());
+        }
+        if let Ok(q) = Query::parse(&json!({"filter": body})) {
+            let _ = coll.query(&q, scope.as_ref());
+        }
+    }
+
+    #[test]
+    fn arbitrary_cursors_never_panic(muts in mutations(30), cursor in "[A-Za-z0-9_=-]{0,80}") {
+        let mut coll = Collection::new();
+        let mut model = Model::new();
+        for m in &muts {
+            apply(&mut coll, &mut model, m);
+        }
+        if let Ok(q) = Query::parse(&json!({"sort": [{"field": "a"}], "cursor": cursor})) {
+            coll.query(&q, None).unwrap();
+        }
+    }
+}
+
+#[test]
+fn query_types_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Collection>();
+    send_sync::<Query>();
+    send_sync::<Filter>();
+    send_sync::<Page>();
+}
