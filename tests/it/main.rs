@@ -5,6 +5,7 @@ mod credentials;
 mod documents;
 mod durability;
 mod isolation;
+mod query;
 mod tokens;
 
 use std::path::Path;
