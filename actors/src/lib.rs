@@ -10,6 +10,7 @@
 //! - [`collection`], [`index`], [`value`], [`query`]: documents, indexes, the total order of JSON
 //!   values, and query planning and execution.
 //! - [`scope`]: what a scoped token grants.
+//! - [`users`]: end users, sessions, magic links and sign-in throttles of one project.
 //! - [`records`]: projects and API keys as stored; [`env`]: injectable clock and randomness;
 //!   [`ids`]: ids, timestamps, name rules; [`error`]: the closed set of error kinds.
 
@@ -23,6 +24,7 @@ pub mod query;
 pub mod records;
 pub mod registry;
 pub mod scope;
+pub mod users;
 pub mod value;
 
 pub use error::{ErrorCode, ProjectError};

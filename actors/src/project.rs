@@ -7,6 +7,7 @@
 //! the supervisor in [`crate::registry`] then restarts it from storage.
 
 mod admin;
+mod auth;
 mod documents;
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,8 +28,10 @@ use crate::error::ProjectError;
 use crate::query::{Filter, Page, Query};
 use crate::records::{IssuedKey, KeyInfo, KeyMinter, KeyRecord, Permission, ProjectRecord};
 use crate::scope::Grant;
+use crate::users::Users;
 
 pub(crate) use admin::encode;
+pub use auth::{AuthMsg, IssuedLink};
 pub use documents::{MAX_DOC_BYTES, merge_patch};
 
 /// How long a caller waits for a project actor before answering 503.
@@ -151,6 +154,8 @@ pub enum ProjectMsg {
     },
     /// Operator calls.
     Admin(AdminMsg),
+    /// End-user sign-up, sign-in, sessions and magic links.
+    Auth(AuthMsg),
     /// Test hook: panic inside the actor, to exercise supervision.
     Crash,
     /// Ends the actor so that the supervisor reloads it from storage: sent after a failed
@@ -218,6 +223,8 @@ pub struct ProjectState {
     keys: HashMap<String, KeyRecord>,
     /// Collections by name; a collection is removed when its last document is.
     collections: BTreeMap<String, Collection>,
+    /// End users, their sessions and magic links, and sign-in throttles.
+    users: Users,
     storage: Storage,
     env: Env,
     minter: KeyMinter,
@@ -265,6 +272,8 @@ impl ProjectState {
                 .map_err(|e| format!("key {id} of project {} is corrupt: {e}", record.id))?;
             keys.insert(id.clone(), key);
         }
+        let users = Users::load(&snapshot.users, &snapshot.sessions, &snapshot.magic_links)
+            .map_err(|e| format!("project {}: {e}", record.id))?;
         let mut collections = BTreeMap::new();
         for (name, docs) in snapshot.docs {
             let mut collection = Collection::new();
@@ -285,6 +294,7 @@ impl ProjectState {
             record,
             keys,
             collections,
+            users,
             storage,
             env,
             minter,
@@ -341,6 +351,7 @@ impl ProjectState {
                 let _ = reply.send(self.authorize(&access, false));
             }
             ProjectMsg::Admin(msg) => self.admin(msg),
+            ProjectMsg::Auth(msg) => self.auth(msg),
             ProjectMsg::Reload => unreachable!("handled before dispatch"),
             ProjectMsg::Crash => {
                 panic!("test hook: crash requested for project {}", self.record.id)

@@ -46,7 +46,10 @@ impl ProjectState {
                         project: self.record.id.clone(),
                     }])
                     .map_err(ProjectError::from)
-                    .inspect(|_| self.collections.clear());
+                    .inspect(|_| {
+                        self.collections.clear();
+                        self.users.clear();
+                    });
                 let _ = reply.send(result);
             }
             AdminMsg::CreateKey {

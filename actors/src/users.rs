@@ -1,0 +1,1093 @@
+//! End users, sessions and magic-link tokens of one project (CONTRACT section 8): pure state and
+//! rules, no actor and no I/O, so every rule is unit-tested with a [`ManualClock`].
+//!
+//! # Shape of a change
+//! A method that changes durable state does not change `self`: it validates and returns a
+//! [`Change`] (the records to put or delete). The project actor hands `change.mutations(..)` to
+//! storage and only then calls [`Users::apply`], so a change that storage refuses leaves no trace
+//! (the same discipline as documents). Throttle bookkeeping is memory only and is updated at once.
+//!
+//! # Secrets
+//! Session tokens are `mms_` + 64 hex digits (256 random bits from the injected entropy); magic
+//! link tokens are `mml_` + 64 hex digits. Only the SHA-256 (hex) of a token is kept, in memory
+//! and on disk, so a stolen snapshot holds no usable token. Lookups go by that hash: an attacker
+//! who can time a hash-map lookup learns about hashes, not about any live token. Password hashes
+//! are computed and checked outside this crate (Argon2id, on a bounded pool); this module only
+//! stores the PHC string and never shows it.
+//!
+//! # Lifetimes
+//! Sessions live [`SESSION_TTL_MS`] (30 days) from sign-in, magic links [`MAGIC_LINK_TTL_MS`]
+//! (15 minutes) and are consumed by their first use. Both are checked against the injected clock.
+//! Expired records are swept a few at a time ([`Users::purge_expired`]) from an expiry index.
+//!
+//! # Throttling (numbers chosen to stop online guessing without locking people out for long)
+//! - Password sign-in: at most [`LOGIN_ATTEMPTS`] (5) attempts per email in any sliding
+//!   [`THROTTLE_WINDOW_MS`] (15 minutes); a successful sign-in clears the count. An attempt counts
+//!   when it starts, so a burst of concurrent guesses cannot slip past the limit; the 6th within
+//!   the window gets 429 with `Retry-After` = seconds until the oldest attempt leaves the window.
+//!   Unknown emails are counted exactly like known ones, so the 429 reveals nothing either.
+//!   Online guessing is thereby capped at 480 guesses per email per day.
+//! - Magic links: at most [`LINK_REQUESTS`] (5) per email per 15 minutes, so nobody can flood an
+//!   inbox through the API; and at most [`MAX_PENDING_LINKS`] unexpired links per project.
+//! - Memory: each throttle tracks at most [`THROTTLE_CAPACITY`] emails, as 64-bit keyed hashes
+//!   with at most 5 timestamps each (about 100 bytes per email). When full, stale entries are
+//!   swept (at most once a minute) and otherwise an arbitrary entry is evicted. Evicting a target's
+//!   entry on purpose takes 100 000 distinct failing emails within 15 minutes, which the Argon2
+//!   pool's own throughput (about 65 verifications per second per core) makes slower than the
+//!   window itself on small machines.
+//! - Sessions per user: at most [`MAX_SESSIONS_PER_USER`]; a new sign-in past it ends the oldest.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::BuildHasher;
+
+use bytes::Bytes;
+use mammoth_storage::Mutation;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::env::Env;
+use crate::error::{ErrorCode, ProjectError};
+use crate::ids::{hex, rfc3339_millis};
+
+#[cfg(doc)]
+use crate::env::ManualClock;
+
+/// How long a session lives after sign-in (CONTRACT section 4: 30 days).
+pub const SESSION_TTL_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+/// How long a magic link stays usable (CONTRACT section 8: 15 minutes).
+pub const MAGIC_LINK_TTL_MS: u64 = 15 * 60 * 1000;
+/// The prefix of a session token.
+pub const SESSION_PREFIX: &str = "mms_";
+/// The prefix of a magic-link token.
+pub const LINK_PREFIX: &str = "mml_";
+/// The sliding window of both throttles.
+pub const THROTTLE_WINDOW_MS: u64 = 15 * 60 * 1000;
+/// Password sign-in attempts per email per window without a success.
+pub const LOGIN_ATTEMPTS: usize = 5;
+/// Magic-link requests per email per window.
+pub const LINK_REQUESTS: usize = 5;
+/// Emails each throttle remembers at most.
+pub const THROTTLE_CAPACITY: usize = 100_000;
+/// Live sessions one user may hold; the oldest ends when a sign-in goes past it.
+pub const MAX_SESSIONS_PER_USER: usize = 100;
+/// Unexpired magic links one project may hold.
+pub const MAX_PENDING_LINKS: usize = 100_000;
+/// Longest email address (RFC 5321 path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+/// Longest token worth looking up; anything longer is not ours.
+const MAX_TOKEN_LEN: usize = 128;
+
+/// One sentence for every dead session, whatever the reason: unknown, signed out, expired.
+const NO_SESSION: &str = "no live session for this token (unknown, signed out or expired); sign in again and send Authorization: Bearer mms_...";
+/// One sentence for every unusable link, whatever the reason: unknown, used, expired.
+const BAD_LINK: &str = "this sign-in link is unknown, already used or expired; request a new one";
+
+/// An end user as stored (JSON). The password hash is a PHC string and is never shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Stable id (ULID).
+    pub id: String,
+    /// Trimmed, lower-cased email; unique in the project.
+    pub email: String,
+    /// Whether the user proved they read this inbox (a magic link was used).
+    pub email_verified: bool,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// Argon2id PHC string; none for users who only ever used magic links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+}
+
+impl UserRecord {
+    /// The user as the API shows it.
+    pub fn public(&self) -> User {
+        User {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+            created_at: self.created_at.clone(),
+        }
+    }
+}
+
+/// An end user as the API shows it (`USER` in CONTRACT section 8): never a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// Stable id.
+    pub id: String,
+    /// Normalised email.
+    pub email: String,
+    /// Whether the email is verified.
+    pub email_verified: bool,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+}
+
+/// A session as stored (JSON), keyed by the SHA-256 of its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Whose session.
+    pub user_id: String,
+    /// Milliseconds since the epoch.
+    pub created_at_ms: u64,
+    /// Dead from this instant on.
+    pub expires_at_ms: u64,
+}
+
+/// A magic-link token as stored (JSON), keyed by the SHA-256 of the token. Deleting the record
+/// is what "used" means.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRecord {
+    /// Whom it signs in (or up).
+    pub email: String,
+    /// Milliseconds since the epoch.
+    pub created_at_ms: u64,
+    /// Unusable from this instant on.
+    pub expires_at_ms: u64,
+}
+
+/// A user signed in: what signup, login and verify answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignedIn {
+    /// The user.
+    pub user: User,
+    /// The new `mms_...` token; shown only here.
+    pub session_token: String,
+}
+
+/// What a password sign-in needs to check, handed out before the (slow) verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user, when the email has an account.
+    pub user_id: Option<String>,
+    /// Their PHC string, when they have a password. Verify against a dummy hash otherwise, so
+    /// that an unknown email costs the same time as a wrong password.
+    pub password_hash: Option<String>,
+}
+
+/// A refusal for going too fast: 429 with `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Throttled {
+    /// Seconds until another attempt would be accepted (at least 1).
+    pub retry_after_secs: u64,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+/// Why an auth call failed: a plain error, or throttling (which carries its retry delay).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// Any error of the closed set.
+    Project(ProjectError),
+    /// Too many attempts; try again after the delay.
+    Throttled(Throttled),
+}
+
+impl From<ProjectError> for AuthError {
+    fn from(err: ProjectError) -> AuthError {
+        AuthError::Project(err)
+    }
+}
+
+impl From<Throttled> for AuthError {
+    fn from(t: Throttled) -> AuthError {
+        AuthError::Throttled(t)
+    }
+}
+
+impl From<mammoth_storage::StorageError> for AuthError {
+    fn from(err: mammoth_storage::StorageError) -> AuthError {
+        AuthError::Project(err.into())
+    }
+}
+
+/// Trims, lower-cases and checks an email address: `local@domain.tld`, ASCII, at most 254
+/// characters, local part of RFC 5322 "atext" and dots, domain of DNS labels.
+pub fn normalize_email(raw: &str) -> Result<String, ProjectError> {
+    let email = raw.trim().to_ascii_lowercase();
+    let bad = |why: &str| {
+        ProjectError::bad_request(format!(
+            "\"email\" {why}; send an address like \"ada@example.com\""
+        ))
+    };
+    if email.is_empty() {
+        return Err(bad("is empty"));
+    }
+    if email.len() > MAX_EMAIL_LEN {
+        return Err(bad("is longer than 254 characters"));
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err(bad("has no '@'"));
+    };
+    let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
+    let local_ok = (1..=64).contains(&local.len())
+        && local.split('.').all(|part| !part.is_empty())
+        && local.bytes().all(|b| b == b'.' || atext(b));
+    if !local_ok {
+        return Err(bad("has an invalid part before the '@'"));
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |l: &&str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let tld_ok = labels
+        .last()
+        .is_some_and(|t| t.bytes().any(|b| b.is_ascii_alphabetic()));
+    if labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
+        return Err(bad("has an invalid domain after the '@'"));
+    }
+    Ok(email)
+}
+
+/// SHA-256 of a token, as lower-case hex: the only form in which tokens are kept.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// One record to put or delete; see [`Change`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Create or replace a user.
+    PutUser(UserRecord),
+    /// Create a session under its token hash.
+    PutSession(String, SessionRecord),
+    /// End a session.
+    DeleteSession(String),
+    /// Create a magic link under its token hash.
+    PutLink(String, LinkRecord),
+    /// Consume or drop a magic link.
+    DeleteLink(String),
+}
+
+/// Records to write, in order. Hand [`Change::mutations`] to storage, then [`Users::apply`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use = "a change does nothing until it is stored and applied"]
+pub struct Change {
+    /// The operations, applied in order.
+    pub ops: Vec<Op>,
+}
+
+impl Change {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The storage mutations for `project`, records encoded as JSON.
+    pub fn mutations(&self, project: &str) -> Vec<Mutation> {
+        let project = project.to_owned();
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::PutUser(user) => Mutation::PutUser {
+                    project: project.clone(),
+                    user_id: user.id.clone(),
+                    record: encode(user),
+                },
+                Op::PutSession(hash, session) => Mutation::PutSession {
+                    project: project.clone(),
+                    token_hash: hash.clone(),
+                    record: encode(session),
+                },
+                Op::DeleteSession(hash) => Mutation::DeleteSession {
+                    project: project.clone(),
+                    token_hash: hash.clone(),
+                },
+                Op::PutLink(hash, link) => Mutation::PutMagicLink {
+                    project: project.clone(),
+                    token_hash: hash.clone(),
+                    record: encode(link),
+                },
+                Op::DeleteLink(hash) => Mutation::DeleteMagicLink {
+                    project: project.clone(),
+                    token_hash: hash.clone(),
+                },
+            })
+            .collect()
+    }
+}
+
+fn encode<T: Serialize>(record: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(record).expect("records always encode"))
+}
+
+/// Which map an expiry entry points into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Session,
+    Link,
+}
+
+/// The users, sessions, magic links and throttles of one project.
+#[derive(Debug)]
+pub struct Users {
+    /// Users by id.
+    users: HashMap<String, UserRecord>,
+    /// Normalised email → user id. Invariant: one entry per user, both ways.
+    by_email: HashMap<String, String>,
+    /// Sessions by token hash.
+    sessions: HashMap<String, SessionRecord>,
+    /// User id → that user's sessions as `(created_at_ms, token hash)`, oldest first: caps
+    /// sessions per user. Invariant: holds exactly the keys of `sessions`, grouped by user.
+    user_sessions: HashMap<String, BTreeSet<(u64, String)>>,
+    /// Magic links by token hash.
+    links: HashMap<String, LinkRecord>,
+    /// `(expires_at_ms, kind, token hash)` for every session and link, soonest first, so the
+    /// sweep reads only what has expired. Invariant: one entry per session and per link.
+    expirations: BTreeSet<(u64, Kind, String)>,
+    /// Password sign-in attempts per email.
+    logins: Throttle,
+    /// Magic-link requests per email.
+    link_requests: Throttle,
+}
+
+impl Default for Users {
+    fn default() -> Self {
+        Users {
+            users: HashMap::new(),
+            by_email: HashMap::new(),
+            sessions: HashMap::new(),
+            user_sessions: HashMap::new(),
+            links: HashMap::new(),
+            expirations: BTreeSet::new(),
+            logins: Throttle::new(LOGIN_ATTEMPTS, THROTTLE_WINDOW_MS, THROTTLE_CAPACITY),
+            link_requests: Throttle::new(LINK_REQUESTS, THROTTLE_WINDOW_MS, THROTTLE_CAPACITY),
+        }
+    }
+}
+
+impl Users {
+    /// Loads stored records (users by id, sessions and links by token hash). Fails on a record
+    /// that does not decode, naming it.
+    pub fn load<'a>(
+        users: impl IntoIterator<Item = (&'a String, &'a Bytes)>,
+        sessions: impl IntoIterator<Item = (&'a String, &'a Bytes)>,
+        links: impl IntoIterator<Item = (&'a String, &'a Bytes)>,
+    ) -> Result<Users, String> {
+        let mut state = Users::default();
+        let mut change = Change::default();
+        for (id, bytes) in users {
+            let user: UserRecord =
+                serde_json::from_slice(bytes).map_err(|e| format!("user {id} is corrupt: {e}"))?;
+            change.ops.push(Op::PutUser(user));
+        }
+        for (hash, bytes) in sessions {
+            let session: SessionRecord = serde_json::from_slice(bytes)
+                .map_err(|e| format!("session {hash} is corrupt: {e}"))?;
+            change.ops.push(Op::PutSession(hash.clone(), session));
+        }
+        for (hash, bytes) in links {
+            let link: LinkRecord = serde_json::from_slice(bytes)
+                .map_err(|e| format!("magic link {hash} is corrupt: {e}"))?;
+            change.ops.push(Op::PutLink(hash.clone(), link));
+        }
+        state.apply(change);
+        Ok(state)
+    }
+
+    /// Number of users.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether there are no users.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Number of stored sessions (live or not yet swept).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Number of stored magic links (usable or not yet swept).
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Forgets everything: users, sessions, links and throttles (project reset).
+    pub fn clear(&mut self) {
+        *self = Users::default();
+    }
+
+    /// A new account with a password (or none), signed in. 409 when the email has an account.
+    pub fn sign_up(
+        &self,
+        env: &Env,
+        email: &str,
+        password_hash: Option<String>,
+    ) -> Result<(SignedIn, Change), ProjectError> {
+        let email = normalize_email(email)?;
+        if self.by_email.contains_key(&email) {
+            return Err(ProjectError::new(
+                ErrorCode::Conflict,
+                format!("an account with the email '{email}' already exists; log in instead"),
+            ));
+        }
+        let now = env.now_millis();
+        let user = UserRecord {
+            id: self.new_user_id(env),
+            email,
+            email_verified: false,
+            created_at: rfc3339_millis(now),
+            password_hash,
+        };
+        let mut change = Change {
+            ops: vec![Op::PutUser(user.clone())],
+        };
+        let session_token = self.new_session(env, &user.id, &mut change);
+        Ok((
+            SignedIn {
+                user: user.public(),
+                session_token,
+            },
+            change,
+        ))
+    }
+
+    /// Counts a password sign-in attempt for `email` and hands out what to verify it against;
+    /// refuses when the email has had too many attempts lately.
+    pub fn attempt_login(&mut self, now: u64, email: &str) -> Result<Credentials, AuthError> {
+        let email = normalize_email(email)?;
+        self.logins.hit(&email, now).map_err(|retry_after_secs| Throttled {
+            retry_after_secs,
+            message: format!(
+                "too many sign-in attempts for this email; wait {retry_after_secs} seconds (see Retry-After) or use a magic link"
+            ),
+        })?;
+        let user = self.by_email.get(&email).and_then(|id| self.users.get(id));
+        Ok(Credentials {
+            user_id: user.map(|u| u.id.clone()),
+            password_hash: user.and_then(|u| u.password_hash.clone()),
+        })
+    }
+
+    /// Signs in a user whose password was verified; clears their email's attempt count.
+    /// 401 when the user is gone meanwhile (a project reset).
+    pub fn sign_in(
+        &mut self,
+        env: &Env,
+        user_id: &str,
+    ) -> Result<(SignedIn, Change), ProjectError> {
+        let Some(user) = self.users.get(user_id) else {
+            return Err(ProjectError::unauthorized(
+                "the email or password is wrong; check both and try again",
+            ));
+        };
+        self.logins.clear(&user.email);
+        let user = user.public();
+        let mut change = Change::default();
+        let session_token = self.new_session(env, &user.id, &mut change);
+        Ok((
+            SignedIn {
+                user,
+                session_token,
+            },
+            change,
+        ))
+    }
+
+    /// The user of a live session; 401 otherwise.
+    pub fn session_user(&self, now: u64, token: &str) -> Result<User, ProjectError> {
+        let (_, session) = self.live_session(now, token)?;
+        self.users
+            .get(&session.user_id)
+            .map(UserRecord::public)
+            .ok_or_else(|| ProjectError::unauthorized(NO_SESSION))
+    }
+
+    /// Ends a live session; 401 when there is none.
+    pub fn sign_out(&self, now: u64, token: &str) -> Result<Change, ProjectError> {
+        let (hash, _) = self.live_session(now, token)?;
+        Ok(Change {
+            ops: vec![Op::DeleteSession(hash)],
+        })
+    }
+
+    /// A new single-use sign-in token for `email`, whether or not it has an account (so the
+    /// answer reveals nothing). Throttled per email; refused when the project holds too many.
+    pub fn request_link(&mut self, env: &Env, email: &str) -> Result<(String, Change), AuthError> {
+        let email = normalize_email(email)?;
+        let now = env.now_millis();
+        if self.links.len() >= MAX_PENDING_LINKS {
+            return Err(Throttled {
+                retry_after_secs: 60,
+                message: "this project has too many unused sign-in links; retry in a minute".into(),
+            }
+            .into());
+        }
+        self.link_requests
+            .hit(&email, now)
+            .map_err(|retry_after_secs| Throttled {
+                retry_after_secs,
+                message: format!(
+                    "too many sign-in links were requested for this email; wait {retry_after_secs} seconds (see Retry-After) and use the newest email"
+                ),
+            })?;
+        let token = format!("{LINK_PREFIX}{}", hex(&env.random::<32>()));
+        let record = LinkRecord {
+            email,
+            created_at_ms: now,
+            expires_at_ms: now + MAGIC_LINK_TTL_MS,
+        };
+        Ok((
+            token.clone(),
+            Change {
+                ops: vec![Op::PutLink(token_hash(&token), record)],
+            },
+        ))
+    }
+
+    /// Consumes a magic link: signs its email in, creating the account when there is none, and
+    /// marks the email verified. 401 for an unknown, used or expired token.
+    pub fn redeem_link(&self, env: &Env, token: &str) -> Result<(SignedIn, Change), ProjectError> {
+        let now = env.now_millis();
+        if !token.starts_with(LINK_PREFIX) || token.len() > MAX_TOKEN_LEN {
+            return Err(ProjectError::unauthorized(BAD_LINK));
+        }
+        let hash = token_hash(token);
+        let Some(link) = self.links.get(&hash) else {
+            return Err(ProjectError::unauthorized(BAD_LINK));
+        };
+        if now >= link.expires_at_ms {
+            return Err(ProjectError::unauthorized(BAD_LINK));
+        }
+        let mut change = Change {
+            ops: vec![Op::DeleteLink(hash)],
+        };
+        let user = match self
+            .by_email
+            .get(&link.email)
+            .and_then(|id| self.users.get(id))
+        {
+            Some(user) if user.email_verified => user.clone(),
+            Some(user) => {
+                let user = UserRecord {
+                    email_verified: true,
+                    ..user.clone()
+                };
+                change.ops.push(Op::PutUser(user.clone()));
+                user
+            }
+            None => {
+                let user = UserRecord {
+                    id: self.new_user_id(env),
+                    email: link.email.clone(),
+                    email_verified: true,
+                    created_at: rfc3339_millis(now),
+                    password_hash: None,
+                };
+                change.ops.push(Op::PutUser(user.clone()));
+                user
+            }
+        };
+        let session_token = self.new_session(env, &user.id, &mut change);
+        Ok((
+            SignedIn {
+                user: user.public(),
+                session_token,
+            },
+            change,
+        ))
+    }
+
+    /// Deletes up to `max` sessions and links that expired by `now`.
+    pub fn purge_expired(&self, now: u64, max: usize) -> Change {
+        let ops = self
+            .expirations
+            .iter()
+            .take_while(|(at, _, _)| *at <= now)
+            .take(max)
+            .map(|(_, kind, hash)| match kind {
+                Kind::Session => Op::DeleteSession(hash.clone()),
+                Kind::Link => Op::DeleteLink(hash.clone()),
+            })
+            .collect();
+        Change { ops }
+    }
+
+    /// Applies a change that storage has accepted.
+    pub fn apply(&mut self, change: Change) {
+        for op in change.ops {
+            match op {
+                Op::PutUser(user) => {
+                    if let Some(old) = self.users.get(&user.id)
+                        && old.email != user.email
+                    {
+                        self.by_email.remove(&old.email);
+                    }
+                    self.by_email.insert(user.email.clone(), user.id.clone());
+                    self.users.insert(user.id.clone(), user);
+                }
+                Op::PutSession(hash, session) => {
+                    self.drop_session(&hash);
+                    self.expirations
+                        .insert((session.expires_at_ms, Kind::Session, hash.clone()));
+                    self.user_sessions
+                        .entry(session.user_id.clone())
+                        .or_default()
+                        .insert((session.created_at_ms, hash.clone()));
+                    self.sessions.insert(hash, session);
+                }
+                Op::DeleteSession(hash) => self.drop_session(&hash),
+                Op::PutLink(hash, link) => {
+                    self.drop_link(&hash);
+                    self.expirations
+                        .insert((link.expires_at_ms, Kind::Link, hash.clone()));
+                    self.links.insert(hash, link);
+                }
+                Op::DeleteLink(hash) => self.drop_link(&hash),
+            }
+        }
+        debug_assert_eq!(self.users.len(), self.by_email.len());
+        debug_assert_eq!(
+            self.expirations.len(),
+            self.sessions.len() + self.links.len()
+        );
+        debug_assert_eq!(
+            self.user_sessions
+                .values()
+                .map(BTreeSet::len)
+                .sum::<usize>(),
+            self.sessions.len()
+        );
+    }
+
+    fn drop_session(&mut self, hash: &str) {
+        let Some(old) = self.sessions.remove(hash) else {
+            return;
+        };
+        self.expirations
+            .remove(&(old.expires_at_ms, Kind::Session, hash.to_owned()));
+        if let Some(set) = self.user_sessions.get_mut(&old.user_id) {
+            set.remove(&(old.created_at_ms, hash.to_owned()));
+            if set.is_empty() {
+                self.user_sessions.remove(&old.user_id);
+            }
+        }
+    }
+
+    fn drop_link(&mut self, hash: &str) {
+        if let Some(old) = self.links.remove(hash) {
+            self.expirations
+                .remove(&(old.expires_at_ms, Kind::Link, hash.to_owned()));
+        }
+    }
+
+    /// A live session for `token` and its hash; 401 otherwise.
+    fn live_session(
+        &self,
+        now: u64,
+        token: &str,
+    ) -> Result<(String, &SessionRecord), ProjectError> {
+        if !token.starts_with(SESSION_PREFIX) || token.len() > MAX_TOKEN_LEN {
+            return Err(ProjectError::unauthorized(NO_SESSION));
+        }
+        let hash = token_hash(token);
+        match self.sessions.get(&hash) {
+            Some(session) if now < session.expires_at_ms => Ok((hash, session)),
+            _ => Err(ProjectError::unauthorized(NO_SESSION)),
+        }
+    }
+
+    /// Adds a new session for `user_id` to `change` (ending the user's oldest past the cap)
+    /// and answers its token.
+    fn new_session(&self, env: &Env, user_id: &str, change: &mut Change) -> String {
+        let now = env.now_millis();
+        if let Some(existing) = self.user_sessions.get(user_id) {
+            let excess = (existing.len() + 1).saturating_sub(MAX_SESSIONS_PER_USER);
+            for (_, hash) in existing.iter().take(excess) {
+                change.ops.push(Op::DeleteSession(hash.clone()));
+            }
+        }
+        let token = format!("{SESSION_PREFIX}{}", hex(&env.random::<32>()));
+        change.ops.push(Op::PutSession(
+            token_hash(&token),
+            SessionRecord {
+                user_id: user_id.to_owned(),
+                created_at_ms: now,
+                expires_at_ms: now + SESSION_TTL_MS,
+            },
+        ));
+        token
+    }
+
+    fn new_user_id(&self, env: &Env) -> String {
+        loop {
+            let id = env.new_id();
+            if !self.users.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+/// A sliding-window counter per email, bounded in memory; see the module docs.
+#[derive(Debug)]
+struct Throttle {
+    limit: usize,
+    window_ms: u64,
+    capacity: usize,
+    /// Keyed hash of the email → the instants of its recent hits, oldest first, at most `limit`.
+    hits: HashMap<u64, VecDeque<u64>>,
+    /// Keys the email hash per process, so nobody can aim collisions at someone's email.
+    hasher: RandomState,
+    /// No full sweep of stale entries before this instant (at most one a minute when full).
+    next_sweep_ms: u64,
+}
+
+impl Throttle {
+    fn new(limit: usize, window_ms: u64, capacity: usize) -> Throttle {
+        Throttle {
+            limit,
+            window_ms,
+            capacity,
+            hits: HashMap::new(),
+            hasher: RandomState::new(),
+            next_sweep_ms: 0,
+        }
+    }
+
+    /// Counts a hit at `now`, or answers the seconds to wait when the window is full.
+    fn hit(&mut self, email: &str, now: u64) -> Result<(), u64> {
+        let key = self.hasher.hash_one(email);
+        let since = now.saturating_sub(self.window_ms);
+        if !self.hits.contains_key(&key) && self.hits.len() >= self.capacity {
+            self.make_room(now);
+        }
+        let hits = self.hits.entry(key).or_default();
+        while hits.front().is_some_and(|&t| t <= since) {
+            hits.pop_front();
+        }
+        if hits.len() >= self.limit {
+            let free_at = hits.front().copied().unwrap_or(now) + self.window_ms;
+            return Err((free_at.saturating_sub(now)).div_ceil(1000).max(1));
+        }
+        hits.push_back(now);
+        Ok(())
+    }
+
+    fn clear(&mut self, email: &str) {
+        let key = self.hasher.hash_one(email);
+        self.hits.remove(&key);
+    }
+
+    fn make_room(&mut self, now: u64) {
+        if now >= self.next_sweep_ms {
+            let since = now.saturating_sub(self.window_ms);
+            self.hits
+                .retain(|_, h| h.back().is_some_and(|&t| t > since));
+            self.next_sweep_ms = now + 60_000;
+        }
+        if self.hits.len() >= self.capacity
+            && let Some(&victim) = self.hits.keys().next()
+        {
+            self.hits.remove(&victim);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::env::{Clock, ManualClock, OsEntropy};
+
+    const T0: u64 = 1_800_000_000_000;
+
+    fn env() -> (Env, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(T0));
+        (
+            Env {
+                clock: clock.clone(),
+                entropy: Arc::new(OsEntropy),
+            },
+            clock,
+        )
+    }
+
+    fn apply<T>((out, change): (T, Change), users: &mut Users) -> T {
+        users.apply(change);
+        out
+    }
+
+    #[test]
+    fn emails_are_trimmed_lowercased_and_checked() {
+        assert_eq!(
+            normalize_email("  Foo@Example.COM ").unwrap(),
+            "foo@example.com"
+        );
+        assert_eq!(
+            normalize_email("a.b+tag@sub.example.co").unwrap(),
+            "a.b+tag@sub.example.co"
+        );
+        for bad in [
+            "",
+            "foo",
+            "@example.com",
+            "foo@",
+            "foo@example",
+            "foo@@example.com",
+            "foo bar@example.com",
+            "foo@exa mple.com",
+            ".foo@example.com",
+            "foo..bar@example.com",
+            "foo@-example.com",
+            "foo@example.123",
+            "fóo@example.com",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?} was accepted");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(normalize_email(&long).is_err());
+    }
+
+    #[test]
+    fn sign_up_creates_a_user_and_a_session_and_refuses_a_duplicate() {
+        let (env, _) = env();
+        let mut users = Users::default();
+        let signed = apply(
+            users
+                .sign_up(&env, " Ada@Example.com", Some("$argon2id$x".into()))
+                .unwrap(),
+            &mut users,
+        );
+        assert_eq!(signed.user.email, "ada@example.com");
+        assert!(!signed.user.email_verified);
+        assert!(signed.session_token.starts_with(SESSION_PREFIX));
+        assert_eq!(signed.session_token.len(), 4 + 64);
+        assert_eq!(
+            users.session_user(T0, &signed.session_token).unwrap(),
+            signed.user
+        );
+        let err = users.sign_up(&env, "ADA@example.com", None).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Conflict);
+    }
+
+    #[test]
+    fn only_the_hash_of_a_token_is_stored() {
+        let (env, _) = env();
+        let users = Users::default();
+        let (signed, change) = users.sign_up(&env, "a@b.co", None).unwrap();
+        let muts = change.mutations("p");
+        let stored = format!("{muts:?}");
+        assert!(!stored.contains(&signed.session_token));
+        assert!(stored.contains(&token_hash(&signed.session_token)));
+    }
+
+    #[test]
+    fn sessions_expire_after_thirty_days() {
+        let (env, clock) = env();
+        let mut users = Users::default();
+        let signed = apply(users.sign_up(&env, "a@b.co", None).unwrap(), &mut users);
+        clock.advance(SESSION_TTL_MS - 1);
+        assert!(
+            users
+                .session_user(clock.now_millis(), &signed.session_token)
+                .is_ok()
+        );
+        clock.advance(1);
+        let err = users
+            .session_user(clock.now_millis(), &signed.session_token)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Unauthorized);
+        let purge = users.purge_expired(clock.now_millis(), 10);
+        assert_eq!(purge.ops.len(), 1);
+        users.apply(purge);
+        assert_eq!(users.session_count(), 0);
+    }
+
+    #[test]
+    fn sign_out_ends_only_that_session() {
+        let (env, _) = env();
+        let mut users = Users::default();
+        let first = apply(users.sign_up(&env, "a@b.co", None).unwrap(), &mut users);
+        let second = apply(users.sign_in(&env, &first.user.id).unwrap(), &mut users);
+        users.apply(users.sign_out(T0, &first.session_token).unwrap());
+        assert!(users.session_user(T0, &first.session_token).is_err());
+        assert!(users.session_user(T0, &second.session_token).is_ok());
+        assert!(users.sign_out(T0, &first.session_token).is_err());
+    }
+
+    #[test]
+    fn a_user_keeps_at_most_the_newest_sessions() {
+        let (env, clock) = env();
+        let mut users = Users::default();
+        let first = apply(users.sign_up(&env, "a@b.co", None).unwrap(), &mut users);
+        let mut last = first.clone();
+        for _ in 0..MAX_SESSIONS_PER_USER {
+            clock.advance(1);
+            last = apply(users.sign_in(&env, &first.user.id).unwrap(), &mut users);
+        }
+        assert_eq!(users.session_count(), MAX_SESSIONS_PER_USER);
+        let now = clock.now_millis();
+        assert!(users.session_user(now, &first.session_token).is_err());
+        assert!(users.session_user(now, &last.session_token).is_ok());
+    }
+
+    #[test]
+    fn login_attempts_are_throttled_per_email_and_a_success_clears_them() {
+        let (env, clock) = env();
+        let mut users = Users::default();
+        let signed = apply(users.sign_up(&env, "a@b.co", None).unwrap(), &mut users);
+        for _ in 0..LOGIN_ATTEMPTS {
+            users.attempt_login(clock.now_millis(), "a@b.co").unwrap();
+            clock.advance(1_000);
+        }
+        let Err(AuthError::Throttled(t)) = users.attempt_login(clock.now_millis(), "A@B.co") else {
+            panic!("the sixth attempt must be throttled");
+        };
+        assert_eq!(t.retry_after_secs, (THROTTLE_WINDOW_MS - 5_000) / 1000);
+        // Other emails are not affected; unknown ones count the same way.
+        for _ in 0..LOGIN_ATTEMPTS {
+            let c = users
+                .attempt_login(clock.now_millis(), "nobody@b.co")
+                .unwrap();
+            assert_eq!(c.user_id, None);
+        }
+        assert!(
+            users
+                .attempt_login(clock.now_millis(), "nobody@b.co")
+                .is_err()
+        );
+        // The window slides: once the oldest attempt is 15 minutes old, one more is allowed.
+        clock.advance(THROTTLE_WINDOW_MS - 5_000);
+        let c = users.attempt_login(clock.now_millis(), "a@b.co").unwrap();
+        assert_eq!(c.user_id.as_deref(), Some(signed.user.id.as_str()));
+        assert!(users.attempt_login(clock.now_millis(), "a@b.co").is_err());
+        // A successful sign-in clears the count.
+        apply(users.sign_in(&env, &signed.user.id).unwrap(), &mut users);
+        assert!(users.attempt_login(clock.now_millis(), "a@b.co").is_ok());
+    }
+
+    #[test]
+    fn the_throttle_stays_bounded() {
+        let mut t = Throttle::new(2, 1_000, 10);
+        for i in 0..100u64 {
+            t.hit(&format!("user{i}@b.co"), T0 + i).unwrap();
+            assert!(t.hits.len() <= 10);
+        }
+        t.hit("x@b.co", T0 + 2_000).unwrap();
+        assert!(t.hits.len() <= 10);
+    }
+
+    #[test]
+    fn magic_links_are_single_use_and_expire() {
+        let (env, clock) = env();
+        let mut users = Users::default();
+        let token = apply(users.request_link(&env, "New@b.co").unwrap(), &mut users);
+        assert!(token.starts_with(LINK_PREFIX));
+        let signed = apply(users.redeem_link(&env, &token).unwrap(), &mut users);
+        assert_eq!(signed.user.email, "new@b.co");
+        assert!(signed.user.email_verified, "a used link verifies the email");
+        assert_eq!(users.len(), 1);
+        assert_eq!(
+            users.redeem_link(&env, &token).unwrap_err().code,
+            ErrorCode::Unauthorized
+        );
+
+        let token = apply(users.request_link(&env, "new@b.co").unwrap(), &mut users);
+        clock.advance(MAGIC_LINK_TTL_MS);
+        assert!(users.redeem_link(&env, &token).is_err());
+        assert!(users.redeem_link(&env, "mml_forged").is_err());
+        assert!(users.redeem_link(&env, "").is_err());
+        users.apply(users.purge_expired(clock.now_millis(), 10));
+        assert_eq!(users.link_count(), 0);
+    }
+
+    #[test]
+    fn a_magic_link_signs_in_an_existing_user_and_verifies_them() {
+        let (env, _) = env();
+        let mut users = Users::default();
+        let first = apply(users.sign_up(&env, "a@b.co", None).unwrap(), &mut users);
+        let token = apply(users.request_link(&env, "a@b.co").unwrap(), &mut users);
+        let signed = apply(users.redeem_link(&env, &token).unwrap(), &mut users);
+        assert_eq!(signed.user.id, first.user.id);
+        assert!(signed.user.email_verified);
+        assert_eq!(users.len(), 1);
+    }
+
+    #[test]
+    fn magic_link_requests_are_throttled() {
+        let (env, clock) = env();
+        let mut users = Users::default();
+        for _ in 0..LINK_REQUESTS {
+            let _ = users.request_link(&env, "a@b.co").unwrap();
+        }
+        assert!(matches!(
+            users.request_link(&env, "a@b.co"),
+            Err(AuthError::Throttled(_))
+        ));
+        clock.advance(THROTTLE_WINDOW_MS);
+        assert!(users.request_link(&env, "a@b.co").is_ok());
+    }
+
+    #[test]
+    fn records_round_trip_through_storage_bytes() {
+        let (env, _) = env();
+        let mut users = Users::default();
+        let signed = apply(
+            users
+                .sign_up(&env, "a@b.co", Some("$argon2id$h".into()))
+                .unwrap(),
+            &mut users,
+        );
+        let token = apply(users.request_link(&env, "c@d.co").unwrap(), &mut users);
+        let (mut u, mut s, mut l) = (Vec::new(), Vec::new(), Vec::new());
+        for m in [
+            users
+                .users
+                .values()
+                .map(|r| Op::PutUser(r.clone()))
+                .collect::<Vec<_>>(),
+            users
+                .sessions
+                .iter()
+                .map(|(h, r)| Op::PutSession(h.clone(), r.clone()))
+                .collect(),
+            users
+                .links
+                .iter()
+                .map(|(h, r)| Op::PutLink(h.clone(), r.clone()))
+                .collect(),
+        ]
+        .into_iter()
+        .flat_map(|ops| Change { ops }.mutations("p"))
+        {
+            match m {
+                Mutation::PutUser {
+                    user_id, record, ..
+                } => u.push((user_id, record)),
+                Mutation::PutSession {
+                    token_hash, record, ..
+                } => s.push((token_hash, record)),
+                Mutation::PutMagicLink {
+                    token_hash, record, ..
+                } => l.push((token_hash, record)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let loaded = Users::load(
+            u.iter().map(|(k, v)| (k, v)),
+            s.iter().map(|(k, v)| (k, v)),
+            l.iter().map(|(k, v)| (k, v)),
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.session_user(T0, &signed.session_token).unwrap(),
+            signed.user
+        );
+        assert_eq!(
+            loaded.users[&signed.user.id].password_hash.as_deref(),
+            Some("$argon2id$h")
+        );
+        assert!(loaded.redeem_link(&env, &token).is_ok());
+        let public = serde_json::to_value(signed.user).unwrap();
+        assert!(public.get("password_hash").is_none());
+    }
+}
