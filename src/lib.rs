@@ -10,6 +10,8 @@
 //! - [`keys`]: API keys as signed JWTs (minting and verification).
 //! - [`http`]: the thin axum layer: routes, extractors, the one error type.
 //! - [`bench`]: the load harness behind `mammoth bench`.
+//! - [`password`]: Argon2id hashing on a bounded pool, away from async workers and actors.
+//! - [`mail`]: sign-in mail, through SMTP or the in-memory dev outbox.
 //!
 //! Three floors, each importing only the one below: this crate over `mammoth-actors` over
 //! `mammoth-storage`.
@@ -28,6 +30,8 @@ pub mod bench;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod mail;
+pub mod password;
 pub mod server;
 pub mod telemetry;
 pub mod testing;

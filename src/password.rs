@@ -1,0 +1,236 @@
+//! Password hashing with Argon2id, on a bounded pool away from the async workers and the project
+//! actors (CONTRACT section 8).
+//!
+//! One hash or verification costs about 15 ms of one core and 19 MiB of memory ([`PARAMS`]).
+//! Run on an async worker it would stall every request sharing that worker; run inside a project
+//! actor it would stall the whole project. So each computation runs on tokio's blocking threads,
+//! and a semaphore with one permit per core bounds how many run at once: a login storm waits in
+//! its own queue while document requests keep their workers. The queue itself is bounded too
+//! ([`PasswordPool::new`]): past it callers get 503 with `Retry-After` instead of piling up.
+//!
+//! A sign-in for an email without an account (or an account without a password) verifies against
+//! [`DUMMY_HASH`], made with the same parameters, so it spends the same time as a wrong password
+//! and timing reveals nothing about which emails have accounts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use mammoth_actors::ProjectError;
+use tokio::sync::Semaphore;
+
+/// Argon2id, version 0x13, m = 19 MiB, t = 2, p = 1: OWASP's recommended minimum (the crate's
+/// default) - about 15 ms per hash on one core of the 2-core machines we build on.
+pub const PARAMS: (u32, u32, u32) = (
+    Params::DEFAULT_M_COST,
+    Params::DEFAULT_T_COST,
+    Params::DEFAULT_P_COST,
+);
+
+/// A hash of a random password nobody knows, with [`PARAMS`]: verifying against it costs what a
+/// real verification costs and always fails.
+pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$Z4AxTWkOeno5lVpPkhpaXA$GApbpb8LBHIj3iYxFHfUEBVX5ORV1QHeLj/Rh/r6rL0";
+
+/// Shortest accepted password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest accepted password, in characters.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// Hashes and verifies passwords on at most N threads at once. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PasswordPool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// One permit per hashing thread: at most this many Argon2 computations run at once.
+    permits: Arc<Semaphore>,
+    /// Calls waiting for or holding a permit; bounded by `max_queued`.
+    queued: AtomicUsize,
+    /// Most calls that may wait at once; past it, 503.
+    max_queued: usize,
+    threads: usize,
+}
+
+impl PasswordPool {
+    /// A pool running at most `threads` computations at once, with at most `max_queued` calls
+    /// waiting or running.
+    pub fn new(threads: usize, max_queued: usize) -> PasswordPool {
+        let threads = threads.max(1);
+        PasswordPool {
+            inner: Arc::new(Inner {
+                permits: Arc::new(Semaphore::new(threads)),
+                queued: AtomicUsize::new(0),
+                max_queued: max_queued.max(threads),
+                threads,
+            }),
+        }
+    }
+
+    /// One thread per core, and a queue of 256 calls per thread (about 4 s of work).
+    pub fn for_this_machine() -> PasswordPool {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        PasswordPool::new(cores, 256 * cores)
+    }
+
+    /// How many computations may run at once.
+    pub fn threads(&self) -> usize {
+        self.inner.threads
+    }
+
+    /// The PHC string of `password` with a fresh `salt`.
+    pub async fn hash(&self, password: String, salt: [u8; 16]) -> Result<String, ProjectError> {
+        self.run(move |argon| {
+            argon
+                .hash_password_with_salt(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| ProjectError::internal(format!("hashing a password failed: {e}")))
+        })
+        .await?
+    }
+
+    /// Whether `password` matches `phc`; with no hash, spends the same work on [`DUMMY_HASH`] and
+    /// answers false.
+    pub async fn verify(
+        &self,
+        password: String,
+        phc: Option<String>,
+    ) -> Result<bool, ProjectError> {
+        self.run(move |argon| {
+            let matches = argon
+                .verify_password(password.as_bytes(), phc.as_deref().unwrap_or(DUMMY_HASH))
+                .is_ok();
+            matches && phc.is_some()
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, ProjectError> {
+        let inner = &self.inner;
+        let _queued = Queued::enter(&inner.queued, inner.max_queued).ok_or_else(|| {
+            ProjectError::unavailable(
+                "too many sign-ins are being checked right now; retry in a second",
+            )
+        })?;
+        let permit = inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ProjectError::unavailable("the server is shutting down"))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&hasher())
+        })
+        .await
+        .map_err(|e| ProjectError::internal(format!("a password task failed: {e}")))
+    }
+}
+
+/// Argon2id with [`PARAMS`].
+pub fn hasher() -> Argon2<'static> {
+    let (m, t, p) = PARAMS;
+    let params = Params::new(m, t, p, None).expect("PARAMS are valid Argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Checks a candidate password's length; the message says what to change.
+pub fn check_password(password: &str) -> Result<(), ProjectError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(ProjectError::bad_request(format!(
+            "\"password\" must have at least {MIN_PASSWORD_CHARS} characters; this one has {chars}"
+        )));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(ProjectError::bad_request(format!(
+            "\"password\" must have at most {MAX_PASSWORD_CHARS} characters; this one has {chars}"
+        )));
+    }
+    Ok(())
+}
+
+/// A place in the pool's queue, given back on drop.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(counter: &'a AtomicUsize, max: usize) -> Option<Queued<'a>> {
+        let before = counter.fetch_add(1, Ordering::AcqRel);
+        let guard = Queued(counter);
+        (before < max).then_some(guard)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_hash_costs() {
+        let dummy = argon2::PasswordHash::new(DUMMY_HASH).unwrap();
+        let real = hasher()
+            .hash_password_with_salt(b"correct horse", &[7u8; 16])
+            .unwrap();
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params, real.params);
+        assert_eq!(
+            dummy.hash.map(|h| h.len()),
+            real.hash.map(|h| h.len()),
+            "same output length"
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_wrong_passwords_do_not() {
+        let pool = PasswordPool::new(2, 8);
+        let phc = pool.hash("correct horse".into(), [1u8; 16]).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(
+            pool.verify("correct horse".into(), Some(phc.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!pool.verify("wrong horse".into(), Some(phc)).await.unwrap());
+        assert!(!pool.verify("anything".into(), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_unavailable() {
+        let pool = PasswordPool::new(1, 1);
+        let slow = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.verify("a".into(), None).await })
+        };
+        tokio::task::yield_now().await;
+        // The first call holds the only place (running or waiting for the permit).
+        let mut refused = false;
+        for _ in 0..50 {
+            if pool.inner.queued.load(Ordering::Acquire) >= 1 {
+                refused = pool.verify("b".into(), None).await.is_err();
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(refused);
+        assert!(slow.await.unwrap().is_ok());
+    }
+
+    #[test]
+    fn password_lengths_are_checked_in_characters() {
+        assert!(check_password("1234567").is_err());
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password(&"é".repeat(1024)).is_ok());
+        assert!(check_password(&"é".repeat(1025)).is_err());
+    }
+}
