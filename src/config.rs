@@ -48,6 +48,9 @@ pub struct Config {
     pub test_hooks: bool,
     /// Clock and randomness.
     pub env: Env,
+    /// Send mail through this SMTP server (`smtp://host:port`, `smtps://...`); `None` keeps
+    /// it in the dev outbox.
+    pub smtp_url: Option<String>,
     /// The process's metrics recorder, when this server owns it (the binary does; embedded
     /// instances do not).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
@@ -64,6 +67,7 @@ impl Config {
             test_hooks: false,
             env: Env::default(),
             metrics: None,
+            smtp_url: None,
         }
     }
 

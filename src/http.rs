@@ -3,6 +3,7 @@
 //! the actors.
 
 mod admin;
+mod auth;
 mod documents;
 pub mod error;
 mod extract;
@@ -19,6 +20,8 @@ use mammoth_actors::registry::Registry;
 
 use crate::config::Config;
 use crate::keys::KeySigner;
+use crate::mail::Mailer;
+use crate::password::PasswordPool;
 pub use error::ApiError;
 
 /// Largest request body (CONTRACT section 3: 413 above it).
@@ -39,6 +42,10 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The storage writer, for its counters.
     pub storage: mammoth_storage::Storage,
+    /// Sends sign-in links (the dev outbox unless the server sets SMTP).
+    pub mailer: Mailer,
+    /// Hashes and verifies passwords off the async workers, a bounded number at a time.
+    pub passwords: PasswordPool,
 }
 
 impl AppState {
@@ -52,6 +59,7 @@ impl AppState {
     ) -> AppState {
         let public_url = config.public_url_for(addr).into();
         let metrics = config.metrics.clone();
+        let mailer = Mailer::outbox(config.env.clone());
         AppState {
             registry,
             signer,
@@ -59,6 +67,8 @@ impl AppState {
             public_url,
             metrics,
             storage,
+            mailer,
+            passwords: PasswordPool::for_this_machine(),
         }
     }
 }
@@ -71,6 +81,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(system::routes())
         .merge(tokens::routes())
+        .merge(auth::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));

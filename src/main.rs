@@ -63,6 +63,10 @@ struct ServeArgs {
     /// Base of links put in emails (default http://<listen address>).
     #[arg(long, env = "MAMMOTH_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Send sign-in mail through this SMTP server: smtp://host:port, smtp://host:port?tls=required
+    /// or smtps://user:password@host:port (default: the dev outbox at /admin/v1/outbox).
+    #[arg(long, env = "MAMMOTH_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "MAMMOTH_LOG", default_value = "info")]
     log: LevelFilter,
@@ -125,6 +129,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url,
         test_hooks: args.test_hooks,
         metrics: mammoth::telemetry::install(),
+        smtp_url: args.smtp_url.filter(|u| !u.is_empty()),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, DurabilityMode, StorageMode};
 use crate::http::{self, AppState};
 use crate::keys::KeySigner;
+use crate::mail::Mailer;
 
 /// Meta key under which the API-key signing secret is stored.
 const SECRET_META_KEY: &str = "api_key_secret";
@@ -105,7 +106,10 @@ impl Server {
             None
         };
 
-        let state = AppState::new(registry, signer, Arc::new(config), addr, storage.clone());
+        let mut state = AppState::new(registry, signer, Arc::new(config), addr, storage.clone());
+        if let Some(url) = &state.config.smtp_url {
+            state.mailer = Mailer::smtp(url, &state.public_url)?;
+        }
 
         Ok(Server {
             listener,

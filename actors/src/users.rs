@@ -78,6 +78,9 @@ pub const MAX_EMAIL_LEN: usize = 254;
 /// Longest token worth looking up; anything longer is not ours.
 const MAX_TOKEN_LEN: usize = 128;
 
+/// The one answer to a failed password sign-in, whether the email or the password was wrong.
+pub const WRONG_CREDENTIALS: &str =
+    "the email or password is wrong; check both, or sign in with a magic link";
 /// One sentence for every dead session, whatever the reason: unknown, signed out, expired.
 const NO_SESSION: &str = "no live session for this token (unknown, signed out or expired); sign in again and send Authorization: Bearer mms_...";
 /// One sentence for every unusable link, whatever the reason: unknown, used, expired.
@@ -474,9 +477,7 @@ impl Users {
         user_id: &str,
     ) -> Result<(SignedIn, Change), ProjectError> {
         let Some(user) = self.users.get(user_id) else {
-            return Err(ProjectError::unauthorized(
-                "the email or password is wrong; check both and try again",
-            ));
+            return Err(ProjectError::unauthorized(WRONG_CREDENTIALS));
         };
         self.logins.clear(&user.email);
         let user = user.public();
