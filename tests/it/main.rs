@@ -1,6 +1,7 @@
 //! End-to-end tests: a real server on 127.0.0.1:0, driven over real HTTP.
 
 mod admin;
+mod auth;
 mod credentials;
 mod documents;
 mod durability;
