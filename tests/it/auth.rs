@@ -902,7 +902,7 @@ async fn magic_links_go_out_through_smtp_when_configured() {
     assert_eq!(status, StatusCode::NOT_FOUND, "no outbox with SMTP: {body}");
 }
 
-/// Needs the real storage: the stub persists nothing.
+/// Sessions survive restarts (CONTRACT section 4); so do users, logouts and unused links.
 #[tokio::test]
 async fn users_sessions_and_links_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -942,4 +942,38 @@ async fn users_sessions_and_links_survive_a_restart() {
     let verified = s.verify(&token).await;
     assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
     assert_eq!(verified.body["user"]["email_verified"], true);
+}
+
+/// A project actor that panics is reloaded from storage with its users and sessions.
+#[tokio::test]
+async fn sessions_survive_a_project_actor_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Instance::on_disk(dir.path()).await;
+    let session = session_of(&s.signup("ada@example.com", PASSWORD).await);
+    let (status, _) = s
+        .admin(
+            Method::POST,
+            &format!("/projects/{}/crash", s.project),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mut restored = None;
+    for _ in 0..200 {
+        let me = s.me(&session).await;
+        if me.status == StatusCode::OK {
+            restored = Some(me.body);
+            break;
+        }
+        assert_eq!(me.status, StatusCode::SERVICE_UNAVAILABLE, "{}", me.text);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        restored.expect("the project came back")["user"]["email"],
+        "ada@example.com"
+    );
+    assert_eq!(
+        s.login("ada@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
 }
