@@ -672,7 +672,7 @@ async fn magic_link_requests_are_throttled_per_email() {
 }
 
 #[tokio::test]
-async fn read_keys_may_only_ask_who_is_signed_in_and_sign_out() {
+async fn read_keys_may_only_verify_ask_who_is_signed_in_and_sign_out() {
     let s = Instance::start().await;
     let session = session_of(&s.signup("ada@example.com", PASSWORD).await);
     let read = s.new_key(&s.project, "ro", "read").await["key"]
@@ -688,7 +688,6 @@ async fn read_keys_may_only_ask_who_is_signed_in_and_sign_out() {
             "/v1/auth/magic-link",
             Some(json!({"email": "bob@example.com"})),
         ),
-        (Method::GET, "/v1/auth/verify?token=mml_x", None),
     ] {
         let a = s.auth(&read, None, method.clone(), path, body).await;
         assert_eq!(
@@ -698,6 +697,24 @@ async fn read_keys_may_only_ask_who_is_signed_in_and_sign_out() {
             a.text
         );
     }
+    // Verify is a GET, which read keys may call (CONTRACT section 4): the app's own page receives
+    // the link's token and verifies it with the key it ships.
+    s.magic_link(json!({"email": "bob@example.com"})).await;
+    let token = token_in(
+        s.last_mail_to("bob@example.com").await["link"]
+            .as_str()
+            .unwrap(),
+    );
+    let verified = s
+        .auth(
+            &read,
+            None,
+            Method::GET,
+            &format!("/v1/auth/verify?token={token}"),
+            None,
+        )
+        .await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
     let me = s
         .auth(&read, Some(&session), Method::GET, "/v1/auth/me", None)
         .await;

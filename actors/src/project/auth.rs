@@ -170,7 +170,8 @@ impl ProjectState {
                 token,
                 reply,
             } => {
-                let result = self.authorize(&access, true).and_then(|_| {
+                // A GET, so read keys may redeem (CONTRACT section 4); the token is the proof.
+                let result = self.authorize(&access, false).and_then(|_| {
                     let planned = self.users.redeem_link(&self.env, &token)?;
                     self.commit_auth(planned)
                 });
