@@ -130,6 +130,11 @@ impl Server {
         self.bootstrap.as_ref()
     }
 
+    /// The mailer (the dev outbox unless SMTP is configured).
+    pub fn mailer(&self) -> &crate::mail::Mailer {
+        &self.state.mailer
+    }
+
     /// The project registry.
     pub fn registry(&self) -> &Registry {
         &self.state.registry

@@ -16,7 +16,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Each instance has its own storage (in memory unless [`TestServerBuilder::data_dir`] is set),
+//! Each instance has its own dev mailer, whose messages [`TestServer::outbox`] reads directly
+//! (a magic-link test needs no SMTP server). Each instance has its own storage (in memory unless [`TestServerBuilder::data_dir`] is set),
 //! its own signing secret, its own `default` project with a write key and a read key, and its own
 //! root token. Dropping the instance shuts it down.
 
@@ -29,6 +30,7 @@ use mammoth_actors::records::Permission;
 use tokio::sync::oneshot;
 
 use crate::config::{Config, DurabilityMode, StorageMode};
+use crate::mail::{Mailer, OutboxMessage};
 use crate::server::Server;
 
 /// A running instance. Dropping it shuts it down.
@@ -39,6 +41,7 @@ pub struct TestServer {
     write_key: String,
     read_key: String,
     root_token: String,
+    mailer: Mailer,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -112,6 +115,7 @@ impl TestServerBuilder {
             .create_key(&handle, "read".into(), Permission::Read)
             .await?;
         let url = format!("http://{}", server.local_addr());
+        let mailer = server.mailer().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(async move {
             let _ = stopped.await;
@@ -122,6 +126,7 @@ impl TestServerBuilder {
             write_key,
             read_key: read_key.key,
             root_token,
+            mailer,
             stop: Some(stop),
             task: Some(task),
         })
@@ -162,6 +167,11 @@ impl TestServer {
     /// The root token for `/admin/v1/*`.
     pub fn root_token(&self) -> &str {
         &self.root_token
+    }
+
+    /// Every message the dev mailer has "sent" (magic links, ...), oldest first.
+    pub fn outbox(&self) -> Vec<OutboxMessage> {
+        self.mailer.outbox_messages().unwrap_or_default()
     }
 
     /// Shuts down gracefully and waits until storage is flushed.
