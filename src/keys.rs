@@ -3,7 +3,10 @@
 //! A valid signature only says the server minted the key; the project actor then checks the key
 //! against its live table, so a revoked or regenerated key fails on the very next request.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mammoth_actors::records::{KeyClaims, KeyMinter, Permission};
@@ -45,6 +48,25 @@ pub struct KeySigner {
     token_decoding: DecodingKey,
     token_header: Header,
     token_validation: Validation,
+    /// Tells this signer's entries apart in the per-thread cache of verified keys.
+    id: u64,
+}
+
+/// Most verified keys one thread remembers; past it the thread's cache starts over.
+const VERIFIED_CAPACITY: usize = 1024;
+
+/// Most signers (servers in this process) one thread's cache holds entries for.
+const VERIFIED_SIGNERS: usize = 16;
+
+/// Source of [`KeySigner::id`]s.
+static NEXT_SIGNER_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// API keys this thread has verified, by signer, then key string. The claims of a key string
+    /// with a valid signature never change, so a hit skips only the HMAC and the decoding; whether
+    /// the key is still live is the project actor's check on every request. Forged keys never
+    /// enter. One per worker thread: no lock, no contention.
+    static VERIFIED: RefCell<HashMap<u64, HashMap<Box<str>, KeyClaims>>> = RefCell::default();
 }
 
 impl std::fmt::Debug for KeySigner {
@@ -89,6 +111,7 @@ impl KeySigner {
             token_decoding: DecodingKey::from_secret(&token_secret),
             token_header,
             token_validation,
+            id: NEXT_SIGNER_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -116,10 +139,29 @@ impl KeySigner {
     /// Verifies a key string's signature and reads its claims; `None` for anything forged,
     /// malformed, or not an API key.
     pub fn verify(&self, key: &str) -> Option<KeyClaims> {
+        let cached = VERIFIED.with(|cache| {
+            cache.borrow().get(&self.id).and_then(|keys| keys.get(key)).cloned()
+        });
+        if cached.is_some() {
+            return cached;
+        }
         let jwt = key.strip_prefix(KEY_PREFIX)?;
-        jsonwebtoken::decode::<KeyClaims>(jwt, &self.decoding, &self.validation)
-            .ok()
-            .map(|data| data.claims)
+        let claims = jsonwebtoken::decode::<KeyClaims>(jwt, &self.decoding, &self.validation)
+            .ok()?
+            .claims;
+        VERIFIED.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if cache.len() >= VERIFIED_SIGNERS && !cache.contains_key(&self.id) {
+                // Signers of stopped embedded servers linger here; start over.
+                cache.clear();
+            }
+            let keys = cache.entry(self.id).or_default();
+            if keys.len() >= VERIFIED_CAPACITY {
+                keys.clear();
+            }
+            keys.insert(key.into(), claims.clone());
+        });
+        Some(claims)
     }
 
     /// A minter for the project actors.
@@ -150,6 +192,8 @@ mod tests {
         let key = signer.mint(&claims());
         assert!(key.starts_with("mm_"));
         assert_eq!(signer.verify(&key), Some(claims()));
+        assert_eq!(signer.verify(&key), Some(claims()), "from the cache, the same claims");
+        assert_eq!(KeySigner::new(b"secret two").verify(&key), None, "the cache is per signer");
     }
 
     #[test]
