@@ -140,7 +140,11 @@ impl KeySigner {
     /// malformed, or not an API key.
     pub fn verify(&self, key: &str) -> Option<KeyClaims> {
         let cached = VERIFIED.with(|cache| {
-            cache.borrow().get(&self.id).and_then(|keys| keys.get(key)).cloned()
+            cache
+                .borrow()
+                .get(&self.id)
+                .and_then(|keys| keys.get(key))
+                .cloned()
         });
         if cached.is_some() {
             return cached;
@@ -192,8 +196,16 @@ mod tests {
         let key = signer.mint(&claims());
         assert!(key.starts_with("mm_"));
         assert_eq!(signer.verify(&key), Some(claims()));
-        assert_eq!(signer.verify(&key), Some(claims()), "from the cache, the same claims");
-        assert_eq!(KeySigner::new(b"secret two").verify(&key), None, "the cache is per signer");
+        assert_eq!(
+            signer.verify(&key),
+            Some(claims()),
+            "from the cache, the same claims"
+        );
+        assert_eq!(
+            KeySigner::new(b"secret two").verify(&key),
+            None,
+            "the cache is per signer"
+        );
     }
 
     #[test]

@@ -99,6 +99,24 @@ fn stats(name: &str, mut samples: Vec<Duration>) {
         at(0.99),
         samples.len()
     );
+    let key: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
+    println!(
+        "bench: {key}.median = {:.2} us",
+        at(0.5).as_secs_f64() * 1e6
+    );
 }
 
 fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Vec<Duration> {
@@ -139,6 +157,8 @@ fn main() {
         (after - before) as f64 / (1 << 20) as f64,
         per_doc / avg_json
     );
+    println!("bench: memory_per_document = {per_doc:.0} bytes");
+    println!("bench: memory_vs_json = {:.2} x", per_doc / avg_json);
     println!(
         "        (element bytes counted by Collection::approx_bytes: {:.0}/doc)",
         coll.approx_bytes() as f64 / DOCS as f64

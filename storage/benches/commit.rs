@@ -74,6 +74,16 @@ impl Run {
             self.commits,
             writes as f64 / self.commits.max(1) as f64,
         );
+        let key = if what.starts_with("redb") {
+            "one_fsync_per_write".to_owned()
+        } else {
+            format!("group_commit_{writers}_writers")
+        };
+        println!("bench: {key}.writes_per_s = {rate:.0} writes/s");
+        println!(
+            "bench: {key}.p99 = {:.3} ms",
+            ms(percentile(&self.latencies, 0.99))
+        );
     }
 }
 
@@ -223,6 +233,7 @@ fn load(path: &std::path::Path, docs: usize, doc: &Bytes) {
         loaded.as_secs_f64(),
         docs as f64 / loaded.as_secs_f64(),
     );
+    println!("bench: load_{docs}_docs = {:.2} s", loaded.as_secs_f64());
     drop(snapshot);
     storage.close().expect("close");
 }
