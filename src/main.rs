@@ -67,6 +67,9 @@ struct ServeArgs {
     /// or smtps://user:password@host:port (default: the dev outbox at /admin/v1/outbox).
     #[arg(long, env = "MAMMOTH_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
+    /// Log lines as human-readable text or as one JSON object per line.
+    #[arg(long, env = "MAMMOTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "MAMMOTH_LOG", default_value = "info")]
     log: LevelFilter,
@@ -77,6 +80,12 @@ struct ServeArgs {
     /// Enable test-only routes (a panic hook). Never in production.
     #[arg(long, env = "MAMMOTH_TEST_HOOKS", hide = true)]
     test_hooks: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -94,11 +103,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_max_level(args.log)
-        .init();
+        .with_max_level(args.log);
+    match args.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let storage = if args.in_memory {
         StorageMode::InMemory
     } else {

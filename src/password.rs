@@ -84,6 +84,11 @@ impl PasswordPool {
         self.inner.threads
     }
 
+    /// Calls waiting for a hashing thread or running on one now.
+    pub fn queued(&self) -> usize {
+        self.inner.queued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The PHC string of `password` with a fresh `salt`.
     pub async fn hash(&self, password: String, salt: [u8; 16]) -> Result<String, ProjectError> {
         self.run(move |argon| {

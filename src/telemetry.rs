@@ -96,6 +96,11 @@ pub(crate) async fn render(state: &AppState) -> String {
             project.in_flight()
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP mammoth_password_hash_queue Password hashes and verifications waiting or running.\n# TYPE mammoth_password_hash_queue gauge\nmammoth_password_hash_queue {}",
+        state.passwords.queued()
+    );
     let s = state.storage.stats();
     let counters = [
         (
