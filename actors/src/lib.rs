@@ -13,6 +13,49 @@
 //! - [`users`]: end users, sessions, magic links and sign-in throttles of one project.
 //! - [`records`]: projects and API keys as stored; [`env`]: injectable clock and randomness;
 //!   [`ids`]: ids, timestamps, name rules; [`error`]: the closed set of error kinds.
+//!
+//! # The main flow
+//! The registry starts one actor per project; a caller with a verified key sends one message
+//! through the project's handle; the actor answers with stored bytes (and, for a write, a
+//! durability ticket the caller awaits).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mammoth_actors::env::Env;
+//! use mammoth_actors::project::{Access, WriteOp};
+//! use mammoth_actors::query::Query;
+//! use mammoth_actors::records::KeyClaims;
+//! use mammoth_actors::registry::Registry;
+//! use mammoth_storage::{Storage, StorageConfig};
+//! use serde_json::json;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let (storage, snapshot) = Storage::open(StorageConfig::default()).unwrap(); // in memory
+//! // The server signs keys as JWTs; this demo "signs" them as `mm_<key id>.<nonce>`.
+//! let minter = Arc::new(|c: &KeyClaims| format!("mm_{}.{}", c.kid, c.n));
+//! let registry = Registry::start(storage, snapshot, Env::default(), minter).await.unwrap();
+//! let (project, key) = registry.create_project("demo".into()).await.unwrap();
+//! let handle = registry.project(&project.id).unwrap();
+//!
+//! // What the HTTP layer builds from a verified key; the actor checks it against its live keys.
+//! let (key_id, nonce) = key.key["mm_".len()..].split_once('.').unwrap();
+//! let access = Access { key_id: key_id.into(), nonce: nonce.into(), grant: None };
+//!
+//! let body = json!({"title": "milk", "done": false}).as_object().unwrap().clone();
+//! let op = WriteOp::Create { id: Some("t1".into()), body };
+//! let written = handle.write(access.clone(), "todos".into(), op).await.unwrap();
+//! handle.durable(written.ticket).await.unwrap(); // the caller, not the actor, waits for disk
+//!
+//! let bytes = handle.get(access.clone(), "todos".into(), "t1".into()).await.unwrap();
+//! assert!(std::str::from_utf8(&bytes).unwrap().contains("\"title\":\"milk\""));
+//! let query = Query::parse(&json!({"filter": {"done": false}})).unwrap();
+//! let page = handle.query(access.clone(), "todos".into(), query).await.unwrap();
+//! assert_eq!(page.docs.len(), 1);
+//!
+//! let forged = Access { nonce: "guessed".into(), ..access };
+//! assert!(handle.collections(forged).await.is_err(), "a nonce that is not live is refused");
+//! # });
+//! ```
 
 pub mod collection;
 pub mod env;
