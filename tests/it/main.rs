@@ -7,6 +7,7 @@ mod documents;
 mod durability;
 mod isolation;
 mod query;
+mod robustness;
 mod tokens;
 
 use std::path::Path;
