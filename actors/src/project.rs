@@ -37,6 +37,9 @@ pub use documents::{MAX_DOC_BYTES, merge_patch};
 /// How long a caller waits for a project actor before answering 503.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a caller waits for the disk to confirm a write before answering 503.
+const DURABILITY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Most requests that may wait on one project at once; past it callers get 503 instead of growing
 /// the (unbounded) ractor mailbox.
 const MAX_IN_FLIGHT: usize = 4_096;
@@ -624,12 +627,16 @@ impl ProjectHandle {
     /// Awaits a durability ticket. When the commit failed, memory holds a write the disk does
     /// not, so the actor is reloaded from storage and the caller gets 503.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), ProjectError> {
-        match ticket.await {
-            Ok(()) => Ok(()),
-            Err(e) => {
+        match tokio::time::timeout(DURABILITY_TIMEOUT, ticket).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
                 let _ = self.inner.actor.load().cast(ProjectMsg::Reload);
                 Err(e.into())
             }
+            // The write stays queued and may still commit; the client was not told it did.
+            Err(_) => Err(ProjectError::unavailable(
+                "the disk did not confirm the write in time; it may or may not have been stored, so read it back before retrying",
+            )),
         }
     }
 
