@@ -57,6 +57,8 @@
 //! # });
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod collection;
 pub mod env;
 pub mod error;

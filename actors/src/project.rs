@@ -126,33 +126,49 @@ type Reply<T> = RpcReplyPort<Result<T, ProjectError>>;
 pub enum ProjectMsg {
     /// Read one document's stored bytes.
     Get {
+        /// Who is asking.
         access: Access,
+        /// The collection's name.
         collection: String,
+        /// The document id.
         id: String,
+        /// Where the answer goes.
         reply: Reply<Bytes>,
     },
     /// Change one document.
     Write {
+        /// Who is asking.
         access: Access,
+        /// The collection's name.
         collection: String,
+        /// The change.
         op: WriteOp,
+        /// Where the answer goes.
         reply: Reply<Written>,
     },
     /// Run a query.
     Query {
+        /// Who is asking.
         access: Access,
+        /// The collection's name.
         collection: String,
+        /// The parsed query.
         query: Box<Query>,
+        /// Where the answer goes.
         reply: Reply<Page>,
     },
     /// List collections with their counts, sorted by name.
     Collections {
+        /// Who is asking.
         access: Access,
+        /// Where the answer goes.
         reply: Reply<Vec<CollectionInfo>>,
     },
     /// Check that a key is live; answers its effective permission.
     Authenticate {
+        /// Who is asking.
         access: Access,
+        /// Where the answer goes.
         reply: Reply<Permission>,
     },
     /// Operator calls.
@@ -170,35 +186,57 @@ pub enum ProjectMsg {
 #[derive(Debug)]
 pub enum AdminMsg {
     /// The project's record.
-    Describe { reply: Reply<ProjectRecord> },
+    Describe {
+        /// Where the answer goes.
+        reply: Reply<ProjectRecord>,
+    },
     /// Rename and/or set the allowed origins.
     Update {
+        /// The new name.
         name: Option<String>,
+        /// The origins a magic link may redirect to.
         allowed_origins: Option<Vec<String>>,
+        /// Where the answer goes.
         reply: Reply<(ProjectRecord, Ticket)>,
     },
     /// Remove every collection, user and session; keys stay.
-    Reset { reply: Reply<Ticket> },
+    Reset {
+        /// Where the answer goes.
+        reply: Reply<Ticket>,
+    },
     /// Make a new key.
     CreateKey {
+        /// The key's name, e.g. `staging`.
         name: String,
+        /// What the key may do.
         permission: Permission,
+        /// Where the answer goes.
         reply: Reply<(IssuedKey, Ticket)>,
     },
     /// List keys without secrets.
-    ListKeys { reply: Reply<Vec<KeyInfo>> },
+    ListKeys {
+        /// Where the answer goes.
+        reply: Reply<Vec<KeyInfo>>,
+    },
     /// Replace a key's secret; the old one dies at once.
     RegenerateKey {
+        /// The key's id.
         key_id: String,
+        /// Where the answer goes.
         reply: Reply<(IssuedKey, Ticket)>,
     },
     /// Delete a key.
     DeleteKey {
+        /// The key's id.
         key_id: String,
+        /// Where the answer goes.
         reply: Reply<Ticket>,
     },
     /// Number of documents in the project.
-    DocumentCount { reply: Reply<usize> },
+    DocumentCount {
+        /// Where the answer goes.
+        reply: Reply<usize>,
+    },
 }
 
 /// What a project actor starts from.

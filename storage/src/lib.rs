@@ -49,6 +49,8 @@
 //! `open`, `load_project`, `close` and dropping the last handle do blocking IO: call them at
 //! start-up and shutdown or from `spawn_blocking`, not on an async worker.
 
+#![warn(missing_docs)]
+
 mod apply;
 mod config;
 mod error;

@@ -33,46 +33,69 @@ pub struct IssuedLink {
 pub enum AuthMsg {
     /// Create an account (with an already hashed password) and sign it in.
     SignUp {
+        /// Who is asking.
         access: Access,
+        /// The normalised email.
         email: String,
+        /// The PHC string, hashed off the actor; `None` for a passwordless account.
         password_hash: Option<String>,
+        /// Where the answer goes.
         reply: Reply<(SignedIn, Ticket)>,
     },
     /// Count a password attempt and hand out what to verify it against.
     AttemptLogin {
+        /// Who is asking.
         access: Access,
+        /// The normalised email.
         email: String,
+        /// Where the answer goes.
         reply: ThrottledReply<Credentials>,
     },
     /// Sign in a user whose password was verified.
     SignIn {
+        /// Who is asking.
         access: Access,
+        /// The user's id.
         user_id: String,
+        /// Where the answer goes.
         reply: Reply<(SignedIn, Ticket)>,
     },
     /// The user of a live session.
     Me {
+        /// Who is asking.
         access: Access,
+        /// The secret token as the client sent it.
         token: String,
+        /// Where the answer goes.
         reply: Reply<User>,
     },
     /// End a session.
     SignOut {
+        /// Who is asking.
         access: Access,
+        /// The secret token as the client sent it.
         token: String,
+        /// Where the answer goes.
         reply: Reply<Ticket>,
     },
     /// Make a magic link for an email, after checking the redirect's origin.
     RequestLink {
+        /// Who is asking.
         access: Access,
+        /// The normalised email.
         email: String,
+        /// The redirect URL's origin, checked against the allowed origins.
         redirect_origin: Option<String>,
+        /// Where the answer goes.
         reply: ThrottledReply<(IssuedLink, Ticket)>,
     },
     /// Consume a magic link and sign its email in (or up).
     RedeemLink {
+        /// Who is asking.
         access: Access,
+        /// The secret token as the client sent it.
         token: String,
+        /// Where the answer goes.
         reply: Reply<(SignedIn, Ticket)>,
     },
 }
