@@ -132,6 +132,39 @@ impl From<&KeyRecord> for KeyInfo {
     }
 }
 
+impl KeyRecord {
+    /// A new key (or a new secret for an existing key id) with a fresh nonce, and the key string
+    /// to show once.
+    pub fn issue(
+        env: &crate::env::Env,
+        minter: &KeyMinter,
+        project_id: &str,
+        id: String,
+        name: String,
+        permission: Permission,
+    ) -> (KeyRecord, IssuedKey) {
+        let mut record = KeyRecord {
+            id,
+            project_id: project_id.to_owned(),
+            name,
+            permission,
+            created_at: crate::ids::rfc3339_millis(env.now_millis()),
+            nonce: crate::ids::hex(&env.random::<16>()),
+            last4: String::new(),
+        };
+        let key = minter(&record.claims());
+        record.last4 = key[key.len().saturating_sub(4)..].to_owned();
+        let issued = IssuedKey {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            permission,
+            key,
+            created_at: record.created_at.clone(),
+        };
+        (record, issued)
+    }
+}
+
 /// Signs key claims into the `mm_...` string. The signing secret lives with the caller (the
 /// server), so this crate never sees it.
 pub type KeyMinter = std::sync::Arc<dyn Fn(&KeyClaims) -> String + Send + Sync>;

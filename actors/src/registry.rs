@@ -20,7 +20,7 @@ use crate::env::Env;
 use crate::error::ProjectError;
 use crate::ids::rfc3339_millis;
 use crate::project::{ProjectActor, ProjectArgs, ProjectHandle, ProjectMsg};
-use crate::records::{IssuedKey, KeyMinter, Permission, ProjectRecord};
+use crate::records::{IssuedKey, KeyMinter, KeyRecord, Permission, ProjectRecord};
 
 type ProjectMap = HashMap<String, ProjectHandle>;
 
@@ -141,20 +141,41 @@ impl Registry {
             created_at: rfc3339_millis(self.inner.env.now_millis()),
             allowed_origins: Vec::new(),
         };
-        let ticket = self.inner.storage.submit(vec![Mutation::PutProject {
-            project: record.id.clone(),
-            record: crate::project::encode(&record),
-        }])?;
+        let key_id = self.inner.env.new_id();
+        let (key_record, key) = KeyRecord::issue(
+            &self.inner.env,
+            &self.inner.minter,
+            &record.id,
+            key_id.clone(),
+            "default".into(),
+            Permission::Write,
+        );
+        let encoded_record = crate::project::encode(&record);
+        let encoded_key = crate::project::encode(&key_record);
+        // The project and its first key in one transaction: a crash can never leave a project
+        // without the key that was about to be printed.
+        let ticket = self.inner.storage.submit(vec![
+            Mutation::PutProject {
+                project: record.id.clone(),
+                record: encoded_record.clone(),
+            },
+            Mutation::PutKey {
+                project: record.id.clone(),
+                key_id: key_id.clone(),
+                record: encoded_key.clone(),
+            },
+        ])?;
         ticket.await?;
-        let handle = self
-            .spawn(record.clone(), ProjectSnapshot::default())
-            .await?;
+        let mut snapshot = ProjectSnapshot {
+            record: encoded_record,
+            ..ProjectSnapshot::default()
+        };
+        snapshot.keys.insert(key_id.clone(), encoded_key);
+        let handle = self.spawn(record.clone(), snapshot).await?;
         let mut map = ProjectMap::clone(&self.inner.projects.load());
         map.insert(record.id.clone(), handle.clone());
         self.inner.projects.store(Arc::new(map));
-        let key = self
-            .create_key(&handle, "default".into(), Permission::Write)
-            .await?;
+        self.owners().insert(key_id, record.id.clone());
         Ok((record, key))
     }
 

@@ -5,7 +5,6 @@ use mammoth_storage::Mutation;
 
 use super::{AdminMsg, ProjectState};
 use crate::error::ProjectError;
-use crate::ids::{hex, rfc3339_millis};
 use crate::records::{IssuedKey, KeyInfo, KeyRecord, Permission};
 
 impl ProjectState {
@@ -104,29 +103,19 @@ impl ProjectState {
         name: String,
         permission: Permission,
     ) -> Result<(IssuedKey, mammoth_storage::Ticket), ProjectError> {
-        let mut record = KeyRecord {
+        let (record, issued) = KeyRecord::issue(
+            &self.env,
+            &self.minter,
+            &self.record.id,
             id,
-            project_id: self.record.id.clone(),
             name,
             permission,
-            created_at: rfc3339_millis(self.env.now_millis()),
-            nonce: hex(&self.env.random::<16>()),
-            last4: String::new(),
-        };
-        let key = (self.minter)(&record.claims());
-        record.last4 = key[key.len().saturating_sub(4)..].to_owned();
+        );
         let ticket = self.storage.submit(vec![Mutation::PutKey {
             project: record.project_id.clone(),
             key_id: record.id.clone(),
             record: encode(&record),
         }])?;
-        let issued = IssuedKey {
-            id: record.id.clone(),
-            name: record.name.clone(),
-            permission,
-            key,
-            created_at: record.created_at.clone(),
-        };
         self.keys.insert(record.id.clone(), record);
         Ok((issued, ticket))
     }
