@@ -7,6 +7,7 @@
 //! URL's origin ([`csrf`]). Pages call the same registry and `ProjectHandle` operations as the
 //! admin API.
 
+mod browse;
 mod csrf;
 mod pages;
 
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/sign-out", post(sign_out))
         .route("/dashboard/projects", post(create_project))
         .route("/dashboard/projects/{id}", get(project_page))
+        .route("/dashboard/projects/{id}/data", get(browse::data_page))
         .route("/dashboard/projects/{id}/keys", post(create_key))
         .route(
             "/dashboard/projects/{id}/keys/{key_id}/regenerate",
@@ -72,7 +74,7 @@ pub(crate) fn cookie_token(headers: &HeaderMap) -> Option<String> {
 /// A signed-in operator on a dashboard page; without a session, the page shows sign-in.
 pub(crate) struct Signed {
     token: String,
-    session: OperatorSession,
+    pub(crate) session: OperatorSession,
 }
 
 impl FromRequestParts<AppState> for Signed {
@@ -89,7 +91,7 @@ impl FromRequestParts<AppState> for Signed {
 }
 
 /// A page that failed: rendered as an HTML error page (the admin API keeps its JSON errors).
-pub(crate) struct Failure(StatusCode, String);
+pub(crate) struct Failure(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
@@ -102,7 +104,7 @@ fn failure(status: StatusCode, message: &str) -> Response {
     Failure(status, message.to_owned()).into_response()
 }
 
-fn internal(err: impl std::fmt::Display) -> Response {
+pub(crate) fn internal(err: impl std::fmt::Display) -> Response {
     tracing::error!(error = %err, "dashboard request failed");
     failure(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -110,7 +112,7 @@ fn internal(err: impl std::fmt::Display) -> Response {
     )
 }
 
-fn project(state: &AppState, id: &str) -> Result<ProjectHandle, Failure> {
+pub(crate) fn project(state: &AppState, id: &str) -> Result<ProjectHandle, Failure> {
     state.registry.project(id).ok_or_else(|| {
         Failure(
             StatusCode::NOT_FOUND,
@@ -330,7 +332,11 @@ async fn render_project(
         (Ok(r), Ok(k), Ok(d)) => (r, k, d),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e).into_response(),
     };
-    pages::project_page(&signed.session, &record, &keys, documents, secret.as_ref()).into_response()
+    let usage = pages::Usage {
+        documents,
+        requests: handle.requests(),
+    };
+    pages::project_page(&signed.session, &record, &keys, &usage, secret.as_ref()).into_response()
 }
 
 #[derive(Deserialize)]

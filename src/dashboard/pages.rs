@@ -5,6 +5,14 @@ use maud::{DOCTYPE, Markup, html};
 
 use crate::operators::OperatorSession;
 
+/// A project's usage figures.
+pub(crate) struct Usage {
+    /// Documents stored now.
+    pub(crate) documents: usize,
+    /// Data requests since the server started.
+    pub(crate) requests: u64,
+}
+
 /// A secret to show once, after creating or regenerating a key.
 pub(crate) struct Secret {
     /// What happened.
@@ -13,7 +21,7 @@ pub(crate) struct Secret {
     pub(crate) key: IssuedKey,
 }
 
-fn layout(title: &str, session: Option<&OperatorSession>, body: Markup) -> Markup {
+pub(crate) fn layout(title: &str, session: Option<&OperatorSession>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -137,7 +145,7 @@ pub(crate) fn project_page(
     session: &OperatorSession,
     project: &ProjectRecord,
     keys: &[KeyInfo],
-    documents: usize,
+    usage: &Usage,
     secret: Option<&Secret>,
 ) -> Markup {
     let base = format!("/dashboard/projects/{}", project.id);
@@ -149,9 +157,11 @@ pub(crate) fn project_page(
             h1 { (project.name) }
             p.muted { "Project id " code { (project.id) } " · created " (project.created_at) }
             section.stats aria-label="Usage" {
-                div.stat { span.label { "Documents" } strong #documents { (documents) } }
+                div.stat { span.label { "Documents" } strong #documents { (usage.documents) } }
+                div.stat { span.label { "Requests since start" } strong #requests { (usage.requests) } }
                 div.stat { span.label { "API keys" } strong { (keys.len()) } }
             }
+            p { a.button #browse href={ (base) "/data" } { "Browse collections →" } }
             @if let Some(secret) = secret {
                 section.card.secret role="status" {
                     h2 { (secret.title) }

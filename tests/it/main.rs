@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod browser;
 mod credentials;
 mod dashboard;
 mod documents;
