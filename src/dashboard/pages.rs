@@ -176,13 +176,13 @@ pub(crate) fn project_page(
                 h2 { "API keys" }
                 div.tablewrap {
                     table {
-                        thead { tr { th { "Name" } th { "Permission" } th { "Created" } th { "Ends in" } th { span.sr { "Actions" } } } }
+                        thead { tr { th { "Name" } th { "Permission" } th.hide-sm { "Created" } th { "Ends in" } th { span.sr { "Actions" } } } }
                         tbody {
                             @for key in keys {
                                 tr {
                                     td { (key.name) }
                                     td { span class={ "pill " (key.permission.as_str()) } { (key.permission.as_str()) } }
-                                    td { (key.created_at) }
+                                    td.hide-sm { (key.created_at) }
                                     td { code { "…" (key.last4) } }
                                     td.actions {
                                         form method="post" action={ (base) "/keys/" (key.id) "/regenerate" } data-confirm={ "Regenerate " (key.name) "? The current secret stops working." } {

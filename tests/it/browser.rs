@@ -285,6 +285,19 @@ async fn an_operator_manages_a_project_in_a_real_browser() {
     browser.set_window_size(375, 812).await.unwrap();
     click(&browser, "nav.crumbs a[href^='/dashboard/projects/']").await;
     shot(&browser, "08-project-375px").await;
+    browser
+        .execute("document.querySelector('table').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    shot(&browser, "09-keys-375px").await;
+    let overflow = browser
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_u64().unwrap() <= 375,
+        "no sideways scrolling at 375 px: {overflow}"
+    );
 
     browser.close().await.unwrap();
     drop(driver);
