@@ -57,6 +57,27 @@ pub fn routes() -> Router<AppState> {
             "/dashboard/projects/{id}/keys/{key_id}/revoke",
             post(revoke_key),
         )
+        .layer(axum::middleware::map_response(protect))
+}
+
+/// Headers on every dashboard response: only our own assets, never framed (clickjacking on the
+/// revoke buttons), referrers only to ourselves (the `Referer` check needs them), and pages that
+/// may show a secret are never cached.
+async fn protect(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("x-content-type-options", "nosniff"),
+        ("cache-control", "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// The session cookie's token, if the request has one.

@@ -340,3 +340,65 @@ async fn a_fresh_server_prints_a_link_and_sessions_survive_a_restart() {
     assert_eq!(root.status(), StatusCode::OK);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_collections_browser_pages_with_the_cursor_and_shows_query_errors() {
+    let s = with_admins(None).await;
+    let cookie = sign_in(&s).await;
+    for n in 1..=3 {
+        let (status, body) = s
+            .call(
+                Method::POST,
+                "/v1/collections/todos/documents",
+                Some(json!({"id": format!("t{n}"), "n": n})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let base = format!("/dashboard/projects/{}/data", s.project);
+    let (html, _) = page(&s, &base, &cookie).await;
+    assert!(html.contains("todos"), "{html}");
+
+    let first = format!(
+        "{base}?collection=todos&query={}",
+        url_encode(r#"{"limit": 2}"#)
+    );
+    let (html, _) = page(&s, &first, &cookie).await;
+    assert!(html.contains(">t1<") && html.contains(">t2<") && !html.contains(">t3<"));
+    let next = html
+        .split_once("Next page")
+        .and_then(|(before, _)| before.rsplit_once("href=\""))
+        .map(|(_, rest)| rest.split('"').next().unwrap().replace("&amp;", "&"))
+        .expect("a next-page link");
+    let (html, _) = page(&s, &next, &cookie).await;
+    assert!(html.contains(">t3<") && !html.contains(">t1<"), "{html}");
+
+    let (html, _) = page(&s, &format!("{base}?collection=todos&doc=t2"), &cookie).await;
+    assert!(
+        html.contains("&quot;n&quot;: 2") || html.contains("\"n\": 2"),
+        "{html}"
+    );
+
+    let bad = format!(
+        "{base}?collection=todos&query={}",
+        url_encode(r#"{"limit": "x"}"#)
+    );
+    let response = no_redirects()
+        .get(format!("{}{bad}", s.url))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    assert!(response.text().await.unwrap().contains("query-error"));
+
+    // Without a session, the browser redirects to sign-in.
+    let anonymous = no_redirects()
+        .get(format!("{}{base}", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    s.stop().await;
+}
