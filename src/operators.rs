@@ -25,6 +25,9 @@ pub const SESSION_TTL_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 /// Email recorded for the start-up link when no admin emails are configured.
 pub const BOOTSTRAP_EMAIL: &str = "operator@localhost";
 
+/// Live links one email may hold; past it a request sends nothing (and answers the same).
+pub const MAX_LINKS_PER_EMAIL: usize = 5;
+
 const LINK_PREFIX: &str = "operator_link:";
 const SESSION_PREFIX: &str = "operator_session:";
 
@@ -139,14 +142,27 @@ impl Operators {
         !self.inner.emails.is_empty()
     }
 
-    /// A sign-in link token for `email`, or `None` when it is not listed.
+    /// A sign-in link token for `email`, or `None` when it is not listed or already holds
+    /// [`MAX_LINKS_PER_EMAIL`] live links. Expired links and sessions are forgotten first.
     pub async fn request_link(&self, email: &str) -> Result<Option<String>, StorageError> {
         if !self.is_listed(email) {
             return Ok(None);
         }
-        self.issue_link(&email.trim().to_lowercase())
-            .await
-            .map(Some)
+        let email = email.trim().to_lowercase();
+        let expired = self.prune();
+        if !expired.is_empty() {
+            self.inner.storage.submit(expired)?.await?;
+        }
+        let pending = self
+            .lock()
+            .links
+            .values()
+            .filter(|l| l.email == email)
+            .count();
+        if pending >= MAX_LINKS_PER_EMAIL {
+            return Ok(None);
+        }
+        self.issue_link(&email).await.map(Some)
     }
 
     /// A sign-in link token for `email`, without checking the list (the start-up link).
@@ -229,6 +245,30 @@ impl Operators {
             .await?;
         }
         Ok(())
+    }
+
+    /// Forgets expired links and sessions; answers the deletions to store.
+    fn prune(&self) -> Vec<Mutation> {
+        let now = self.inner.env.now_millis();
+        let mut state = self.lock();
+        let mut gone = Vec::new();
+        state.links.retain(|hash, l| {
+            let live = l.expires_at > now;
+            if !live {
+                gone.push(format!("{LINK_PREFIX}{hash}"));
+            }
+            live
+        });
+        state.sessions.retain(|hash, s| {
+            let live = s.expires_at > now;
+            if !live {
+                gone.push(format!("{SESSION_PREFIX}{hash}"));
+            }
+            live
+        });
+        gone.into_iter()
+            .map(|key| Mutation::DeleteMeta { key })
+            .collect()
     }
 
     async fn persist(&self, mutation: Mutation) -> Result<(), StorageError> {

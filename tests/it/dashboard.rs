@@ -301,6 +301,17 @@ async fn forged_cookies_and_expired_links_are_refused() {
         "expired"
     );
 
+    // At most five live links per email; more requests answer the same and send nothing.
+    let mailed = |outbox: Value| outbox["messages"].as_array().unwrap().len();
+    let before = mailed(s.admin(Method::GET, "/outbox", None).await.1);
+    for _ in 0..7 {
+        let r = post_form(&s, "/dashboard/sign-in", None, form(&[("email", OPS)])).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let after = mailed(s.admin(Method::GET, "/outbox", None).await.1);
+    assert_eq!(after - before, 5);
+    clock.advance(15 * 60 * 1000 + 1);
+
     let cookie = sign_in(&s).await;
     clock.advance(7 * 24 * 60 * 60 * 1000 + 1);
     let (status, _) =
