@@ -117,6 +117,21 @@ async fn fill(browser: &Client, css: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
+/// Clicks a copy button and waits for it to say so.
+async fn click_copy(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while text(browser, css).await != "Copied" && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Clicks what navigates to a new page, and waits for that page.
 async fn click(browser: &Client, css: &str) {
     let target = browser
@@ -207,6 +222,7 @@ async fn an_operator_manages_a_project_in_a_real_browser() {
     shot(&browser, "02b-continue").await;
     click(&browser, "#continue").await;
     assert_eq!(text(&browser, "h1").await, "Projects");
+    shot(&browser, "02c-projects").await;
 
     // Create a project and a read key and a write key.
     fill(&browser, "#project-name", "shop").await;
@@ -214,6 +230,8 @@ async fn an_operator_manages_a_project_in_a_real_browser() {
     assert_eq!(text(&browser, "h1").await, "shop");
     let read_key = create_key(&browser, "reader", "read").await;
     let write_key = create_key(&browser, "writer", "write").await;
+    click_copy(&browser, "[data-copy]").await;
+    assert_eq!(text(&browser, "[data-copy]").await, "Copied");
     shot(&browser, "04-project-key-created").await;
     assert!(read_key.starts_with("mm_") && write_key.starts_with("mm_"));
 
