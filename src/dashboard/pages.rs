@@ -132,7 +132,7 @@ pub(crate) fn projects_page(
                             strong { (project.name) }
                             span.muted { (project.id) }
                         }
-                        span.pill { (documents) " documents" }
+                        span.pill { (documents) @if *documents == 1 { " document" } @else { " documents" } }
                     }
                 }
             }
