@@ -208,7 +208,18 @@ async fn an_operator_manages_a_project_in_a_real_browser() {
     let driver = Driver::start().await;
     let profile = tempfile::TempDir::new().unwrap();
     let browser = driver.browser(profile.path()).await;
+    // The walk runs in its own task so that a failed step still closes the browser (a session
+    // left open would outlive chromedriver), then the failure is re-raised.
+    let outcome = tokio::spawn(walk(browser.clone(), s)).await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
+    }
+    eprintln!("browser test took {:?}", started.elapsed());
+}
 
+async fn walk(browser: Client, s: Instance) {
     // Sign in through the outbox link.
     browser.goto(&format!("{}/dashboard", s.url)).await.unwrap();
     shot(&browser, "01-sign-in").await;
@@ -317,8 +328,5 @@ async fn an_operator_manages_a_project_in_a_real_browser() {
         "no sideways scrolling at 375 px: {overflow}"
     );
 
-    browser.close().await.unwrap();
-    drop(driver);
     s.stop().await;
-    eprintln!("browser test took {:?}", started.elapsed());
 }
