@@ -54,6 +54,8 @@ pub struct Config {
     /// The process's metrics recorder, when this server owns it (the binary does; embedded
     /// instances do not).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Who may sign in to the dashboard by magic link (lower-cased emails).
+    pub admin_emails: Vec<String>,
 }
 
 impl Config {
@@ -68,6 +70,7 @@ impl Config {
             env: Env::default(),
             metrics: None,
             smtp_url: None,
+            admin_emails: Vec::new(),
         }
     }
 

@@ -2,11 +2,11 @@
 //! A handler is extractors, one call on a typed handle, and a response; business rules live in
 //! the actors.
 
-mod admin;
+pub(crate) mod admin;
 mod auth;
 mod documents;
 pub mod error;
-mod extract;
+pub(crate) mod extract;
 mod system;
 mod tokens;
 
@@ -21,6 +21,7 @@ use mammoth_actors::registry::Registry;
 use crate::config::Config;
 use crate::keys::KeySigner;
 use crate::mail::Mailer;
+use crate::operators::Operators;
 use crate::password::PasswordPool;
 pub use error::ApiError;
 
@@ -46,6 +47,8 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Hashes and verifies passwords off the async workers, a bounded number at a time.
     pub passwords: PasswordPool,
+    /// Operators' sign-in links and dashboard sessions.
+    pub operators: Operators,
 }
 
 impl AppState {
@@ -60,6 +63,12 @@ impl AppState {
         let public_url = config.public_url_for(addr).into();
         let metrics = config.metrics.clone();
         let mailer = Mailer::outbox(config.env.clone());
+        let operators = Operators::load(
+            &config.admin_emails,
+            config.env.clone(),
+            storage.clone(),
+            &mut Default::default(),
+        );
         AppState {
             registry,
             signer,
@@ -69,6 +78,7 @@ impl AppState {
             storage,
             mailer,
             passwords: PasswordPool::for_this_machine(),
+            operators,
         }
     }
 }
@@ -82,6 +92,7 @@ pub fn app(state: AppState) -> Router {
         .merge(system::routes())
         .merge(tokens::routes())
         .merge(auth::routes())
+        .merge(crate::dashboard::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));

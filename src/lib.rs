@@ -28,9 +28,11 @@
 
 pub mod bench;
 pub mod config;
+pub mod dashboard;
 pub mod http;
 pub mod keys;
 pub mod mail;
+pub mod operators;
 pub mod password;
 pub mod server;
 pub mod telemetry;

@@ -70,6 +70,9 @@ struct ServeArgs {
     /// Log lines as human-readable text or as one JSON object per line.
     #[arg(long, env = "MAMMOTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Comma-separated emails that may sign in to the dashboard at /dashboard by magic link.
+    #[arg(long, env = "MAMMOTH_ADMIN_EMAILS", value_delimiter = ',')]
+    admin_emails: Vec<String>,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "MAMMOTH_LOG", default_value = "info")]
     log: LevelFilter,
@@ -141,6 +144,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         test_hooks: args.test_hooks,
         metrics: mammoth::telemetry::install(),
         smtp_url: args.smtp_url.filter(|u| !u.is_empty()),
+        admin_emails: args
+            .admin_emails
+            .iter()
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty())
+            .collect(),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
@@ -163,6 +172,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         if args.ready_json {
             println!("{}", ready_line(&server, root_token.as_deref()).await?);
+        }
+        if let Some(link) = server.operator_link() {
+            println!("dashboard sign-in link (single use, 15 minutes): {link}");
         }
         server.serve(shutdown_signal()).await
     })?;

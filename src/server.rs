@@ -18,6 +18,7 @@ use crate::config::{Config, DurabilityMode, StorageMode};
 use crate::http::{self, AppState};
 use crate::keys::KeySigner;
 use crate::mail::Mailer;
+use crate::operators::{BOOTSTRAP_EMAIL, Operators};
 
 /// Meta key under which the API-key signing secret is stored.
 const SECRET_META_KEY: &str = "api_key_secret";
@@ -38,6 +39,7 @@ pub struct Server {
     state: AppState,
     storage: Storage,
     bootstrap: Option<Bootstrap>,
+    operator_link: Option<String>,
 }
 
 impl Server {
@@ -74,6 +76,7 @@ impl Server {
             }
         };
         let signer = Arc::new(KeySigner::new(&secret));
+        let mut meta = std::mem::take(&mut snapshot.meta);
 
         let documents: usize = snapshot
             .projects
@@ -107,6 +110,23 @@ impl Server {
         };
 
         let mut state = AppState::new(registry, signer, Arc::new(config), addr, storage.clone());
+        state.operators = Operators::load(
+            &state.config.admin_emails,
+            state.config.env.clone(),
+            storage.clone(),
+            &mut meta,
+        );
+        // A fresh data directory with no admin emails: the one way in is a link printed at start.
+        let operator_link = if bootstrap.is_some() && !state.operators.has_emails() {
+            let token = state
+                .operators
+                .issue_link(BOOTSTRAP_EMAIL)
+                .await
+                .context("storing the start-up sign-in link")?;
+            Some(crate::dashboard::link_url(&state.public_url, &token))
+        } else {
+            None
+        };
         if let Some(url) = &state.config.smtp_url {
             state.mailer = Mailer::smtp(url, &state.public_url)?;
         }
@@ -117,6 +137,7 @@ impl Server {
             state,
             storage,
             bootstrap,
+            operator_link,
         })
     }
 
@@ -133,6 +154,11 @@ impl Server {
     /// The mailer (the dev outbox unless SMTP is configured).
     pub fn mailer(&self) -> &crate::mail::Mailer {
         &self.state.mailer
+    }
+
+    /// The one-time dashboard sign-in link made at start (fresh data directory, no admin emails).
+    pub fn operator_link(&self) -> Option<&str> {
+        self.operator_link.as_deref()
     }
 
     /// The project registry.

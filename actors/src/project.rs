@@ -12,7 +12,7 @@ mod documents;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -57,7 +57,22 @@ pub struct Access {
     pub grant: Option<Arc<Grant>>,
 }
 
+/// The key id of [`Access::operator_read`]. Real key ids are `[A-Za-z0-9_.-]` and come from
+/// signed keys, so no API key can carry this one.
+pub const OPERATOR_KEY_ID: &str = "operator:read";
+
 impl Access {
+    /// Read-only access for a signed-in operator browsing a project's data from the dashboard.
+    /// The actor's `authorize` accepts it for reads without a key lookup and refuses it for
+    /// writes; operators change data through API keys like everyone else.
+    pub fn operator_read() -> Access {
+        Access {
+            key_id: OPERATOR_KEY_ID.into(),
+            nonce: String::new(),
+            grant: None,
+        }
+    }
+
     /// The scope filter for `collection`: `None` without a token, 403 when the token's scope does
     /// not reach it.
     fn scope(&self, collection: &str) -> Result<Option<&Filter>, ProjectError> {
@@ -403,6 +418,15 @@ impl ProjectState {
     /// Checks that the key (and the key that minted the token, if any) is live and may do this;
     /// answers the effective permission.
     fn authorize(&self, access: &Access, write: bool) -> Result<Permission, ProjectError> {
+        if access.key_id == OPERATOR_KEY_ID && access.grant.is_none() {
+            return if write {
+                Err(ProjectError::forbidden(
+                    "operator access from the dashboard is read-only",
+                ))
+            } else {
+                Ok(Permission::Read)
+            };
+        }
         let key = self
             .live_key(&access.key_id, &access.nonce)
             .ok_or_else(|| {
@@ -460,6 +484,9 @@ struct HandleInner {
     actor: ArcSwap<ActorRef<ProjectMsg>>,
     /// Calls waiting on the actor now; bounded by [`MAX_IN_FLIGHT`].
     in_flight: AtomicUsize,
+    /// Data requests (document reads, writes, queries, collection listings) since start, for the
+    /// dashboard's usage page. Not persisted.
+    requests: AtomicU64,
 }
 
 impl std::fmt::Debug for ProjectHandle {
@@ -477,6 +504,7 @@ impl ProjectHandle {
                 id,
                 actor: ArcSwap::from_pointee(actor),
                 in_flight: AtomicUsize::new(0),
+                requests: AtomicU64::new(0),
             }),
         }
     }
@@ -489,6 +517,15 @@ impl ProjectHandle {
     /// Calls waiting on the actor now (its mailbox depth, as seen by callers).
     pub fn in_flight(&self) -> usize {
         self.inner.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Data requests made through this handle since the server started.
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    fn count_request(&self) {
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn replace_actor(&self, actor: ActorRef<ProjectMsg>) {
@@ -527,6 +564,7 @@ impl ProjectHandle {
         collection: String,
         id: String,
     ) -> Result<Bytes, ProjectError> {
+        self.count_request();
         self.call(|reply| ProjectMsg::Get {
             access,
             collection,
@@ -543,6 +581,7 @@ impl ProjectHandle {
         collection: String,
         op: WriteOp,
     ) -> Result<Written, ProjectError> {
+        self.count_request();
         self.call(|reply| ProjectMsg::Write {
             access,
             collection,
@@ -559,6 +598,7 @@ impl ProjectHandle {
         collection: String,
         query: Query,
     ) -> Result<Page, ProjectError> {
+        self.count_request();
         let query = Box::new(query);
         self.call(|reply| ProjectMsg::Query {
             access,
@@ -571,6 +611,7 @@ impl ProjectHandle {
 
     /// Lists collections.
     pub async fn collections(&self, access: Access) -> Result<Vec<CollectionInfo>, ProjectError> {
+        self.count_request();
         self.call(|reply| ProjectMsg::Collections { access, reply })
             .await
     }

@@ -2,8 +2,9 @@
 
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use mammoth_actors::project::ProjectHandle;
@@ -35,13 +36,19 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/v1/keys/{key_id}", axum::routing::delete(delete_key))
 }
 
-/// An operator: the caller presented the root token.
+/// An operator: the caller presented the root token, or a dashboard session cookie (with, on
+/// state-changing methods, the session's `X-CSRF-Token` and a same-origin `Origin`/`Referer`).
 pub(crate) struct Operator;
 
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if !parts.headers.contains_key(AUTHORIZATION)
+            && let Some(token) = crate::dashboard::cookie_token(&parts.headers)
+        {
+            return from_cookie(parts, state, &token);
+        }
         let Some(root) = &state.config.root_token else {
             return Err(ApiError::unauthorized(
                 "the admin API is disabled: start the server with MAMMOTH_ROOT_TOKEN set",
@@ -63,6 +70,24 @@ impl FromRequestParts<AppState> for Operator {
             Err(ApiError::unauthorized("the operator token is not valid"))
         }
     }
+}
+
+/// A cookie-authenticated operator; root-token requests carry no cookie and skip CSRF checks.
+fn from_cookie(parts: &Parts, state: &AppState, token: &str) -> Result<Operator, ApiError> {
+    let session = state.operators.session(token).ok_or_else(|| {
+        ApiError::unauthorized("the operator session is not valid: sign in again at /dashboard")
+    })?;
+    if !matches!(parts.method, Method::GET | Method::HEAD) {
+        let csrf = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        crate::dashboard::check_origin(&parts.headers, &state.public_url)
+            .and_then(|()| crate::dashboard::check_token(&session, csrf))
+            .map_err(ApiError::forbidden)?;
+    }
+    Ok(Operator)
 }
 
 fn project(state: &AppState, id: &str) -> Result<ProjectHandle, ApiError> {

@@ -75,6 +75,9 @@ impl<'txn> Tables<'txn> {
             Mutation::PutMeta { key: name, value } => {
                 self.meta.insert(name.as_str(), &value[..])?;
             }
+            Mutation::DeleteMeta { key: name } => {
+                self.meta.remove(name.as_str())?;
+            }
             Mutation::PutProject { project, record } => {
                 self.projects.insert(project.as_str(), &record[..])?;
             }

@@ -18,6 +18,11 @@ pub enum Mutation {
         /// Its encoded value.
         value: Bytes,
     },
+    /// Remove a server-wide setting (no-op when absent).
+    DeleteMeta {
+        /// The setting's name.
+        key: String,
+    },
     /// Create or replace a project's record.
     PutProject {
         /// The project id.
@@ -114,6 +119,7 @@ impl Mutation {
     fn parts(&self) -> ([&str; 3], Option<&Bytes>) {
         match self {
             Mutation::PutMeta { key, value } => ([key, "", ""], Some(value)),
+            Mutation::DeleteMeta { key } => ([key, "", ""], None),
             Mutation::PutProject { project, record } => ([project, "", ""], Some(record)),
             Mutation::PutKey {
                 project,

@@ -386,9 +386,16 @@ async fn healthz_and_metrics() {
     let line = format!("mammoth_documents{{project=\"{}\"}} 1", s.project);
     assert!(text.lines().any(|l| l == line), "{text}");
     assert!(text.lines().any(|l| l == "mammoth_projects 1"), "{text}");
-    assert!(text.lines().any(|l| l == "mammoth_password_hash_queue 0"), "{text}");
+    assert!(
+        text.lines().any(|l| l == "mammoth_password_hash_queue 0"),
+        "{text}"
+    );
     // In memory, writes are acknowledged before the writer commits them: pending may be 0 or 1.
-    assert!(text.lines().any(|l| l.starts_with("mammoth_storage_pending ")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("mammoth_storage_pending ")),
+        "{text}"
+    );
     assert!(
         text.lines()
             .any(|l| l.starts_with("mammoth_storage_commits_total ")),

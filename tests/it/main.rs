@@ -2,7 +2,9 @@
 
 mod admin;
 mod auth;
+mod browser;
 mod credentials;
+mod dashboard;
 mod documents;
 mod durability;
 mod isolation;
@@ -28,6 +30,8 @@ pub(crate) struct Instance {
     /// The bootstrap project's id and write key, when this start made them.
     pub(crate) project: String,
     pub(crate) key: String,
+    /// The dashboard sign-in link printed at start, when this start made one.
+    pub(crate) operator_link: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -51,6 +55,7 @@ impl Instance {
             Some(b) => (b.project.id.clone(), b.key.key.clone()),
             None => (String::new(), String::new()),
         };
+        let operator_link = server.operator_link().map(str::to_owned);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(async move {
             let _ = stopped.await;
@@ -60,6 +65,7 @@ impl Instance {
             client: Client::new(),
             project,
             key,
+            operator_link,
             stop: Some(stop),
             task: Some(task),
         }

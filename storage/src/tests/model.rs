@@ -17,6 +17,9 @@ pub(super) fn apply(model: &mut Snapshot, mutation: &Mutation) {
         Mutation::PutMeta { key, value } => {
             model.meta.insert(key, value);
         }
+        Mutation::DeleteMeta { key } => {
+            model.meta.remove(&key);
+        }
         Mutation::PutProject { project, record } => {
             model.projects.entry(project).or_default().record = record;
         }

@@ -66,6 +66,12 @@ fn every_kind() -> Vec<Vec<Mutation>> {
             },
         ],
         vec![
+            Mutation::DeleteMeta {
+                key: "format".into(),
+            },
+            Mutation::DeleteMeta {
+                key: "never-set".into(),
+            },
             Mutation::DeleteKey {
                 project: "p1".into(),
                 key_id: "k2".into(),
@@ -113,6 +119,11 @@ fn every_mutation_kind_survives_close_and_reopen() {
     assert_eq!(loaded, model);
 
     // Spot checks, so that a wrong model cannot hide a wrong store.
+    assert_eq!(
+        loaded.meta.keys().collect::<Vec<_>>(),
+        ["signing_secret"],
+        "DeleteMeta removed \"format\""
+    );
     let p1 = &loaded.projects["p1"];
     assert_eq!(p1.keys.keys().collect::<Vec<_>>(), ["k1"]);
     assert_eq!(
