@@ -6,6 +6,8 @@
 //! embedded instances (tests, `TestServer`) run without the request middleware and their
 //! `/metrics` shows the scrape-time gauges only.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -44,18 +46,70 @@ pub fn install() -> Option<PrometheusHandle> {
 /// Middleware: counts requests by method, route and status, and records their latency by route.
 pub(crate) async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = known_method(request.method());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!("mammoth_http_request_duration_seconds", "route" => route.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!("mammoth_http_requests_total", "method" => method, "route" => route, "status" => status)
-        .increment(1);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let status = response.status().as_u16();
+    HANDLES.with(|handles| {
+        let mut handles = handles.borrow_mut();
+        if !handles.contains_key(route) {
+            let latency = metrics::histogram!(
+                "mammoth_http_request_duration_seconds", "route" => route.to_owned()
+            );
+            handles.insert(
+                route.into(),
+                RouteHandles {
+                    latency,
+                    counts: HashMap::new(),
+                },
+            );
+        }
+        let Some(entry) = handles.get_mut(route) else {
+            return;
+        };
+        entry.latency.record(started.elapsed().as_secs_f64());
+        entry
+            .counts
+            .entry((method, status))
+            .or_insert_with(|| {
+                metrics::counter!(
+                    "mammoth_http_requests_total",
+                    "method" => method, "route" => route.to_owned(), "status" => status.to_string()
+                )
+            })
+            .increment(1);
+    });
     response
+}
+
+thread_local! {
+    /// Metric handles by route, then by (method, status). Asking the recorder for a metric
+    /// hashes every label on every request; a handle, once made, is reused, with no lock and no
+    /// allocation. Bounded: the routes are the router's, methods outside the standard set count
+    /// as `OTHER`, and statuses are three digits.
+    static HANDLES: RefCell<HashMap<Box<str>, RouteHandles>> = RefCell::default();
+}
+
+struct RouteHandles {
+    latency: metrics::Histogram,
+    counts: HashMap<(&'static str, u16), metrics::Counter>,
+}
+
+/// The method as a static label; anything non-standard is `OTHER`, so clients cannot grow the
+/// label set.
+fn known_method(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 /// The Prometheus text: what the recorder holds, then the scrape-time gauges.

@@ -251,3 +251,45 @@ async fn sigterm_flushes_periodic_snapshots_and_exits_zero() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body, json!({"collections": [{"name": "p", "count": 50}]}));
 }
+
+#[tokio::test]
+async fn the_binary_counts_requests_by_route_and_status_in_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn(dir.path(), &[], true).await;
+    let key = server.key.clone().unwrap();
+    let client = Client::new();
+    for _ in 0..3 {
+        let response = client
+            .get(format!("{}/v1/collections", server.url))
+            .header("X-API-Key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let response = client
+        .get(format!("{}/v1/collections", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let text = client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ok = r#"mammoth_http_requests_total{method="GET",route="/v1/collections",status="200"} 3"#;
+    let denied =
+        r#"mammoth_http_requests_total{method="GET",route="/v1/collections",status="401"} 1"#;
+    assert!(text.lines().any(|l| l == ok), "{text}");
+    assert!(text.lines().any(|l| l == denied), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l
+                == r#"mammoth_http_request_duration_seconds_count{route="/v1/collections"} 4"#),
+        "{text}"
+    );
+}
