@@ -23,6 +23,7 @@
 //! * Object keys that are empty or contain `.` cannot be named by a field path (a path's `.`
 //!   always descends), so neither they nor anything below them is indexed.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -213,12 +214,12 @@ impl Indexes {
                 continue;
             };
             field.docs += 1;
-            match field.entries.get_mut(key.as_slice()) {
-                Some(posting) => posting.insert(id.clone()),
-                None => {
-                    field
-                        .entries
-                        .insert(ValueKey::from_raw(key), Posting::One(id.clone()));
+            // One descent of the B-tree whether the value is new or not (most values of most
+            // fields are unique, so a lookup then an insert would descend twice).
+            match field.entries.entry(ValueKey::from_raw(key)) {
+                Entry::Occupied(mut posting) => posting.get_mut().insert(id.clone()),
+                Entry::Vacant(slot) => {
+                    slot.insert(Posting::One(id.clone()));
                 }
             }
         }
