@@ -115,6 +115,11 @@ impl KeySigner {
         }
     }
 
+    /// Tells this signer apart from other servers' in per-thread caches.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Mints a scoped token.
     pub fn mint_token(&self, claims: &TokenClaims) -> String {
         jsonwebtoken::encode(&self.token_header, claims, &self.token_encoding)

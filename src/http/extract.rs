@@ -1,11 +1,14 @@
 //! Extractors: JSON bodies with the app's error body, path parameters, and API-key credentials.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use std::sync::Arc;
 
 use mammoth_actors::project::{Access, ProjectHandle};
 use mammoth_actors::records::Permission;
@@ -178,7 +181,7 @@ impl FromRequestParts<AppState> for ApiKey {
             .ok_or_else(|| ApiError::unauthorized("the API key's project does not exist"))?;
         let grant = match other {
             Some(token) if !token.starts_with("mm") => {
-                Some(Arc::new(scoped_grant(state, token, &claims.pid)?))
+                Some(scoped_grant(state, token, &claims.pid)?)
             }
             _ => None,
         };
@@ -195,32 +198,88 @@ impl FromRequestParts<AppState> for ApiKey {
     }
 }
 
-/// Verifies a scoped token for `project` and turns it into a grant.
-fn scoped_grant(state: &AppState, token: &str, project: &str) -> Result<Grant, ApiError> {
-    let claims = state.signer.verify_token(token).ok_or_else(|| {
-        ApiError::unauthorized(
-            "the token is malformed, tampered with, or was not issued by this server",
-        )
-    })?;
+/// Verifies a scoped token for `project` and turns it into a grant. Expiry and project are
+/// checked on every request; the signature check and the scope's parsing only the first time a
+/// worker thread sees the token (see [`VERIFIED_TOKENS`]).
+fn scoped_grant(state: &AppState, token: &str, project: &str) -> Result<Arc<Grant>, ApiError> {
+    let signer = state.signer.id();
+    let cached = VERIFIED_TOKENS.with(|cache| {
+        cache
+            .borrow()
+            .get(&signer)
+            .and_then(|tokens| tokens.get(token))
+            .cloned()
+    });
+    let verified = match cached {
+        Some(verified) => verified,
+        None => {
+            let claims = state.signer.verify_token(token).ok_or_else(|| {
+                ApiError::unauthorized(
+                    "the token is malformed, tampered with, or was not issued by this server",
+                )
+            })?;
+            let scope = Scope::parse(&claims.scope).map_err(|_| {
+                ApiError::unauthorized("the token's scope is not valid; mint a new one")
+            })?;
+            let grant = Grant {
+                key_id: claims.kid,
+                nonce: claims.n,
+                permission: claims.perm,
+                scope,
+            };
+            let verified = VerifiedToken {
+                exp: claims.exp,
+                project: claims.pid,
+                grant: Arc::new(grant),
+            };
+            VERIFIED_TOKENS.with(|cache| {
+                let mut cache = cache.borrow_mut();
+                if cache.len() >= CACHED_SIGNERS && !cache.contains_key(&signer) {
+                    cache.clear();
+                }
+                let tokens = cache.entry(signer).or_default();
+                if tokens.len() >= CACHED_TOKENS {
+                    tokens.clear();
+                }
+                tokens.insert(token.into(), verified.clone());
+            });
+            verified
+        }
+    };
     let now = state.config.env.now_millis() / 1000;
-    if claims.exp <= now {
+    if verified.exp <= now {
         return Err(ApiError::unauthorized(
             "the token has expired; mint a new one with POST /v1/tokens",
         ));
     }
-    if claims.pid != project {
+    if verified.project != project {
         return Err(ApiError::unauthorized(
             "the token belongs to another project than the API key",
         ));
     }
-    let scope = Scope::parse(&claims.scope)
-        .map_err(|_| ApiError::unauthorized("the token's scope is not valid; mint a new one"))?;
-    Ok(Grant {
-        key_id: claims.kid,
-        nonce: claims.n,
-        permission: claims.perm,
-        scope,
-    })
+    Ok(verified.grant)
+}
+
+/// A scoped token whose signature was checked and whose scope was parsed.
+#[derive(Clone)]
+struct VerifiedToken {
+    exp: u64,
+    project: String,
+    grant: Arc<Grant>,
+}
+
+/// Most tokens one thread remembers per signer; past it that signer's entries start over.
+const CACHED_TOKENS: usize = 4096;
+/// Most signers (servers in this process) one thread remembers tokens for.
+const CACHED_SIGNERS: usize = 16;
+
+thread_local! {
+    /// Scoped tokens this worker thread has verified, by signer, then token string. A token's
+    /// claims never change once signed, so only the HMAC and the scope parsing are skipped;
+    /// expiry, project and the minting key's liveness are still checked on every request.
+    /// Forged tokens never enter. Per thread: no lock.
+    static VERIFIED_TOKENS: RefCell<HashMap<u64, HashMap<Box<str>, VerifiedToken>>> =
+        RefCell::default();
 }
 
 /// The token of an `Authorization: Bearer ...` header, if any.
