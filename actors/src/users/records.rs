@@ -1,11 +1,11 @@
 //! The records of end-user auth, as stored (JSON) and as shown, and [`Change`]: the records a
 //! planned operation puts or deletes.
 
-use bytes::Bytes;
 use mammoth_storage::Mutation;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProjectError;
+use crate::project::encode;
 
 /// An end user as stored (JSON). The password hash is a PHC string and is never shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,8 +187,4 @@ impl Change {
             })
             .collect()
     }
-}
-
-fn encode<T: Serialize>(record: &T) -> Bytes {
-    Bytes::from(serde_json::to_vec(record).expect("records always encode"))
 }
