@@ -9,7 +9,6 @@
 //!   HTTP until shutdown, then flushes.
 //! - [`keys`]: API keys as signed JWTs (minting and verification).
 //! - [`http`]: the thin axum layer: routes, extractors, the one error type.
-//! - [`bench`]: the load harness behind `mammoth bench`.
 //! - [`password`]: Argon2id hashing on a bounded pool, away from async workers and actors.
 //! - [`mail`]: sign-in mail, through SMTP or the in-memory dev outbox.
 //!
@@ -26,7 +25,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod bench;
 pub mod config;
 pub mod dashboard;
 pub mod http;

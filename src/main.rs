@@ -28,7 +28,7 @@ enum Command {
     Serve(ServeArgs),
     /// Load-test a Mammoth over HTTP (or one started in this process) and print req/s and
     /// latency percentiles; --ceiling compares with a bare HTTP server.
-    Bench(mammoth::bench::BenchArgs),
+    Bench(mammoth_harness::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -101,7 +101,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Bench(args) => mammoth::bench::main(args),
+        Command::Bench(args) => mammoth_harness::main(args, mammoth::testing::bench_launcher),
     }
 }
 

@@ -7,6 +7,7 @@ mod credentials;
 mod dashboard;
 mod documents;
 mod durability;
+mod harness;
 mod isolation;
 mod query;
 mod robustness;
@@ -15,11 +16,9 @@ mod tokens;
 use std::path::Path;
 
 use mammoth::config::Config;
-use mammoth::server::Server;
+use mammoth::testing::Running;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub(crate) const ROOT: &str = "test-root-token";
 
@@ -32,8 +31,8 @@ pub(crate) struct Instance {
     pub(crate) key: String,
     /// The dashboard sign-in link printed at start, when this start made one.
     pub(crate) operator_link: Option<String>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The shared in-process runner (`mammoth::testing::Running`).
+    pub(crate) running: Running,
 }
 
 impl Instance {
@@ -48,33 +47,26 @@ impl Instance {
     pub(crate) async fn with_config(mut config: Config) -> Instance {
         config.root_token = Some(ROOT.into());
         config.test_hooks = true;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = Server::start(config, listener).await.unwrap();
-        let url = format!("http://{}", server.local_addr());
+        let server = Running::bind(config).await.unwrap();
         let (project, key) = match server.bootstrap() {
             Some(b) => (b.project.id.clone(), b.key.key.clone()),
             None => (String::new(), String::new()),
         };
         let operator_link = server.operator_link().map(str::to_owned);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(async move {
-            let _ = stopped.await;
-        }));
+        let running = Running::serve(server);
         Instance {
-            url,
+            url: running.url().to_owned(),
             client: Client::new(),
             project,
             key,
             operator_link,
-            stop: Some(stop),
-            task: Some(task),
+            running,
         }
     }
 
     /// Graceful shutdown; returns once storage is flushed.
-    pub(crate) async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap().unwrap();
+    pub(crate) async fn stop(self) {
+        self.running.stop().await.unwrap();
     }
 
     /// A request with the bootstrap key.

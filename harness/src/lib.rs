@@ -1,5 +1,9 @@
 //! # The load harness: `mammoth bench`
 //!
+//! Its own crate so the server crate stays the server: it depends on HTTP crates and on
+//! `mammoth-actors` (the ceiling reuses its merge-patch), never on `mammoth`; the binary's
+//! `bench` subcommand calls [`main`] with the in-process runner ([`Launch`]).
+//!
 //! Drives a Mammoth over HTTP the way `redis-benchmark` or `pgbench` drive theirs: it seeds a
 //! fresh collection (`bench_<random>`, documents of about 200 bytes, many requests at a time),
 //! warms up, then runs a workload on `--connections` keep-alive connections for `--duration`
@@ -22,7 +26,10 @@
 //! - `seed`: concurrent seeding with progress on stderr.
 //! - `round`: timed rounds over a target's connections.
 //! - `report`: histograms and counts, the printed table and the `--json` file.
-//! - `ceiling`, `instance`: the servers the harness may start itself.
+//! - `ceiling`: the bare HashMap server of `--ceiling`.
+//! - `instance`: what the harness asks of the caller to start its own Mammoth ([`Launch`]).
+//!
+//! Its end-to-end tests live in the server crate (`tests/it/harness.rs`), which has both.
 
 mod ceiling;
 mod client;
@@ -30,8 +37,6 @@ mod instance;
 mod report;
 mod round;
 mod seed;
-#[cfg(test)]
-mod tests;
 mod workload;
 
 use std::path::PathBuf;
@@ -42,11 +47,9 @@ use anyhow::Context;
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 
-use crate::config::parse_duration;
 use ceiling::Ceiling;
 use client::{Conn, Target};
-use instance::Instance;
-pub use instance::ServerKind;
+pub use instance::{BoxFuture, Instance, Launch, ServerKind};
 pub use report::{Latency, Report, TargetReport};
 use round::Pool;
 pub use workload::{EXAMPLE_QUERY, Workload};
@@ -101,6 +104,31 @@ pub struct BenchArgs {
     pub json: Option<PathBuf>,
 }
 
+/// A duration like `10`, `10s`, `500ms`, `1m` or `1h` (1 ms to 24 h): the syntax of
+/// `mammoth serve --snapshot-interval`, kept equal by `tests/it/harness.rs`
+/// (`durations_parse_as_serve_does`), since this crate cannot import the server's config.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 1s or 500ms"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("'{s}' has an unknown unit; use ms, s, m or h")),
+    };
+    if !(0.001..=86_400.0).contains(&seconds) {
+        return Err(format!("'{s}' is out of range (1ms to 24h)"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
 fn parse_warmup(s: &str) -> Result<Duration, String> {
     match s.trim() {
         "0" | "0s" | "0ms" => Ok(Duration::ZERO),
@@ -111,15 +139,16 @@ fn parse_warmup(s: &str) -> Result<Duration, String> {
 /// Runs `mammoth bench`: prints the report on stdout (progress on stderr) and writes `--json`.
 /// A failure (an unreachable server, a refused key, ...) is printed as one line on stderr and
 /// ends the process with status 1, without the backtrace `RUST_BACKTRACE` would add.
-pub fn main(args: BenchArgs) -> anyhow::Result<()> {
-    if let Err(e) = run_main(&args) {
+/// `launch` starts the in-process instance when no `--url` is given.
+pub fn main(args: BenchArgs, launch: Launch) -> anyhow::Result<()> {
+    if let Err(e) = run_main(&args, launch) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
     Ok(())
 }
 
-fn run_main(args: &BenchArgs) -> anyhow::Result<()> {
+fn run_main(args: &BenchArgs, launch: Launch) -> anyhow::Result<()> {
     let client = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bench-client")
@@ -130,7 +159,7 @@ fn run_main(args: &BenchArgs) -> anyhow::Result<()> {
         .thread_name("bench-server")
         .build()
         .context("starting the server runtime")?;
-    let report = client.block_on(run(args, servers.handle()))?;
+    let report = client.block_on(run(args, servers.handle(), launch))?;
     print!("{report}");
     if let Some(path) = &args.json {
         write_json(&report, path)?;
@@ -148,15 +177,19 @@ pub fn write_json(report: &Report, path: &std::path::Path) -> anyhow::Result<()>
 }
 
 /// Seeds, measures and reports. Servers the harness starts (its own Mammoth, the ceiling) run
-/// on `servers`; requests are sent from the current runtime.
-pub async fn run(args: &BenchArgs, servers: &tokio::runtime::Handle) -> anyhow::Result<Report> {
+/// on `servers` (its own Mammoth started by `launch`); requests are sent from the current runtime.
+pub async fn run(
+    args: &BenchArgs,
+    servers: &tokio::runtime::Handle,
+    launch: Launch,
+) -> anyhow::Result<Report> {
     let (instance, url, key, server) = match (&args.url, &args.key) {
         (Some(url), Some(key)) => (None, url.clone(), key.clone(), "external".to_owned()),
         (None, None) => {
             let instance = servers
-                .spawn(Instance::start(args.server, args.data.clone()))
+                .spawn(launch(args.server, args.data.clone()))
                 .await??;
-            let (url, key) = (instance.url().to_owned(), instance.key().to_owned());
+            let (url, key) = (instance.url.clone(), instance.key.clone());
             eprintln!(
                 "started an in-process Mammoth ({}) at {url}",
                 args.server.name()
@@ -168,7 +201,7 @@ pub async fn run(args: &BenchArgs, servers: &tokio::runtime::Handle) -> anyhow::
     let result = measure(args, servers, &url, &key, server).await;
     if let Some(instance) = instance {
         instance
-            .stop()
+            .stop
             .await
             .context("stopping the in-process server")?;
     }

@@ -1,11 +1,17 @@
 //! Tests of the harness itself: arguments, short runs against real servers, the JSON file, and
-//! the one-line errors. No assertion is about speed.
+//! the one-line errors. No assertion is about speed. They live here, not in the harness crate,
+//! because they need a real Mammoth and the harness must not depend on the server crate.
+
+use std::time::Duration;
 
 use clap::Parser;
+use mammoth::testing::{TestServer, bench_launcher};
+use mammoth_harness::{BenchArgs, Report, ServerKind, Workload, write_json};
 use tokio::runtime::Handle;
 
-use super::*;
-use crate::testing::TestServer;
+async fn run(args: &BenchArgs, servers: &Handle) -> anyhow::Result<Report> {
+    mammoth_harness::run(args, servers, bench_launcher).await
+}
 
 #[derive(Parser)]
 struct Cli {
@@ -43,6 +49,19 @@ fn defaults_parse() {
     assert_eq!(args.workload, Workload::Mixed);
     assert_eq!(args.duration, Duration::from_millis(500));
     assert_eq!(args.warmup, Duration::ZERO);
+}
+
+#[test]
+fn durations_parse_as_serve_does() {
+    for s in [
+        "1s", "250ms", "2", "1.5m", "1h", " 3s ", "0", "0ms", "25h", "1d", "x", "", "1.2.3s",
+    ] {
+        assert_eq!(
+            mammoth_harness::parse_duration(s),
+            mammoth::config::parse_duration(s),
+            "{s:?}"
+        );
+    }
 }
 
 #[test]
