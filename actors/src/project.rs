@@ -1,9 +1,9 @@
 //! The project actor: the one owner of a project's collections, keys and records.
 //!
 //! Every request for a project becomes one message to its actor. The actor checks the caller's key
-//! against its live key table, applies the change to memory, hands the mutation to the storage
-//! writer and replies at once with a durability [`Ticket`]: the HTTP handler waits for the disk,
-//! the actor never does. User errors travel in the reply; only a bug (a panic) ends the actor, and
+//! against its live key table, hands the mutation to the storage writer, applies it to memory
+//! and replies at once with a durability [`Ticket`]: the HTTP handler waits for the disk, the
+//! actor never does. User errors travel in the reply; only a bug (a panic) ends the actor, and
 //! the supervisor in [`crate::registry`] then restarts it from storage.
 
 mod admin;
@@ -289,14 +289,16 @@ pub struct ProjectState {
 impl Actor for ProjectActor {
     type Msg = ProjectMsg;
     type State = ProjectState;
-    type Arguments = ProjectArgs;
+    /// Built beforehand by [`ProjectState::load`] on a blocking thread (see `registry`), so
+    /// spawning never parses documents or builds indexes on an async worker.
+    type Arguments = ProjectState;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<ProjectMsg>,
-        args: ProjectArgs,
+        state: ProjectState,
     ) -> Result<ProjectState, ActorProcessingErr> {
-        ProjectState::load(args)
+        Ok(state)
     }
 
     async fn handle(
@@ -314,7 +316,9 @@ impl Actor for ProjectActor {
 }
 
 impl ProjectState {
-    fn load(args: ProjectArgs) -> Result<ProjectState, ActorProcessingErr> {
+    /// Parses a project's stored state and builds its indexes: CPU-bound, so callers run it
+    /// on a blocking thread.
+    pub(crate) fn load(args: ProjectArgs) -> Result<ProjectState, ActorProcessingErr> {
         let ProjectArgs {
             record,
             snapshot,

@@ -4,25 +4,33 @@
 //! lookup per request) takes no lock; creating a project, which is rare, copies the map.
 //!
 //! Supervision policy: every project actor is linked to one supervisor actor. When a project actor
-//! panics, the supervisor flushes storage, reloads that project from what storage holds (every
-//! acknowledged write is there) and swaps the new actor into the project's handle; no other
-//! project is touched. Requests that reach the project while it restarts get 503 and may retry.
-//! If reloading fails, the project stays down (503) and the error is logged.
+//! panics, the supervisor starts a restart task and goes back to its mailbox: the task flushes
+//! storage, reloads that project from what storage holds (every acknowledged write is there) and
+//! builds its state on a blocking thread, spawns the new actor with that state and swaps it into
+//! the project's handle; no other project is touched. Requests that reach the project while it
+//! restarts get 503 and may retry. If reloading fails, the project stays down (503) and the
+//! error is logged. Each completed restart bumps [`Registry::restarts`], which tests wait on.
+//!
+//! Loading never runs in an actor's mailbox or on an async worker: at start-up every project's
+//! state is built on its own blocking thread, all at once, and only then are the actors spawned.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use mammoth_storage::{Mutation, ProjectSnapshot, Snapshot, Storage};
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::sync::watch;
 
 use crate::env::Env;
 use crate::error::ProjectError;
 use crate::ids::rfc3339_millis;
-use crate::project::{ProjectActor, ProjectArgs, ProjectHandle, ProjectMsg};
+use crate::project::{ProjectActor, ProjectArgs, ProjectHandle, ProjectMsg, ProjectState};
 use crate::records::{IssuedKey, KeyMinter, KeyRecord, Permission, ProjectRecord};
 
 type ProjectMap = HashMap<String, ProjectHandle>;
+/// Which project each live actor serves, to restart the right one.
+type Children = Arc<Mutex<HashMap<ActorId, String>>>;
 
 /// Finds, creates and supervises projects. Cheap to clone.
 #[derive(Clone)]
@@ -38,6 +46,9 @@ struct Inner {
     /// Serialises project creation so that two creations never lose each other's map update.
     create: tokio::sync::Mutex<()>,
     supervisor: ActorRef<SupervisorMsg>,
+    children: Children,
+    /// Completed restarts since start; bumped after the new actor is in its handle.
+    restarts: watch::Sender<u64>,
     storage: Storage,
     env: Env,
     minter: KeyMinter,
@@ -53,7 +64,7 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// Starts the supervisor and one actor per project in `snapshot`, each fully loaded with its
-    /// indexes rebuilt, before returning.
+    /// indexes rebuilt, before returning. Projects load in parallel, one blocking thread each.
     pub async fn start(
         storage: Storage,
         snapshot: Snapshot,
@@ -61,8 +72,12 @@ impl Registry {
         minter: KeyMinter,
     ) -> Result<Registry, ProjectError> {
         let projects: Arc<ArcSwap<ProjectMap>> = Arc::default();
+        let children = Children::default();
+        let (restarts, _) = watch::channel(0);
         let args = SupervisorArgs {
             projects: projects.clone(),
+            children: children.clone(),
+            restarts: restarts.clone(),
             storage: storage.clone(),
             env: env.clone(),
             minter: minter.clone(),
@@ -76,21 +91,28 @@ impl Registry {
                 key_owner: Mutex::default(),
                 create: tokio::sync::Mutex::new(()),
                 supervisor,
+                children,
+                restarts,
                 storage,
                 env,
                 minter,
             }),
         };
-        let mut map = ProjectMap::new();
         let mut owners = HashMap::new();
+        let mut loading = tokio::task::JoinSet::new();
         for (id, project) in snapshot.projects {
-            let record: ProjectRecord = serde_json::from_slice(&project.record).map_err(|e| {
-                ProjectError::internal(format!("the record of project {id} is corrupt: {e}"))
-            })?;
             for key_id in project.keys.keys() {
                 owners.insert(key_id.clone(), id.clone());
             }
-            let handle = registry.spawn(record, project).await?;
+            let args = registry.args(&id, project);
+            loading.spawn_blocking(move || build(&id, args?).map(|state| (id, state)));
+        }
+        let mut map = ProjectMap::new();
+        while let Some(loaded) = loading.join_next().await {
+            let (id, state) = loaded
+                .map_err(|e| ProjectError::internal(format!("loading a project panicked: {e}")))?
+                .map_err(ProjectError::internal)?;
+            let handle = registry.spawn(id.clone(), state).await?;
             map.insert(id, handle);
         }
         registry.inner.projects.store(Arc::new(map));
@@ -98,23 +120,34 @@ impl Registry {
         Ok(registry)
     }
 
-    async fn spawn(
-        &self,
-        record: ProjectRecord,
-        snapshot: ProjectSnapshot,
-    ) -> Result<ProjectHandle, ProjectError> {
-        let id = record.id.clone();
-        let args = ProjectArgs {
-            record,
+    /// What a project's actor starts from, with its stored record decoded.
+    fn args(&self, id: &str, snapshot: ProjectSnapshot) -> Result<ProjectArgs, String> {
+        project_args(
+            id,
             snapshot,
-            storage: self.inner.storage.clone(),
-            env: self.inner.env.clone(),
-            minter: self.inner.minter.clone(),
-        };
-        let actor = ractor::call_t!(self.inner.supervisor, SupervisorMsg::Spawn, 60_000, args)
-            .map_err(|e| ProjectError::internal(format!("spawning a project failed: {e}")))?
-            .map_err(ProjectError::internal)?;
+            &self.inner.storage,
+            &self.inner.env,
+            &self.inner.minter,
+        )
+    }
+
+    /// Spawns an actor for a built state, linked to the supervisor.
+    async fn spawn(&self, id: String, state: ProjectState) -> Result<ProjectHandle, ProjectError> {
+        let actor = spawn_child(
+            self.inner.supervisor.get_cell(),
+            &self.inner.children,
+            &id,
+            state,
+        )
+        .await
+        .map_err(ProjectError::internal)?;
         Ok(ProjectHandle::new(id, actor))
+    }
+
+    /// Completed restarts since start: a test crashes a project, then waits with
+    /// `restarts.wait_for(|n| *n > before)` instead of polling.
+    pub fn restarts(&self) -> watch::Receiver<u64> {
+        self.inner.restarts.subscribe()
     }
 
     /// The project with this id.
@@ -171,7 +204,19 @@ impl Registry {
             ..ProjectSnapshot::default()
         };
         snapshot.keys.insert(key_id.clone(), encoded_key);
-        let handle = self.spawn(record.clone(), snapshot).await?;
+        let args = ProjectArgs {
+            record: record.clone(),
+            snapshot,
+            storage: self.inner.storage.clone(),
+            env: self.inner.env.clone(),
+            minter: self.inner.minter.clone(),
+        };
+        let id = record.id.clone();
+        let state = tokio::task::spawn_blocking(move || build(&id, args))
+            .await
+            .map_err(|e| ProjectError::internal(format!("building a project panicked: {e}")))?
+            .map_err(ProjectError::internal)?;
+        let handle = self.spawn(record.id.clone(), state).await?;
         let mut map = ProjectMap::clone(&self.inner.projects.load());
         map.insert(record.id.clone(), handle.clone());
         self.inner.projects.store(Arc::new(map));
@@ -230,79 +275,97 @@ fn no_key(key_id: &str) -> ProjectError {
     ProjectError::not_found(format!("no API key '{key_id}'"))
 }
 
-enum SupervisorMsg {
-    Spawn(
-        ProjectArgs,
-        RpcReplyPort<Result<ActorRef<ProjectMsg>, String>>,
-    ),
+/// What a project actor starts from: its decoded record and stored state.
+fn project_args(
+    id: &str,
+    snapshot: ProjectSnapshot,
+    storage: &Storage,
+    env: &Env,
+    minter: &KeyMinter,
+) -> Result<ProjectArgs, String> {
+    let record: ProjectRecord = serde_json::from_slice(&snapshot.record)
+        .map_err(|e| format!("the record of project {id} is corrupt: {e}"))?;
+    Ok(ProjectArgs {
+        record,
+        snapshot,
+        storage: storage.clone(),
+        env: env.clone(),
+        minter: minter.clone(),
+    })
 }
 
+/// Builds a project's state (documents parsed, indexes built). CPU-bound: call it on a
+/// blocking thread.
+fn build(id: &str, args: ProjectArgs) -> Result<ProjectState, String> {
+    ProjectState::load(args).map_err(|e| format!("project {id} failed to load: {e}"))
+}
+
+/// Spawns a project actor with its state already built, linked to `supervisor`, and records
+/// which project it serves before anything can reach it.
+async fn spawn_child(
+    supervisor: ActorCell,
+    children: &Children,
+    id: &str,
+    state: ProjectState,
+) -> Result<ActorRef<ProjectMsg>, String> {
+    let (actor, _) = Actor::spawn_linked(None, ProjectActor, state, supervisor)
+        .await
+        .map_err(|e| format!("project {id} failed to start: {e}"))?;
+    lock(children).insert(actor.get_id(), id.to_owned());
+    Ok(actor)
+}
+
+fn lock(children: &Children) -> std::sync::MutexGuard<'_, HashMap<ActorId, String>> {
+    // A poisoned map is still a valid map: every update is a single insert or remove.
+    children.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The supervisor takes no messages: it only hears its children's supervision events.
+enum SupervisorMsg {}
+
+#[derive(Clone)]
 struct SupervisorArgs {
     projects: Arc<ArcSwap<ProjectMap>>,
+    children: Children,
+    restarts: watch::Sender<u64>,
     storage: Storage,
     env: Env,
     minter: KeyMinter,
 }
 
-struct SupervisorState {
-    args: SupervisorArgs,
-    /// Which project each live actor serves, to restart the right one.
-    children: HashMap<ActorId, String>,
-}
-
 struct Supervisor;
 
-impl Supervisor {
-    async fn spawn_child(
-        myself: &ActorRef<SupervisorMsg>,
-        state: &mut SupervisorState,
-        args: ProjectArgs,
-    ) -> Result<ActorRef<ProjectMsg>, String> {
-        let id = args.record.id.clone();
-        let (actor, _) = Actor::spawn_linked(None, ProjectActor, args, myself.get_cell())
-            .await
-            .map_err(|e| format!("project {id} failed to start: {e}"))?;
-        state.children.insert(actor.get_id(), id);
-        Ok(actor)
-    }
-
-    async fn restart(
-        myself: &ActorRef<SupervisorMsg>,
-        state: &mut SupervisorState,
-        project: String,
-    ) {
-        let a = &state.args;
-        if let Err(e) = a.storage.flush().await {
+impl SupervisorArgs {
+    /// Reloads a failed project from storage and swaps the new actor into its handle. Runs on
+    /// its own task, so the supervisor's mailbox never waits for the disk or a rebuild.
+    async fn restart(self, supervisor: ActorCell, project: String) {
+        if let Err(e) = self.storage.flush().await {
             tracing::error!(project, error = %e, "flushing before a restart failed");
         }
-        let snapshot = match a.storage.load_project(&project) {
-            Ok(Some(s)) => s,
-            Ok(None) => ProjectSnapshot::default(),
-            Err(e) => {
-                tracing::error!(project, error = %e, "reloading a failed project failed; it stays down");
-                return;
-            }
+        let loader = self.clone();
+        let id = project.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let snapshot = loader
+                .storage
+                .load_project(&id)
+                .map_err(|e| format!("reloading project {id} failed: {e}"))?
+                .unwrap_or_default();
+            let args = project_args(&id, snapshot, &loader.storage, &loader.env, &loader.minter)?;
+            build(&id, args)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("reloading project {project} panicked: {e}")));
+        let spawned = match built {
+            Ok(state) => spawn_child(supervisor, &self.children, &project, state).await,
+            Err(e) => Err(e),
         };
-        let record = match serde_json::from_slice::<ProjectRecord>(&snapshot.record) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(project, error = %e, "a failed project's record is unreadable; it stays down");
-                return;
-            }
-        };
-        let args = ProjectArgs {
-            record,
-            snapshot,
-            storage: a.storage.clone(),
-            env: a.env.clone(),
-            minter: a.minter.clone(),
-        };
-        match Supervisor::spawn_child(myself, state, args).await {
+        match spawned {
             Ok(actor) => {
-                if let Some(handle) = state.args.projects.load().get(&project) {
+                if let Some(handle) = self.projects.load().get(&project) {
                     handle.replace_actor(actor);
                 }
                 tracing::warn!(project, "project actor restarted from storage");
+                self.restarts.send_modify(|n| *n += 1);
             }
             Err(e) => {
                 tracing::error!(project, error = %e, "restarting a project failed; it stays down")
@@ -313,50 +376,42 @@ impl Supervisor {
 
 impl Actor for Supervisor {
     type Msg = SupervisorMsg;
-    type State = SupervisorState;
+    type State = SupervisorArgs;
     type Arguments = SupervisorArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<SupervisorMsg>,
         args: SupervisorArgs,
-    ) -> Result<SupervisorState, ActorProcessingErr> {
-        Ok(SupervisorState {
-            args,
-            children: HashMap::new(),
-        })
+    ) -> Result<SupervisorArgs, ActorProcessingErr> {
+        Ok(args)
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<SupervisorMsg>,
+        _myself: ActorRef<SupervisorMsg>,
         msg: SupervisorMsg,
-        state: &mut SupervisorState,
+        _state: &mut SupervisorArgs,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            SupervisorMsg::Spawn(args, reply) => {
-                let result = Supervisor::spawn_child(&myself, state, args).await;
-                let _ = reply.send(result);
-            }
-        }
-        Ok(())
+        match msg {}
     }
 
     async fn handle_supervisor_evt(
         &self,
         myself: ActorRef<SupervisorMsg>,
         event: SupervisionEvent,
-        state: &mut SupervisorState,
+        state: &mut SupervisorArgs,
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
-                if let Some(project) = state.children.remove(&cell.get_id()) {
+                let project = lock(&state.children).remove(&cell.get_id());
+                if let Some(project) = project {
                     tracing::error!(project, %error, "project actor failed");
-                    Supervisor::restart(&myself, state, project).await;
+                    tokio::spawn(state.clone().restart(myself.get_cell(), project));
                 }
             }
             SupervisionEvent::ActorTerminated(cell, _, _) => {
-                state.children.remove(&cell.get_id());
+                lock(&state.children).remove(&cell.get_id());
             }
             _ => {}
         }

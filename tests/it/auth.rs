@@ -967,28 +967,10 @@ async fn sessions_survive_a_project_actor_restart() {
     let dir = tempfile::tempdir().unwrap();
     let s = Instance::on_disk(dir.path()).await;
     let session = session_of(&s.signup("ada@example.com", PASSWORD).await);
-    let (status, _) = s
-        .admin(
-            Method::POST,
-            &format!("/projects/{}/crash", s.project),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let mut restored = None;
-    for _ in 0..200 {
-        let me = s.me(&session).await;
-        if me.status == StatusCode::OK {
-            restored = Some(me.body);
-            break;
-        }
-        assert_eq!(me.status, StatusCode::SERVICE_UNAVAILABLE, "{}", me.text);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        restored.expect("the project came back")["user"]["email"],
-        "ada@example.com"
-    );
+    s.crash_and_wait(&s.project).await;
+    let me = s.me(&session).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.body["user"]["email"], "ada@example.com");
     assert_eq!(
         s.login("ada@example.com", PASSWORD).await.status,
         StatusCode::OK

@@ -114,6 +114,24 @@ impl Instance {
         read(request.send().await.unwrap()).await
     }
 
+    /// Crashes a project's actor through the test hook and returns once the supervisor has
+    /// swapped in its replacement (the registry's restart event, not polling).
+    pub(crate) async fn crash_and_wait(&self, project: &str) {
+        let mut restarts = self.running.registry().restarts();
+        let before = *restarts.borrow_and_update();
+        let (status, _) = self
+            .admin(Method::POST, &format!("/projects/{project}/crash"), None)
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            restarts.wait_for(|n| *n > before),
+        )
+        .await
+        .expect("the project restarted within 30 s")
+        .expect("the registry is running");
+    }
+
     /// Creates a project through the admin API; answers (project id, write key).
     pub(crate) async fn new_project(&self, name: &str) -> (String, String) {
         let (status, body) = self
