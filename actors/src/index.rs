@@ -20,6 +20,10 @@
 //!   (`DocKeys`) is one compact byte blob. That blob is the "forward index": the query engine
 //!   evaluates filters and sort keys on it without re-parsing the document, and `remove` uses it
 //!   to find the entries to delete.
+//! * Arrays and objects are kept under a capped key ([`crate::value::NODE_KEY_CAP`] bytes, a
+//!   prefix of the full key): a document nested 31 levels deep would otherwise be indexed 31
+//!   times over. The query engine re-reads such values from the document whenever a capped key
+//!   decides nothing (see `query::plan::run::key_at`), so answers stay exact.
 //! * Object keys that are empty or contain `.` cannot be named by a field path (a path's `.`
 //!   always descends), so neither they nor anything below them is indexed.
 
@@ -29,7 +33,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::value::{ValueKey, encode_into};
+use crate::value::{ValueKey, encode_index_key};
 
 /// A document id, shared between the document map and every index posting.
 pub(crate) type DocId = Arc<str>;
@@ -203,7 +207,7 @@ impl Indexes {
         let mut path = String::new();
         flatten(doc, &mut path, &mut |path, value| {
             let mut key = Vec::with_capacity(16);
-            encode_into(value, &mut key);
+            encode_index_key(value, &mut key);
             pairs.push((self.intern(path), key));
         });
         pairs.sort_unstable_by_key(|(p, _)| *p);

@@ -63,6 +63,8 @@ pub(crate) use cursor::Position;
 pub const DEFAULT_LIMIT: usize = 20;
 /// Largest page size.
 pub const MAX_LIMIT: usize = 1000;
+/// Most sort fields (CONTRACT section 18).
+pub const MAX_SORT_FIELDS: usize = 16;
 
 /// Why a query was refused; each message says what to change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -204,6 +206,12 @@ fn parse_sort(value: &Value) -> Result<Vec<SortField>, QueryError> {
     let Value::Array(items) = value else {
         return Err(invalid(SHAPE));
     };
+    if items.len() > MAX_SORT_FIELDS {
+        return Err(invalid(format!(
+            "sort takes at most {MAX_SORT_FIELDS} fields, found {}",
+            items.len()
+        )));
+    }
     items
         .iter()
         .map(|item| {

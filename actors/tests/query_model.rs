@@ -227,6 +227,11 @@ fn scalar() -> impl Strategy<Value = Value> {
             "", "a", "ab", "abc", "b", "a\u{0}", "a\u{0}b", "é", "B"
         ])
         .prop_map(Value::from),
+        // Long strings sharing a long prefix: arrays and objects holding them have index keys
+        // past the cap (issue 13), equal in their capped prefix, so exactness depends on the
+        // engine re-reading them.
+        prop::sample::select(vec!["", "x", "y", "xx"])
+            .prop_map(|tail| Value::from(format!("{}{tail}", "p".repeat(50)))),
     ]
 }
 

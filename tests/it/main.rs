@@ -9,6 +9,7 @@ mod documents;
 mod durability;
 mod isolation;
 mod query;
+mod query_more;
 mod robustness;
 mod tokens;
 

@@ -13,6 +13,10 @@ use crate::value::{ValueKey, class_bounds, class_of, prefix_successor, string_pr
 
 /// Most values `$in` accepts.
 pub const MAX_IN: usize = 30;
+/// Most conditions a filter holds (CONTRACT section 18).
+pub const MAX_CONDITIONS: usize = 64;
+/// Most segments of a field path (CONTRACT section 18; documents nest at most 32 levels).
+pub const MAX_PATH_SEGMENTS: usize = 32;
 
 const OPERATORS: &str = "$eq $ne $gt $gte $lt $lte $in $prefix";
 
@@ -115,6 +119,12 @@ impl Filter {
                 inequality = Some(path);
             }
         }
+        if conds.len() > MAX_CONDITIONS {
+            return Err(invalid(format!(
+                "a filter holds at most {MAX_CONDITIONS} conditions, found {}",
+                conds.len()
+            )));
+        }
         Ok(Filter { conds })
     }
 
@@ -136,6 +146,11 @@ impl Filter {
 pub(crate) fn check_path(path: &str) -> Result<&str, QueryError> {
     if path.is_empty() {
         return Err(invalid("a field path must not be empty"));
+    }
+    if path.split('.').count() > MAX_PATH_SEGMENTS {
+        return Err(invalid(format!(
+            "field path '{path}' has more than {MAX_PATH_SEGMENTS} segments"
+        )));
     }
     if path.split('.').any(str::is_empty) {
         return Err(invalid(format!(

@@ -37,13 +37,14 @@
 mod ranges;
 mod run;
 
+use std::borrow::Cow;
 use std::ops::Bound::Unbounded;
 
 use self::ranges::{KeyRange, PathRanges, estimate, path_ranges, single_point};
 use self::run::{Pos, Resolved, Run, Sorter, matches_all, resolve};
 use super::filter::Filter;
 use super::{Page, Query, QueryError, Start};
-use crate::collection::Docs;
+use crate::collection::{Docs, StoredDoc};
 use crate::index::{FieldIndex, Indexes, PathId};
 
 /// The candidate count at or below which collecting every candidate beats an ordered walk.
@@ -64,6 +65,7 @@ pub(crate) fn execute(
             .iter()
             .map(|f| (indexes.path_id(&f.path), f.desc))
             .collect(),
+        paths: query.sort.iter().map(|f| &*f.path).collect(),
     };
     let scope_conds = match scope {
         Some(scope) => resolve(indexes, scope),
@@ -75,7 +77,7 @@ pub(crate) fn execute(
             keys: p
                 .values
                 .iter()
-                .map(|v| v.as_ref().map(|k| k.as_bytes()))
+                .map(|v| v.as_ref().map(|k| Cow::Borrowed(k.as_bytes())))
                 .collect(),
             id: &p.id,
         }),
@@ -83,7 +85,7 @@ pub(crate) fn execute(
             let anchor = docs.get_key_value(id).filter(|(_, doc)| {
                 scope_conds
                     .as_deref()
-                    .is_some_and(|conds| matches_all(conds, &doc.keys))
+                    .is_some_and(|conds| matches_all(conds, doc))
             });
             let Some((id, doc)) = anchor else {
                 return Err(QueryError::InvalidCursor(format!(
@@ -93,7 +95,7 @@ pub(crate) fn execute(
                 )));
             };
             Some(Pos {
-                keys: sorter.keys(&doc.keys),
+                keys: sorter.keys(doc),
                 id,
             })
         }
@@ -132,6 +134,11 @@ pub(crate) fn execute(
         }
     }
     Ok(run.page(query))
+}
+
+/// Whether one document matches `filter` (the single-document scope check).
+pub(crate) fn doc_matches(indexes: &Indexes, doc: &StoredDoc, filter: &Filter) -> bool {
+    resolve(indexes, filter).is_some_and(|conds| matches_all(&conds, doc))
 }
 
 /// How to find the candidates.
