@@ -145,6 +145,13 @@ fn op_matches(op: &str, arg: &Value, v: Option<&Value>) -> bool {
 
 fn filter_matches(filter: &Value, doc: &Map<String, Value>) -> bool {
     filter.as_object().unwrap().iter().all(|(path, cond)| {
+        if path == "$or" {
+            return cond
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|branch| filter_matches(branch, doc));
+        }
         let v = get_path(doc, path);
         match cond {
             Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) => {
@@ -360,6 +367,22 @@ fn filter() -> impl Strategy<Value = Value> {
         })
 }
 
+/// A valid filter, with an `$or` of 1-4 branches (each a valid filter) a third of the time.
+fn filter_or() -> impl Strategy<Value = Value> {
+    (
+        filter(),
+        prop::option::weighted(0.35, prop::collection::vec(filter(), 1..5)),
+    )
+        .prop_map(|(mut f, or)| {
+            if let Some(branches) = or {
+                f.as_object_mut()
+                    .unwrap()
+                    .insert("$or".into(), Value::Array(branches));
+            }
+            f
+        })
+}
+
 fn sort() -> impl Strategy<Value = Sort> {
     prop::collection::vec(
         (
@@ -382,8 +405,8 @@ struct QueryCase {
 
 fn query_case(max_docs: usize) -> impl Strategy<Value = QueryCase> {
     (
-        filter(),
-        prop::option::weighted(0.25, filter()),
+        filter_or(),
+        prop::option::weighted(0.25, filter_or()),
         sort(),
         prop_oneof![4 => 1usize..8, 1 => 8usize..60],
         0..max_docs,

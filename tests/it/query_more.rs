@@ -55,3 +55,91 @@ async fn query_limits_of_section_18_are_400() {
     expect_invalid(&s, json!({"filter": {path(33): 1}})).await;
     expect_invalid(&s, json!({"sort": [{"field": path(33)}]})).await;
 }
+
+async fn seed(s: &Instance) {
+    for (id, status, owner, age) in [
+        ("a", "open", "me", 30),
+        ("b", "done", "me", 20),
+        ("c", "open", "you", 40),
+        ("d", "late", "you", 10),
+        ("e", "done", "you", 50),
+    ] {
+        let doc = json!({"id": id, "status": status, "owner": owner, "age": age});
+        let (code, body) = s
+            .call(Method::POST, "/v1/collections/users/documents", Some(doc))
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+    }
+}
+
+fn ids(page: &Value) -> Vec<&str> {
+    page["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn or_is_a_union_in_sort_order_and_pages_with_cursors() {
+    let s = Instance::start().await;
+    seed(&s).await;
+    let q = json!({
+        "filter": {"$or": [{"status": "open"}, {"owner": "me"}, {"status": "late"}],
+                   "age": {"$gte": 15}},
+        "sort": [{"field": "age", "order": "desc"}],
+        "limit": 2
+    });
+    let (status, page) = s
+        .call(Method::POST, "/v1/collections/users/query", Some(q.clone()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(ids(&page), ["c", "a"]);
+    let mut next = q.clone();
+    next["cursor"] = page["next_cursor"].clone();
+    let (_, page2) = s
+        .call(Method::POST, "/v1/collections/users/query", Some(next))
+        .await;
+    assert_eq!(ids(&page2), ["b"]);
+    assert!(page2["next_cursor"].is_null());
+    let mut after = q;
+    after["start_after"] = page["next_start_after"].clone();
+    let (_, page3) = s
+        .call(Method::POST, "/v1/collections/users/query", Some(after))
+        .await;
+    assert_eq!(ids(&page3), ["b"]);
+}
+
+#[tokio::test]
+async fn or_400s() {
+    let s = Instance::start().await;
+    seed(&s).await;
+    let branches = |n: usize| -> Vec<Value> { (0..n).map(|i| json!({"age": i})).collect() };
+    expect_ok(&s, json!({"filter": {"$or": branches(30)}})).await;
+    expect_invalid(&s, json!({"filter": {"$or": branches(31)}})).await;
+    expect_invalid(&s, json!({"filter": {"$or": []}})).await;
+    expect_invalid(&s, json!({"filter": {"$or": {"age": 1}}})).await;
+    expect_invalid(&s, json!({"filter": {"$or": [{"$or": [{"age": 1}]}]}})).await;
+    expect_invalid(&s, json!({"filter": {"$and": [{"age": 1}]}})).await;
+    // The inequality rule holds inside each branch, not across them.
+    expect_ok(
+        &s,
+        json!({"filter": {"$or": [{"age": {"$gt": 1}}, {"status": {"$ne": "x"}}]}}),
+    )
+    .await;
+    expect_invalid(
+        &s,
+        json!({"filter": {"$or": [{"age": {"$gt": 1}, "status": {"$ne": "x"}}]}}),
+    )
+    .await;
+    // 64 conditions counting every branch's, and one more.
+    let many = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({"age": i, "status": "x", "owner": "y", "n": 1}))
+            .collect()
+    };
+    expect_ok(&s, json!({"filter": {"$or": many(16)}})).await;
+    expect_invalid(&s, json!({"filter": {"$or": many(16), "age": 1}})).await;
+    expect_invalid(&s, json!({"filter": {"$or": [{"a..b": 1}]}})).await;
+}

@@ -13,7 +13,9 @@ use crate::value::{ValueKey, class_bounds, class_of, prefix_successor, string_pr
 
 /// Most values `$in` accepts.
 pub const MAX_IN: usize = 30;
-/// Most conditions a filter holds (CONTRACT section 18).
+/// Most branches of an `$or` (CONTRACT section 13).
+pub const MAX_OR: usize = 30;
+/// Most conditions a filter holds, every `$or` branch's counted (CONTRACT section 18).
 pub const MAX_CONDITIONS: usize = 64;
 /// Most segments of a field path (CONTRACT section 18; documents nest at most 32 levels).
 pub const MAX_PATH_SEGMENTS: usize = 32;
@@ -21,10 +23,13 @@ pub const MAX_PATH_SEGMENTS: usize = 32;
 const OPERATORS: &str = "$eq $ne $gt $gte $lt $lte $in $prefix";
 
 /// A parsed, validated filter (the `filter` of a query, or a scoped token's scope entry): a
-/// conjunction of conditions.
+/// conjunction of conditions, and of one `$or` when `any` is not empty.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub(crate) conds: Vec<Cond>,
+    /// The branches of `$or` (1-30, none holding an `$or`): at least one must match. Empty when
+    /// the filter has no `$or`.
+    pub(crate) any: Vec<Filter>,
 }
 
 /// One condition: the value at `path` must exist and satisfy `op`.
@@ -92,18 +97,41 @@ impl Op {
 impl Filter {
     /// Parses and validates a filter object.
     pub fn parse(value: &Value) -> Result<Filter, QueryError> {
+        let filter = Filter::parse_level(value, true)?;
+        let count = filter.conds.len() + filter.any.iter().map(|b| b.conds.len()).sum::<usize>();
+        if count > MAX_CONDITIONS {
+            return Err(invalid(format!(
+                "a filter holds at most {MAX_CONDITIONS} conditions ($or branches included), \
+                 found {count}"
+            )));
+        }
+        Ok(filter)
+    }
+
+    /// One filter object; `$or` is allowed only when `top`.
+    fn parse_level(value: &Value, top: bool) -> Result<Filter, QueryError> {
         let Value::Object(fields) = value else {
             return Err(invalid(
                 r#"filter must be a JSON object, like {"status": "active"}"#,
             ));
         };
         let mut conds = Vec::new();
+        let mut any = Vec::new();
         let mut inequality: Option<&str> = None;
         for (path, condition) in fields {
+            if path == "$or" && top {
+                any = parse_or(condition)?;
+                continue;
+            }
+            if path == "$or" {
+                return Err(invalid(
+                    "$or cannot be nested: each $or branch is a filter without $or",
+                ));
+            }
             if path.starts_with('$') {
                 return Err(invalid(format!(
                     "'{path}' is not a field path: a filter maps field paths to conditions, and \
-                     all of them must hold (there is no $or/$and)"
+                     all of them must hold; the only other key is $or"
                 )));
             }
             check_path(path)?;
@@ -119,13 +147,7 @@ impl Filter {
                 inequality = Some(path);
             }
         }
-        if conds.len() > MAX_CONDITIONS {
-            return Err(invalid(format!(
-                "a filter holds at most {MAX_CONDITIONS} conditions, found {}",
-                conds.len()
-            )));
-        }
-        Ok(Filter { conds })
+        Ok(Filter { conds, any })
     }
 
     /// Whether a document matches.
@@ -133,12 +155,25 @@ impl Filter {
         self.conds.iter().all(|c| {
             let key = lookup(doc, &c.path).map(ValueKey::of);
             c.op.matches(key.as_ref().map(ValueKey::as_bytes))
-        })
+        }) && (self.any.is_empty() || self.any.iter().any(|b| b.matches(doc)))
     }
 
     /// Whether it has no condition (matches every document).
     pub fn is_empty(&self) -> bool {
-        self.conds.is_empty()
+        self.conds.is_empty() && self.any.is_empty()
+    }
+}
+
+fn parse_or(value: &Value) -> Result<Vec<Filter>, QueryError> {
+    match value {
+        Value::Array(branches) if (1..=MAX_OR).contains(&branches.len()) => branches
+            .iter()
+            .map(|b| Filter::parse_level(b, false))
+            .collect(),
+        _ => Err(invalid(format!(
+            "$or takes an array of 1 to {MAX_OR} filters, like [{{\"status\": \"a\"}}, \
+             {{\"owner\": \"me\"}}]"
+        ))),
     }
 }
 

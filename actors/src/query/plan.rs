@@ -41,7 +41,7 @@ use std::borrow::Cow;
 use std::ops::Bound::Unbounded;
 
 use self::ranges::{KeyRange, PathRanges, estimate, path_ranges, single_point};
-use self::run::{Pos, Resolved, Run, Sorter, matches_all, resolve};
+use self::run::{Group, Pos, Resolved, Run, Sorter, matches_all, matches_groups, resolve_filter};
 use super::filter::Filter;
 use super::{Page, Query, QueryError, Start};
 use crate::collection::{Docs, StoredDoc};
@@ -67,9 +67,9 @@ pub(crate) fn execute(
             .collect(),
         paths: query.sort.iter().map(|f| &*f.path).collect(),
     };
-    let scope_conds = match scope {
-        Some(scope) => resolve(indexes, scope),
-        None => Some(Vec::new()),
+    let scope = match scope {
+        Some(scope) => resolve_filter(indexes, scope),
+        None => Some((Vec::new(), None)),
     };
     let start = match &query.start {
         None => None,
@@ -83,9 +83,9 @@ pub(crate) fn execute(
         }),
         Some(Start::After(id)) => {
             let anchor = docs.get_key_value(id).filter(|(_, doc)| {
-                scope_conds
-                    .as_deref()
-                    .is_some_and(|conds| matches_all(conds, doc))
+                scope.as_ref().is_some_and(|(conds, group)| {
+                    matches_all(conds, doc) && matches_groups(group.as_slice(), doc)
+                })
             });
             let Some((id, doc)) = anchor else {
                 return Err(QueryError::InvalidCursor(format!(
@@ -100,23 +100,78 @@ pub(crate) fn execute(
             })
         }
     };
-    let (Some(mut conds), Some(scope_conds)) = (resolve(indexes, &query.filter), scope_conds)
+    let (Some((mut conds, or)), Some((scope_conds, scope_or))) =
+        (resolve_filter(indexes, &query.filter), scope)
     else {
         return Ok(Page::default());
     };
     conds.extend(scope_conds);
-
+    let mut groups: Vec<Group<'_>> = scope_or.into_iter().collect();
     let want = query.limit + 1;
+
+    // `$or`: one exact sub-query per branch (the rest of the filter ANDed in), merged in the
+    // result order with duplicates dropped — when every branch has an index to walk.
+    // Otherwise the `$or` is checked on each candidate of the rest of the filter's plan.
+    if let Some(branches) = or {
+        let branch_conds: Vec<Vec<Resolved<'_>>> = branches
+            .iter()
+            .map(|b| conds.iter().chain(b).copied().collect())
+            .collect();
+        let plans: Vec<Plan<'_>> = branch_conds
+            .iter()
+            .map(|c| choose(docs.len(), indexes, c, &sorter, want))
+            .collect();
+        if !plans.iter().any(|p| matches!(p, Plan::Scan { .. })) {
+            let mut merged = Vec::new();
+            for (c, plan) in branch_conds.iter().zip(plans) {
+                let mut run = Run {
+                    docs,
+                    conds: c,
+                    groups: &groups,
+                    sorter: &sorter,
+                    start: start.as_ref(),
+                    want,
+                    out: Vec::new(),
+                    worst: None,
+                };
+                run_plan(&mut run, plan);
+                merged.extend(run.out);
+            }
+            merged.sort_unstable_by(|a, b| sorter.cmp_entries(a, b));
+            merged.dedup_by(|a, b| a.id == b.id);
+            merged.truncate(want);
+            let run = Run {
+                docs,
+                conds: &conds,
+                groups: &groups,
+                sorter: &sorter,
+                start: start.as_ref(),
+                want,
+                out: merged,
+                worst: None,
+            };
+            return Ok(run.page(query));
+        }
+        groups.push(branches);
+    }
+
     let mut run = Run {
         docs,
         conds: &conds,
+        groups: &groups,
         sorter: &sorter,
         start: start.as_ref(),
         want,
         out: Vec::new(),
         worst: None,
     };
-    match choose(docs.len(), indexes, &conds, &sorter, want) {
+    let plan = choose(docs.len(), indexes, &conds, &sorter, want);
+    run_plan(&mut run, plan);
+    Ok(run.page(query))
+}
+
+fn run_plan<'d>(run: &mut Run<'d, '_>, plan: Plan<'d>) {
+    match plan {
         Plan::Empty => {}
         Plan::Scan { ordered } => run.scan(ordered),
         Plan::Walk {
@@ -133,12 +188,13 @@ pub(crate) fn execute(
             run.missing_tail(pid);
         }
     }
-    Ok(run.page(query))
 }
 
 /// Whether one document matches `filter` (the single-document scope check).
 pub(crate) fn doc_matches(indexes: &Indexes, doc: &StoredDoc, filter: &Filter) -> bool {
-    resolve(indexes, filter).is_some_and(|conds| matches_all(&conds, doc))
+    resolve_filter(indexes, filter).is_some_and(|(conds, group)| {
+        matches_all(&conds, doc) && matches_groups(group.as_slice(), doc)
+    })
 }
 
 /// How to find the candidates.

@@ -13,6 +13,7 @@ use crate::query::{Page, Query, cursor};
 use crate::value::{index_form, is_capped};
 
 /// A condition whose path is interned.
+#[derive(Clone, Copy)]
 pub(super) struct Resolved<'q> {
     pub(super) pid: PathId,
     pub(super) path: &'q str,
@@ -38,6 +39,34 @@ pub(super) fn resolve<'q>(indexes: &Indexes, filter: &'q Filter) -> Option<Vec<R
 /// Whether `doc` satisfies every condition.
 pub(super) fn matches_all(conds: &[Resolved<'_>], doc: &StoredDoc) -> bool {
     conds.iter().all(|c| cond_matches(c, doc))
+}
+
+/// An `$or` resolved: its branches that can match (a branch naming a path no document has is
+/// dropped).
+pub(super) type Group<'q> = Vec<Vec<Resolved<'q>>>;
+
+/// A filter's conditions and its `$or` group (if it has one), or `None` when nothing can match.
+pub(super) fn resolve_filter<'q>(
+    indexes: &Indexes,
+    filter: &'q Filter,
+) -> Option<(Vec<Resolved<'q>>, Option<Group<'q>>)> {
+    let conds = resolve(indexes, filter)?;
+    if filter.any.is_empty() {
+        return Some((conds, None));
+    }
+    let group: Group<'q> = filter
+        .any
+        .iter()
+        .filter_map(|b| resolve(indexes, b))
+        .collect();
+    (!group.is_empty()).then_some((conds, Some(group)))
+}
+
+/// Whether `doc` satisfies one branch of every group.
+pub(super) fn matches_groups(groups: &[Group<'_>], doc: &StoredDoc) -> bool {
+    groups
+        .iter()
+        .all(|g| g.iter().any(|branch| matches_all(branch, doc)))
 }
 
 /// Whether `doc` satisfies `c`; a capped key (a long array or object) is re-read in full.
@@ -114,6 +143,8 @@ pub(super) struct Entry<'d> {
 pub(super) struct Run<'d, 'q> {
     pub(super) docs: &'d Docs,
     pub(super) conds: &'q [Resolved<'q>],
+    /// `$or` groups that must hold as well (one branch each).
+    pub(super) groups: &'q [Group<'q>],
     pub(super) sorter: &'q Sorter<'q>,
     pub(super) start: Option<&'q Pos<'q>>,
     /// `limit` + 1.
@@ -125,6 +156,10 @@ pub(super) struct Run<'d, 'q> {
 }
 
 impl<'d> Run<'d, '_> {
+    fn matches(&self, doc: &StoredDoc) -> bool {
+        matches_all(self.conds, doc) && matches_groups(self.groups, doc)
+    }
+
     pub(super) fn entry(&self, id: &'d DocId, doc: &'d StoredDoc) -> Entry<'d> {
         Entry {
             keys: self.sorter.keys(doc),
@@ -140,7 +175,7 @@ impl<'d> Run<'d, '_> {
 
     /// Unordered: keeps the best `want` candidates seen, in O(1) amortised per candidate.
     pub(super) fn collect(&mut self, id: &'d DocId, doc: &'d StoredDoc) {
-        if !matches_all(self.conds, doc) || !self.after_start(doc, id, 0) {
+        if !self.matches(doc) || !self.after_start(doc, id, 0) {
             return;
         }
         // Once `want` are kept, a candidate after the worst of them cannot make the page.
@@ -180,7 +215,7 @@ impl<'d> Run<'d, '_> {
             Some(_) => return,
         };
         for (id, doc) in self.docs.ordered_after(after) {
-            if doc.keys.get(pid).is_none() && matches_all(self.conds, doc) {
+            if doc.keys.get(pid).is_none() && self.matches(doc) {
                 self.out.push(self.entry(id, doc));
                 if self.out.len() == self.want {
                     return;
@@ -219,7 +254,7 @@ impl<'d> Run<'d, '_> {
         let docs = self.docs;
         if ordered {
             for (id, doc) in docs.ordered_after(self.start.map(|p| p.id)) {
-                if matches_all(self.conds, doc) {
+                if self.matches(doc) {
                     self.out.push(self.entry(id, doc));
                     if self.out.len() == self.want {
                         return;
@@ -258,7 +293,7 @@ impl<'d> Run<'d, '_> {
             {
                 for id in posting.ids_after(after) {
                     let Some(doc) = docs.get(id) else { continue };
-                    if matches_all(self.conds, doc) {
+                    if self.matches(doc) {
                         self.out.push(self.entry(id, doc));
                         if self.out.len() == self.want {
                             return;
@@ -325,7 +360,7 @@ impl<'d> Run<'d, '_> {
                 };
                 for id in posting.ids_after(after) {
                     let Some(doc) = docs.get(id) else { continue };
-                    if !matches_all(self.conds, doc) {
+                    if !self.matches(doc) {
                         continue;
                     }
                     if grouped {
