@@ -735,3 +735,57 @@ fn query_types_cross_threads() {
     send_sync::<Filter>();
     send_sync::<Page>();
 }
+
+/// Every path of `v` (objects descended), with its value.
+fn all_paths(v: &Map<String, Value>, base: &str, out: &mut Vec<(String, Value)>) {
+    for (k, x) in v {
+        let p = if base.is_empty() {
+            k.clone()
+        } else {
+            format!("{base}.{k}")
+        };
+        out.push((p.clone(), x.clone()));
+        if let Value::Object(m) = x {
+            all_paths(m, &p, out);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// `select` (CONTRACT section 13): each selected path holds the document's value, and the
+    /// projection holds nothing else but `id` and the objects leading to selected paths.
+    #[test]
+    fn select_keeps_exactly_the_selected_paths(
+        bodies in prop::collection::vec(doc_body(), 1..12),
+        select in prop::collection::vec(prop::sample::select(PATHS), 1..4),
+        filter in filter_or(),
+    ) {
+        let mut coll = Collection::new();
+        let mut model = Model::new();
+        for (i, body) in bodies.into_iter().enumerate() {
+            apply(&mut coll, &mut model, &Mutation::Put(i, body));
+        }
+        let body = json!({"filter": filter, "select": select, "limit": 1000});
+        let page = run(&coll, None, &body);
+        let full = run(&coll, None, &json!({"filter": filter, "limit": 1000}));
+        prop_assert_eq!(ids(&page), ids(&full));
+        for bytes in &page.docs {
+            let p: Map<String, Value> = serde_json::from_slice(bytes).unwrap();
+            let doc = &model[p["id"].as_str().unwrap()];
+            for s in &select {
+                prop_assert_eq!(get_path(&p, s), get_path(doc, s), "{}", s);
+            }
+            let mut paths = Vec::new();
+            all_paths(&p, "", &mut paths);
+            for (q, _) in paths {
+                let allowed = q == "id"
+                    || select.iter().any(|s| {
+                        q == *s || q.starts_with(&format!("{s}.")) || s.starts_with(&format!("{q}."))
+                    });
+                prop_assert!(allowed, "{} in {:?}", q, p);
+            }
+        }
+    }
+}

@@ -143,3 +143,38 @@ async fn or_400s() {
     expect_invalid(&s, json!({"filter": {"$or": many(16), "age": 1}})).await;
     expect_invalid(&s, json!({"filter": {"$or": [{"a..b": 1}]}})).await;
 }
+
+#[tokio::test]
+async fn select_returns_only_those_paths() {
+    let s = Instance::start().await;
+    let doc =
+        json!({"id": "x", "title": "t", "body": "b", "address": {"city": "Oslo", "zip": "1"}});
+    let (status, _) = s
+        .call(Method::POST, "/v1/collections/users/documents", Some(doc))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, page) = s
+        .call(
+            Method::POST,
+            "/v1/collections/users/query",
+            Some(json!({"select": ["title", "address.city", "missing"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let d = &page["documents"][0];
+    let mut keys: Vec<&String> = d.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["address", "created_at", "id", "title", "updated_at"]);
+    assert_eq!(d["address"], json!({"city": "Oslo"}));
+    for bad in [
+        json!({"select": []}),
+        json!({"select": "title"}),
+        json!({"select": [1]}),
+        json!({"select": ["a..b"]}),
+        json!({"select": [""]}),
+        json!({"select": [vec!["a"; 33].join(".")]}),
+        json!({"select": (0..101).map(|i| format!("f{i}")).collect::<Vec<_>>()}),
+    ] {
+        expect_invalid(&s, bad).await;
+    }
+}

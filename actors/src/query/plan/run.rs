@@ -402,7 +402,14 @@ impl<'d> Run<'d, '_> {
             _ => (None, None),
         };
         Page {
-            docs: self.out.iter().map(|e| e.doc.bytes.clone()).collect(),
+            docs: match &query.select {
+                None => self.out.iter().map(|e| e.doc.bytes.clone()).collect(),
+                Some(select) => self
+                    .out
+                    .iter()
+                    .map(|e| crate::query::project(&e.doc.bytes, select))
+                    .collect(),
+            },
             next_start_after,
             next_cursor,
         }
