@@ -255,6 +255,15 @@ impl Collection {
         plan::execute(&self.docs, &self.indexes, query, scope)
     }
 
+    /// Computes aggregates (CONTRACT section 13), restricted to `scope` when given.
+    pub fn aggregate(
+        &self,
+        agg: &crate::query::Aggregation,
+        scope: Option<&Filter>,
+    ) -> serde_json::Map<String, Value> {
+        crate::query::aggregate::run(&self.docs, &self.indexes, agg, scope)
+    }
+
     /// Every document id, ascending.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.docs.order.iter().map(|id| &**id)

@@ -52,6 +52,7 @@
 //!   rule applies to each filter on its own, not to their conjunction, which the engine answers
 //!   exactly whatever its shape.
 
+pub mod aggregate;
 pub mod filter;
 
 mod cursor;
@@ -60,6 +61,7 @@ pub(crate) mod plan;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+pub use aggregate::Aggregation;
 pub use filter::Filter;
 
 pub(crate) use cursor::Position;

@@ -47,7 +47,8 @@ use serde_json::{Map, Number, Value};
 pub(crate) const TAG_NULL: u8 = 0x01;
 const TAG_FALSE: u8 = 0x02;
 const TAG_TRUE: u8 = 0x03;
-const TAG_NUMBER: u8 = 0x04;
+/// Tag of numbers (what `sum` and `avg` read).
+pub(crate) const TAG_NUMBER: u8 = 0x04;
 /// Tag of strings, the only type `$prefix` matches.
 pub(crate) const TAG_STRING: u8 = 0x05;
 const TAG_ARRAY: u8 = 0x06;

@@ -178,3 +178,95 @@ async fn select_returns_only_those_paths() {
         expect_invalid(&s, bad).await;
     }
 }
+
+#[tokio::test]
+async fn aggregates_count_sum_avg_min_max_with_a_read_key() {
+    let s = Instance::start().await;
+    seed(&s).await;
+    let read = s.new_key(&s.project, "ro", "read").await;
+    let key = read["key"].as_str().unwrap();
+    let body = json!({
+        "filter": {"$or": [{"status": "open"}, {"owner": "me"}]},
+        "aggregates": {
+            "n": {"count": {}}, "total": {"sum": "age"}, "mean": {"avg": "age"},
+            "young": {"min": "age"}, "old": {"max": "age"}, "none": {"avg": "status"}
+        }
+    });
+    let (status, out) = s
+        .call_with(
+            key,
+            Method::POST,
+            "/v1/collections/users/aggregate",
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(
+        out,
+        json!({"aggregates": {"n": 3, "total": 90, "mean": 30.0, "young": 20, "old": 40,
+                              "none": null}})
+    );
+    let (_, all) = s
+        .call(
+            Method::POST,
+            "/v1/collections/users/aggregate",
+            Some(json!({"aggregates": {"n": {"count": {}}, "top": {"max": "status"}}})),
+        )
+        .await;
+    assert_eq!(all, json!({"aggregates": {"n": 5, "top": "open"}}));
+    let (_, none) = s
+        .call(
+            Method::POST,
+            "/v1/collections/nothing/aggregate",
+            Some(json!({"aggregates": {"n": {"count": {}}, "s": {"sum": "x"}}})),
+        )
+        .await;
+    assert_eq!(none, json!({"aggregates": {"n": 0, "s": 0}}));
+}
+
+#[tokio::test]
+async fn aggregate_400s() {
+    let s = Instance::start().await;
+    seed(&s).await;
+    let aliases = |n: usize| -> Map<String, Value> {
+        (0..n)
+            .map(|i| (format!("a{i}"), json!({"count": {}})))
+            .collect()
+    };
+    let bad = [
+        json!({"aggregates": aliases(11)}),
+        json!({"aggregates": {}}),
+        json!({}),
+        json!({"aggregates": {"x": {"median": "age"}}}),
+        json!({"aggregates": {"x": {"sum": 3}}}),
+        json!({"aggregates": {"x": {"sum": "a..b"}}}),
+        json!({"aggregates": {"x": {"count": {}, "sum": "age"}}}),
+        json!({"aggregates": {"x": {"count": 1}}}),
+        json!({"aggregates": {"bad alias": {"count": {}}}}),
+        json!({"aggregates": {"x": {"count": {}}}, "filter": {"age": {"$bad": 1}}}),
+        json!({"aggregates": {"x": {"count": {}}}, "sort": []}),
+        json!([]),
+    ];
+    for body in bad {
+        let (status, err) = s
+            .call(
+                Method::POST,
+                "/v1/collections/users/aggregate",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&err)),
+            (StatusCode::BAD_REQUEST, "invalid_query"),
+            "{body}: {err}"
+        );
+    }
+    let (status, _) = s
+        .call(
+            Method::POST,
+            "/v1/collections/users/aggregate",
+            Some(json!({"aggregates": aliases(10)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -37,6 +37,8 @@
 mod ranges;
 mod run;
 
+pub(crate) use self::run::key_at;
+
 use std::borrow::Cow;
 use std::ops::Bound::Unbounded;
 
@@ -59,6 +61,32 @@ pub(crate) fn execute(
     query: &Query,
     scope: Option<&Filter>,
 ) -> Result<Page, QueryError> {
+    run_query(docs, indexes, query, scope, |run| run.page(query))
+}
+
+/// Every document matching `filter` (and `scope`), in id order, through the same plans as a
+/// query.
+/// `query` must have no sort and no start, and a limit of at least the collection's size.
+pub(crate) fn matching<'d>(
+    docs: &'d Docs,
+    indexes: &'d Indexes,
+    query: &'d Query,
+    scope: Option<&'d Filter>,
+) -> Vec<&'d StoredDoc> {
+    debug_assert!(query.sort.is_empty() && query.start.is_none() && query.limit >= docs.len());
+    run_query(docs, indexes, query, scope, |run| {
+        run.out.into_iter().map(|e| e.doc).collect()
+    })
+    .unwrap_or_default()
+}
+
+fn run_query<'d, T>(
+    docs: &'d Docs,
+    indexes: &'d Indexes,
+    query: &'d Query,
+    scope: Option<&'d Filter>,
+    finish: impl FnOnce(Run<'d, '_>) -> T,
+) -> Result<T, QueryError> {
     let sorter = Sorter {
         fields: query
             .sort
@@ -103,7 +131,17 @@ pub(crate) fn execute(
     let (Some((mut conds, or)), Some((scope_conds, scope_or))) =
         (resolve_filter(indexes, &query.filter), scope)
     else {
-        return Ok(Page::default());
+        let run = Run {
+            docs,
+            conds: &[],
+            groups: &[],
+            sorter: &sorter,
+            start: start.as_ref(),
+            want: query.limit + 1,
+            out: Vec::new(),
+            worst: None,
+        };
+        return Ok(finish(run));
     };
     conds.extend(scope_conds);
     let mut groups: Vec<Group<'_>> = scope_or.into_iter().collect();
@@ -150,7 +188,7 @@ pub(crate) fn execute(
                 out: merged,
                 worst: None,
             };
-            return Ok(run.page(query));
+            return Ok(finish(run));
         }
         groups.push(branches);
     }
@@ -167,7 +205,7 @@ pub(crate) fn execute(
     };
     let plan = choose(docs.len(), indexes, &conds, &sorter, want);
     run_plan(&mut run, plan);
-    Ok(run.page(query))
+    Ok(finish(run))
 }
 
 fn run_plan<'d>(run: &mut Run<'d, '_>, plan: Plan<'d>) {

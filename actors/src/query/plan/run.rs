@@ -79,7 +79,7 @@ fn cond_matches(c: &Resolved<'_>, doc: &StoredDoc) -> bool {
 
 /// The exact key of `doc` at `pid` (`path`): its index key, or for a capped one the full key
 /// read from the document.
-pub(super) fn key_at<'d>(doc: &'d StoredDoc, pid: PathId, path: &str) -> Option<Cow<'d, [u8]>> {
+pub(crate) fn key_at<'d>(doc: &'d StoredDoc, pid: PathId, path: &str) -> Option<Cow<'d, [u8]>> {
     match doc.keys.get(pid)? {
         k if is_capped(k) => doc.full_key(path).map(Cow::Owned),
         k => Some(Cow::Borrowed(k)),
@@ -133,14 +133,14 @@ impl Sorter<'_> {
 }
 
 /// A matching document with its sort keys.
-pub(super) struct Entry<'d> {
+pub(crate) struct Entry<'d> {
     pub(super) keys: Vec<Option<Cow<'d, [u8]>>>,
     pub(super) id: &'d DocId,
     pub(super) doc: &'d StoredDoc,
 }
 
 /// One query's execution state.
-pub(super) struct Run<'d, 'q> {
+pub(crate) struct Run<'d, 'q> {
     pub(super) docs: &'d Docs,
     pub(super) conds: &'q [Resolved<'q>],
     /// `$or` groups that must hold as well (one branch each).
