@@ -155,13 +155,25 @@ fn run_query<'d, T>(
             .iter()
             .map(|b| conds.iter().chain(b).copied().collect())
             .collect();
-        let plans: Vec<Plan<'_>> = branch_conds
+        let n = docs.len();
+        let plans: Vec<Costed<'_>> = branch_conds
             .iter()
-            .map(|c| choose(docs.len(), indexes, c, &sorter, want))
+            .map(|c| choose_costed(n, indexes, c, &sorter, want))
             .collect();
-        if !plans.iter().any(|p| matches!(p, Plan::Scan { .. })) {
+        let union_cost: usize = plans.iter().map(|p| p.cost).sum();
+        // The rest's plan, with the `$or` checked on its candidates: an early-stopping walk
+        // visits more in inverse proportion to the share of documents the `$or` passes.
+        let rest = choose_costed(n, indexes, &conds, &sorter, want);
+        let rest_cost = if rest.stops_early() {
+            let passing: usize = plans.iter().map(|p| p.matches).sum();
+            (rest.cost.saturating_mul(n) / passing.clamp(1, n)).min(n)
+        } else {
+            rest.cost
+        };
+        let indexed = !plans.iter().any(|p| matches!(p.plan, Plan::Scan { .. }));
+        if indexed && union_cost <= rest_cost {
             let mut merged = Vec::new();
-            for (c, plan) in branch_conds.iter().zip(plans) {
+            for (c, plan) in branch_conds.iter().zip(plans.into_iter().map(|p| p.plan)) {
                 let mut run = Run {
                     docs,
                     conds: c,
@@ -263,6 +275,38 @@ fn choose<'a>(
     sorter: &Sorter,
     want: usize,
 ) -> Plan<'a> {
+    choose_costed(n, indexes, conds, sorter, want).plan
+}
+
+/// A plan with its estimated cost (documents visited) and an estimate of how many documents
+/// match the conditions (the most selective one's count; `n` when none restricts).
+struct Costed<'a> {
+    plan: Plan<'a>,
+    cost: usize,
+    matches: usize,
+}
+
+impl Costed<'_> {
+    /// Whether the plan stops once the page is full (so a rarer extra condition makes it visit
+    /// proportionally more), rather than visiting every candidate.
+    fn stops_early(&self) -> bool {
+        matches!(
+            self.plan,
+            Plan::Walk { ordered: true, .. }
+                | Plan::Scan { ordered: true }
+                | Plan::WalkThenMissing { .. }
+                | Plan::MissingThenWalk { .. }
+        )
+    }
+}
+
+fn choose_costed<'a>(
+    n: usize,
+    indexes: &'a Indexes,
+    conds: &[Resolved<'a>],
+    sorter: &Sorter,
+    want: usize,
+) -> Costed<'a> {
     let mut paths: Vec<PathRanges<'a>> = Vec::new();
     let mut pids: Vec<PathId> = conds.iter().map(|c| c.pid).collect();
     pids.sort_unstable();
@@ -270,7 +314,11 @@ fn choose<'a>(
     for pid in pids {
         let pr = path_ranges(pid, conds.iter().filter(|c| c.pid == pid).map(|c| c.op));
         if pr.ranges.is_empty() {
-            return Plan::Empty;
+            return Costed {
+                plan: Plan::Empty,
+                cost: 0,
+                matches: 0,
+            };
         }
         paths.push(pr);
     }
@@ -393,8 +441,9 @@ fn choose<'a>(
             c.est = estimate(c.field, &c.path.ranges, budget);
         }
     }
+    let matches = cands.iter().map(|c| c.est).min().unwrap_or(n);
     let best = cands.iter().min_by_key(|c| (c.est, !single_point(c.path)));
-    match (best, ordered) {
+    let (cost, plan) = match (best, ordered) {
         (Some(c), ordered) if c.est < ordered.as_ref().map_or(n / 2 + 1, |(cost, _)| *cost) => {
             // Collecting this path's candidates is cheapest; when it is the first sort field
             // (or, unsorted, a single value), walking it in order is never worse.
@@ -402,14 +451,20 @@ fn choose<'a>(
                 Some(pid) => pid == Some(c.path.pid),
                 None => single_point(c.path),
             };
-            Plan::Walk {
+            let walk = Plan::Walk {
                 field: c.field,
                 ranges: c.path.ranges.clone(),
                 ordered: in_order,
-            }
+            };
+            (c.est, walk)
         }
-        (_, Some((_, plan))) => plan,
-        (_, None) => Plan::Scan { ordered: false },
+        (_, Some((cost, plan))) => (cost, plan),
+        (_, None) => (n, Plan::Scan { ordered: false }),
+    };
+    Costed {
+        plan,
+        cost,
+        matches,
     }
 }
 
