@@ -4,8 +4,10 @@
 //!
 //! Users never declare indexes: every path is indexed, nested ones included (`address` and
 //! `address.city` both), because a query may name any of them and a query must never fall back
-//! to a slow scan merely because nobody predicted it. Arrays are leaves (no implicit membership,
-//! CONTRACT section 7), so their elements get no paths of their own.
+//! to a slow scan merely because nobody predicted it. Arrays are leaves for equality and order
+//! (CONTRACT section 7); for `$contains` (section 13) each distinct element of the array at
+//! `tags` is also indexed under the path `tags.` (a path no query can spell), so a document has
+//! several keys there.
 //!
 //! # Why this shape
 //!
@@ -209,8 +211,25 @@ impl Indexes {
             let mut key = Vec::with_capacity(16);
             encode_index_key(value, &mut key);
             pairs.push((self.intern(path), key));
+            // The membership index: each distinct element under `path.`.
+            if let Value::Array(items) = value
+                && !items.is_empty()
+            {
+                let mut elems: Vec<Vec<u8>> = items
+                    .iter()
+                    .map(|item| {
+                        let mut key = Vec::with_capacity(16);
+                        encode_index_key(item, &mut key);
+                        key
+                    })
+                    .collect();
+                elems.sort_unstable();
+                elems.dedup();
+                let pid = self.intern(&crate::query::filter::membership_path(path));
+                pairs.extend(elems.into_iter().map(|k| (pid, k)));
+            }
         });
-        pairs.sort_unstable_by_key(|(p, _)| *p);
+        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         let keys = DocKeys::build(&pairs);
         for (pid, key) in pairs {
             let Some(field) = self.fields[pid as usize].as_mut() else {

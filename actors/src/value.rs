@@ -185,6 +185,68 @@ pub(crate) fn index_form(key: &[u8]) -> &[u8] {
     }
 }
 
+/// The keys of the elements of an array's key, in order; `None` when `key` is not a whole
+/// array key (a capped one included).
+pub(crate) fn array_elements(key: &[u8]) -> Option<Vec<&[u8]>> {
+    if key.first() != Some(&TAG_ARRAY) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut p = 1;
+    loop {
+        if *key.get(p)? == END {
+            return (p + 1 == key.len()).then_some(out);
+        }
+        let end = key_end(key, p)?;
+        out.push(&key[p..end]);
+        p = end;
+    }
+}
+
+/// Where the key starting at `pos` ends.
+fn key_end(b: &[u8], pos: usize) -> Option<usize> {
+    match *b.get(pos)? {
+        TAG_NULL | TAG_FALSE | TAG_TRUE => Some(pos + 1),
+        TAG_NUMBER => (pos + 11 <= b.len()).then_some(pos + 11),
+        TAG_STRING => str_end(b, pos + 1),
+        TAG_ARRAY => {
+            let mut p = pos + 1;
+            loop {
+                if *b.get(p)? == END {
+                    return Some(p + 1);
+                }
+                p = key_end(b, p)?;
+            }
+        }
+        TAG_OBJECT => {
+            let mut p = pos + 1;
+            loop {
+                match *b.get(p)? {
+                    END => return Some(p + 1),
+                    ENTRY => p = key_end(b, str_end(b, p + 1)?)?,
+                    _ => return None,
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Where an escaped, terminated string body starting at `p` ends.
+fn str_end(b: &[u8], mut p: usize) -> Option<usize> {
+    loop {
+        if *b.get(p)? != 0 {
+            p += 1;
+            continue;
+        }
+        match *b.get(p + 1)? {
+            0x00 => return Some(p + 2),
+            0xFF => p += 2,
+            _ => return None,
+        }
+    }
+}
+
 /// The contract's total order of two values (what `sort` uses).
 pub fn total_cmp(a: &Value, b: &Value) -> Ordering {
     ValueKey::of(a).cmp(&ValueKey::of(b))
@@ -613,6 +675,20 @@ mod tests {
             assert!(full.as_bytes().starts_with(&capped));
             assert!(capped.len() <= NODE_KEY_CAP || matches!(v, Value::String(_)));
         }
+    }
+
+    #[test]
+    fn array_elements_split_an_array_key() {
+        let v = json!([1, "a\u{0}b", [2, {"x": null}], {"k": [true]}, null, 2.5]);
+        let key = ValueKey::of(&v);
+        let elems = array_elements(key.as_bytes()).unwrap();
+        let want: Vec<ValueKey> = v.as_array().unwrap().iter().map(ValueKey::of).collect();
+        assert_eq!(
+            elems,
+            want.iter().map(ValueKey::as_bytes).collect::<Vec<_>>()
+        );
+        assert!(array_elements(ValueKey::of(&json!({"a": 1})).as_bytes()).is_none());
+        assert!(array_elements(&key.as_bytes()[..5]).is_none());
     }
 
     #[test]

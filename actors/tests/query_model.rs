@@ -135,6 +135,14 @@ fn op_matches(op: &str, arg: &Value, v: Option<&Value>) -> bool {
         "$gte" => same && cmp_val(v, arg) != Ordering::Less,
         "$lt" => same && cmp_val(v, arg) == Ordering::Less,
         "$lte" => same && cmp_val(v, arg) != Ordering::Greater,
+        "$contains" => v
+            .as_array()
+            .is_some_and(|items| items.iter().any(|e| deep_eq(e, arg))),
+        "$containsAny" => v.as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|e| arg.as_array().unwrap().iter().any(|a| deep_eq(e, a)))
+        }),
         "$prefix" => match (v, arg) {
             (Value::String(s), Value::String(p)) => s.starts_with(p.as_str()),
             _ => false,
@@ -369,11 +377,28 @@ fn filter() -> impl Strategy<Value = Value> {
 
 /// A valid filter, with an `$or` of 1-4 branches (each a valid filter) a third of the time.
 fn filter_or() -> impl Strategy<Value = Value> {
+    let membership = prop_oneof![
+        value().prop_map(|v| ("$contains", v)),
+        scalar().prop_map(|v| ("$contains", v)),
+        prop::collection::vec(value(), 1..4).prop_map(|v| ("$containsAny", Value::Array(v))),
+    ];
     (
         filter(),
         prop::option::weighted(0.35, prop::collection::vec(filter(), 1..5)),
+        prop::option::weighted(0.3, (prop::sample::select(PATHS), membership)),
     )
-        .prop_map(|(mut f, or)| {
+        .prop_map(|(mut f, or, member)| {
+            if let Some((path, (op, arg))) = member {
+                let m = f.as_object_mut().unwrap();
+                let entry = m.entry(path.to_owned()).or_insert_with(|| json!({}));
+                if !entry
+                    .as_object()
+                    .is_some_and(|o| o.keys().all(|k| k.starts_with('$')))
+                {
+                    *entry = json!({"$eq": entry.clone()});
+                }
+                entry.as_object_mut().unwrap().insert(op.to_owned(), arg);
+            }
             if let Some(branches) = or {
                 f.as_object_mut()
                     .unwrap()

@@ -270,3 +270,76 @@ async fn aggregate_400s() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn contains_and_contains_any_match_array_elements() {
+    let s = Instance::start().await;
+    for (id, tags) in [
+        ("a", json!(["red", "big"])),
+        ("b", json!(["blue", {"k": 1}])),
+        ("c", json!("red")),
+        ("d", json!([["red"]])),
+    ] {
+        let (status, _) = s
+            .call(
+                Method::POST,
+                "/v1/collections/users/documents",
+                Some(json!({"id": id, "tags": tags})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    for (filter, want) in [
+        (json!({"tags": {"$contains": "red"}}), vec!["a"]),
+        (json!({"tags": {"$contains": {"k": 1.0}}}), vec!["b"]),
+        (json!({"tags": {"$contains": ["red"]}}), vec!["d"]),
+        (
+            json!({"tags": {"$containsAny": ["big", "blue", "x"]}}),
+            vec!["a", "b"],
+        ),
+    ] {
+        let (status, page) = s
+            .call(
+                Method::POST,
+                "/v1/collections/users/query",
+                Some(json!({"filter": filter})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(ids(&page), want, "{filter}");
+    }
+    let values = |n: usize| -> Vec<Value> { (0..n).map(|i| json!(i)).collect() };
+    expect_ok(
+        &s,
+        json!({"filter": {"tags": {"$containsAny": values(30)}}}),
+    )
+    .await;
+    expect_invalid(
+        &s,
+        json!({"filter": {"tags": {"$containsAny": values(31)}}}),
+    )
+    .await;
+    expect_invalid(&s, json!({"filter": {"tags": {"$containsAny": []}}})).await;
+    expect_invalid(&s, json!({"filter": {"tags": {"$containsAny": "red"}}})).await;
+    expect_invalid(
+        &s,
+        json!({"filter": {"tags": {"$contains": "a"}, "more": {"$containsAny": ["b"]}}}),
+    )
+    .await;
+    expect_invalid(
+        &s,
+        json!({"filter": {"tags": {"$contains": "a"}, "$or": [{"x": {"$contains": 1}}]}}),
+    )
+    .await;
+    // Membership is not an inequality: it combines with one.
+    expect_ok(
+        &s,
+        json!({"filter": {"tags": {"$contains": "a"}, "n": {"$gt": 1}}}),
+    )
+    .await;
+    expect_ok(
+        &s,
+        json!({"filter": {"$or": [{"x": {"$contains": 1}}, {"y": {"$contains": 2}}]}}),
+    )
+    .await;
+}

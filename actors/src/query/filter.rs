@@ -20,7 +20,7 @@ pub const MAX_CONDITIONS: usize = 64;
 /// Most segments of a field path (CONTRACT section 18; documents nest at most 32 levels).
 pub const MAX_PATH_SEGMENTS: usize = 32;
 
-const OPERATORS: &str = "$eq $ne $gt $gte $lt $lte $in $prefix";
+const OPERATORS: &str = "$eq $ne $gt $gte $lt $lte $in $prefix $contains $containsAny";
 
 /// A parsed, validated filter (the `filter` of a query, or a scoped token's scope entry): a
 /// conjunction of conditions, and of one `$or` when `any` is not empty.
@@ -59,6 +59,16 @@ pub(crate) enum Op {
         prefix: ValueKey,
         end: Option<ValueKey>,
     },
+    /// `$contains` / `$containsAny`: an array holding an element deep-equal to one of these;
+    /// sorted and deduplicated. Planned on the path's membership index
+    /// ([`membership_path`]).
+    Contains(Vec<ValueKey>),
+}
+
+/// The path under which the elements of the arrays at `path` are indexed: `path` and a
+/// trailing `.`, which no field path can spell (segments are never empty).
+pub(crate) fn membership_path(path: &str) -> String {
+    format!("{path}.")
 }
 
 impl Op {
@@ -85,6 +95,11 @@ impl Op {
                 above && below
             }
             Op::Prefix { prefix, .. } => key.starts_with(prefix.as_bytes()),
+            Op::Contains(vs) => crate::value::array_elements(key).is_some_and(|elems| {
+                elems
+                    .iter()
+                    .any(|e| vs.binary_search_by(|v| v.as_bytes().cmp(e)).is_ok())
+            }),
         }
     }
 
@@ -98,6 +113,19 @@ impl Filter {
     /// Parses and validates a filter object.
     pub fn parse(value: &Value) -> Result<Filter, QueryError> {
         let filter = Filter::parse_level(value, true)?;
+        let membership = |f: &Filter| {
+            f.conds
+                .iter()
+                .filter(|c| matches!(c.op, Op::Contains(_)))
+                .count()
+        };
+        let top = membership(&filter);
+        if top + filter.any.iter().map(membership).max().unwrap_or(0) > 1 {
+            return Err(invalid(
+                "a query may use at most one $contains or $containsAny (counting the filter \
+                 and any one $or branch together)",
+            ));
+        }
         let count = filter.conds.len() + filter.any.iter().map(|b| b.conds.len()).sum::<usize>();
         if count > MAX_CONDITIONS {
             return Err(invalid(format!(
@@ -229,6 +257,20 @@ fn parse_condition(path: &str, condition: &Value, out: &mut Vec<Cond>) -> Result
                 _ => {
                     return Err(invalid(format!(
                         "$in on '{path}' takes an array of 1 to {MAX_IN} values"
+                    )));
+                }
+            },
+            "$contains" => Op::Contains(vec![ValueKey::of(arg)]),
+            "$containsAny" => match arg {
+                Value::Array(items) if (1..=MAX_IN).contains(&items.len()) => {
+                    let mut keys: Vec<ValueKey> = items.iter().map(ValueKey::of).collect();
+                    keys.sort_unstable();
+                    keys.dedup();
+                    Op::Contains(keys)
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "$containsAny on '{path}' takes an array of 1 to {MAX_IN} values"
                     )));
                 }
             },

@@ -54,6 +54,7 @@ pub(super) fn path_ranges<'a>(pid: PathId, ops: impl Iterator<Item = &'a Op>) ->
     let mut upper: Bound<&'a [u8]> = Unbounded;
     let mut points: Option<Vec<&'a [u8]>> = None;
     let mut restricted = false;
+    let mut membership = false;
     for op in ops {
         match op {
             Op::Eq(k) => {
@@ -78,6 +79,16 @@ pub(super) fn path_ranges<'a>(pid: PathId, ops: impl Iterator<Item = &'a Op>) ->
                 }
             }
             Op::Ne(_) => {}
+            // Only `$contains` conditions use a membership path; a second one (from a scope)
+            // is left to the check on each candidate (two memberships do not intersect).
+            Op::Contains(ks) => {
+                restricted = true;
+                if !membership {
+                    membership = true;
+                    let ks: Vec<&[u8]> = ks.iter().map(|k| k.as_bytes()).collect();
+                    points = Some(intersect(points, &ks));
+                }
+            }
         }
     }
     // Exact ranges first, then widened to the capped keys the index keeps for long arrays

@@ -8,7 +8,7 @@ use std::ops::Bound::Included;
 use super::ranges::{KeyRange, is_empty, max_lower, min_upper};
 use crate::collection::{Docs, StoredDoc};
 use crate::index::{DocId, FieldIndex, Indexes, PathId};
-use crate::query::filter::{Filter, Op};
+use crate::query::filter::{Filter, Op, membership_path};
 use crate::query::{Page, Query, cursor};
 use crate::value::{index_form, is_capped};
 
@@ -27,7 +27,11 @@ pub(super) fn resolve<'q>(indexes: &Indexes, filter: &'q Filter) -> Option<Vec<R
         .conds
         .iter()
         .map(|c| {
-            indexes.path_id(&c.path).map(|pid| Resolved {
+            let pid = match c.op {
+                Op::Contains(_) => indexes.path_id(&membership_path(&c.path)),
+                _ => indexes.path_id(&c.path),
+            };
+            pid.map(|pid| Resolved {
                 pid,
                 path: &c.path,
                 op: &c.op,
@@ -71,6 +75,24 @@ pub(super) fn matches_groups(groups: &[Group<'_>], doc: &StoredDoc) -> bool {
 
 /// Whether `doc` satisfies `c`; a capped key (a long array or object) is re-read in full.
 fn cond_matches(c: &Resolved<'_>, doc: &StoredDoc) -> bool {
+    if let Op::Contains(values) = c.op {
+        // `c.pid` is the membership path: one key per distinct element.
+        let mut capped = false;
+        for (pid, key) in doc.keys.iter() {
+            if pid < c.pid {
+                continue;
+            }
+            if pid > c.pid {
+                break;
+            }
+            if is_capped(key) {
+                capped = true;
+            } else if values.binary_search_by(|v| v.as_bytes().cmp(key)).is_ok() {
+                return true;
+            }
+        }
+        return capped && c.op.matches(doc.full_key(c.path).as_deref());
+    }
     match doc.keys.get(c.pid) {
         Some(k) if is_capped(k) => c.op.matches(doc.full_key(c.path).as_deref()),
         k => c.op.matches(k),
@@ -272,9 +294,15 @@ impl<'d> Run<'d, '_> {
     pub(super) fn walk(&mut self, field: &'d FieldIndex, ranges: &[KeyRange<'_>], ordered: bool) {
         let docs = self.docs;
         if !ordered {
+            // A document sits in several postings of a membership index: collect it once.
+            let mut seen = std::collections::HashSet::new();
+            let several = ranges.len() > 1;
             for r in ranges {
                 for (_, posting) in field.entries.range::<[u8], _>(*r) {
                     for id in posting.ids_after(None) {
+                        if several && !seen.insert(&**id) {
+                            continue;
+                        }
                         if let Some(doc) = docs.get(id) {
                             self.collect(id, doc);
                         }
