@@ -166,7 +166,7 @@ fn run_query<'d, T>(
         let rest = choose_costed(n, indexes, &conds, &sorter, want);
         let rest_cost = if rest.stops_early() {
             let passing: usize = plans.iter().map(|p| p.matches).sum();
-            (rest.cost.saturating_mul(n) / passing.clamp(1, n)).min(n)
+            (rest.cost.saturating_mul(n) / passing.clamp(1, n.max(1))).min(n)
         } else {
             rest.cost
         };
