@@ -272,6 +272,45 @@ fn main() {
         stats(name, time(runs, || coll.query(&q, None).unwrap()));
     }
 
+    // Issue 17: $or, $contains, aggregates (targets: 20, 10, 1 and 5 us).
+    let more = [
+        (
+            "$or of three equalities, sort + limit 20 (<= 20 us)",
+            json!({"filter": {"$or": [{"status": "pending"}, {"address.city": "city7"},
+                                      {"age": 33}]},
+                   "sort": [{"field": "created_at", "order": "desc"}], "limit": 20}),
+        ),
+        (
+            "$contains on a tag, limit 20 (<= 10 us)",
+            json!({"filter": {"tags": {"$contains": "vip"}}, "limit": 20}),
+        ),
+    ];
+    for (name, body) in more {
+        let Ok(q) = Query::parse(&body) else {
+            println!("{name}: not supported by this build");
+            continue;
+        };
+        stats(name, time(2_000, || coll.query(&q, None).unwrap()));
+    }
+    let aggs = [
+        (
+            "count of the whole collection (<= 1 us)",
+            json!({"aggregates": {"n": {"count": {}}}}),
+        ),
+        (
+            "count of an indexed equality (<= 5 us)",
+            json!({"filter": {"status": "pending"}, "aggregates": {"n": {"count": {}}}}),
+        ),
+        (
+            "min and max of a field, whole collection",
+            json!({"aggregates": {"lo": {"min": "age"}, "hi": {"max": "age"}}}),
+        ),
+    ];
+    for (name, body) in aggs {
+        let a = mammoth_actors::query::Aggregation::parse(&body).unwrap();
+        stats(name, time(20_000, || coll.aggregate(&a, None)));
+    }
+
     // The same example query as a full scan over documents held as parsed Maps (what a
     // collection without indexes would do), for contrast.
     let maps: Vec<(String, Map<String, Value>)> = coll

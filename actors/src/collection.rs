@@ -74,6 +74,16 @@ impl StoredDoc {
         })
     }
 
+    /// The full key of the value at `path` (`None`: missing), read from the bytes: for the
+    /// rare comparisons a capped index key cannot decide ([`crate::value::is_capped`]).
+    pub(crate) fn full_key(&self, path: &str) -> Option<Vec<u8>> {
+        let doc = match &self.parsed {
+            Some(value) => return crate::query::lookup(value, path).map(key_bytes),
+            None => parse(&self.bytes),
+        };
+        crate::query::lookup(&doc, path).map(key_bytes)
+    }
+
     /// The encoded document, served as is.
     pub fn bytes(&self) -> &Bytes {
         &self.bytes
@@ -87,6 +97,12 @@ impl StoredDoc {
             None => parse(&self.bytes),
         }
     }
+}
+
+fn key_bytes(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    crate::value::encode_into(value, &mut out);
+    out
 }
 
 /// The `Map` in `bytes`; every constructor of [`StoredDoc`] guarantees they hold one.
@@ -192,13 +208,7 @@ impl Collection {
     }
 
     fn doc_matches(&self, doc: &StoredDoc, filter: &Filter) -> bool {
-        filter.conds.iter().all(|c| {
-            let key = self
-                .indexes
-                .path_id(&c.path)
-                .and_then(|pid| doc.keys.get(pid));
-            c.op.matches(key)
-        })
+        plan::doc_matches(&self.indexes, doc, filter)
     }
 
     /// Inserts or replaces a document, updating every index; returns the previous one.
@@ -243,6 +253,15 @@ impl Collection {
     /// Answers a query, restricted to the documents that also match `scope` when given.
     pub fn query(&self, query: &Query, scope: Option<&Filter>) -> Result<Page, QueryError> {
         plan::execute(&self.docs, &self.indexes, query, scope)
+    }
+
+    /// Computes aggregates (CONTRACT section 13), restricted to `scope` when given.
+    pub fn aggregate(
+        &self,
+        agg: &crate::query::Aggregation,
+        scope: Option<&Filter>,
+    ) -> serde_json::Map<String, Value> {
+        crate::query::aggregate::run(&self.docs, &self.indexes, agg, scope)
     }
 
     /// Every document id, ascending.

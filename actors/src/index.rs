@@ -4,8 +4,10 @@
 //!
 //! Users never declare indexes: every path is indexed, nested ones included (`address` and
 //! `address.city` both), because a query may name any of them and a query must never fall back
-//! to a slow scan merely because nobody predicted it. Arrays are leaves (no implicit membership,
-//! CONTRACT section 7), so their elements get no paths of their own.
+//! to a slow scan merely because nobody predicted it. Arrays are leaves for equality and order
+//! (CONTRACT section 7); for `$contains` (section 13) each distinct element of the array at
+//! `tags` is also indexed under the path `tags.` (a path no query can spell), so a document has
+//! several keys there.
 //!
 //! # Why this shape
 //!
@@ -20,6 +22,10 @@
 //!   (`DocKeys`) is one compact byte blob. That blob is the "forward index": the query engine
 //!   evaluates filters and sort keys on it without re-parsing the document, and `remove` uses it
 //!   to find the entries to delete.
+//! * Arrays and objects are kept under a capped key ([`crate::value::NODE_KEY_CAP`] bytes, a
+//!   prefix of the full key): a document nested 31 levels deep would otherwise be indexed 31
+//!   times over. The query engine re-reads such values from the document whenever a capped key
+//!   decides nothing (see `query::plan::run::key_at`), so answers stay exact.
 //! * Object keys that are empty or contain `.` cannot be named by a field path (a path's `.`
 //!   always descends), so neither they nor anything below them is indexed.
 
@@ -29,7 +35,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::value::{ValueKey, encode_into};
+use crate::value::{ValueKey, encode_index_key};
 
 /// A document id, shared between the document map and every index posting.
 pub(crate) type DocId = Arc<str>;
@@ -203,10 +209,27 @@ impl Indexes {
         let mut path = String::new();
         flatten(doc, &mut path, &mut |path, value| {
             let mut key = Vec::with_capacity(16);
-            encode_into(value, &mut key);
+            encode_index_key(value, &mut key);
             pairs.push((self.intern(path), key));
+            // The membership index: each distinct element under `path.`.
+            if let Value::Array(items) = value
+                && !items.is_empty()
+            {
+                let mut elems: Vec<Vec<u8>> = items
+                    .iter()
+                    .map(|item| {
+                        let mut key = Vec::with_capacity(16);
+                        encode_index_key(item, &mut key);
+                        key
+                    })
+                    .collect();
+                elems.sort_unstable();
+                elems.dedup();
+                let pid = self.intern(&crate::query::filter::membership_path(path));
+                pairs.extend(elems.into_iter().map(|k| (pid, k)));
+            }
         });
-        pairs.sort_unstable_by_key(|(p, _)| *p);
+        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         let keys = DocKeys::build(&pairs);
         for (pid, key) in pairs {
             let Some(field) = self.fields[pid as usize].as_mut() else {

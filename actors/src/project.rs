@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 use crate::collection::{Collection, StoredDoc};
 use crate::env::Env;
 use crate::error::ProjectError;
-use crate::query::{Filter, Page, Query};
+use crate::query::{Aggregation, Filter, Page, Query};
 use crate::records::{IssuedKey, KeyInfo, KeyMinter, KeyRecord, Permission, ProjectRecord};
 use crate::scope::Grant;
 use crate::users::Users;
@@ -171,6 +171,17 @@ pub enum ProjectMsg {
         query: Box<Query>,
         /// Where the answer goes.
         reply: Reply<Page>,
+    },
+    /// Compute aggregates (CONTRACT section 13); confined exactly as a query.
+    Aggregate {
+        /// Who is asking.
+        access: Access,
+        /// The collection's name.
+        collection: String,
+        /// The parsed aggregates.
+        aggregation: Box<Aggregation>,
+        /// Where the answer goes: alias to value.
+        reply: Reply<serde_json::Map<String, serde_json::Value>>,
     },
     /// List collections with their counts, sorted by name.
     Collections {
@@ -397,6 +408,18 @@ impl ProjectState {
                     .and_then(|_| self.query(&collection, &query, access.scope(&collection)?));
                 let _ = reply.send(result);
             }
+            ProjectMsg::Aggregate {
+                access,
+                collection,
+                aggregation,
+                reply,
+            } => {
+                let result = self.authorize(&access, false).and_then(|_| {
+                    let scope = access.scope(&collection)?;
+                    Ok(self.aggregate(&collection, &aggregation, scope))
+                });
+                let _ = reply.send(result);
+            }
             ProjectMsg::Collections { access, reply } => {
                 let result = self.authorize(&access, false).map(|_| {
                     let mut list = self.list();
@@ -608,6 +631,24 @@ impl ProjectHandle {
             access,
             collection,
             query,
+            reply,
+        })
+        .await
+    }
+
+    /// Computes aggregates over a collection.
+    pub async fn aggregate(
+        &self,
+        access: Access,
+        collection: String,
+        aggregation: Aggregation,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, ProjectError> {
+        self.count_request();
+        let aggregation = Box::new(aggregation);
+        self.call(|reply| ProjectMsg::Aggregate {
+            access,
+            collection,
+            aggregation,
             reply,
         })
         .await

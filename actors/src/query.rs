@@ -33,6 +33,11 @@
 //! * **`null` in the body**: `"filter": null`, `"sort": null`, `"limit": null`,
 //!   `"start_after": null` and `"cursor": null` mean the key is absent.
 //! * **`limit`**: a JSON integer from 1 to 1000 (`20.0` is refused).
+//! * **`select`**: 1-100 field paths; a selected path the document lacks is left out; `id`,
+//!   `created_at` and `updated_at` are always kept. A query without `select` serves the stored
+//!   bytes unchanged.
+//! * **`$or`**: 1-30 branches, each a filter without `$or`; the one-inequality-field rule
+//!   applies per branch. Conditions count towards the limit of 64 across the whole filter.
 //! * **`start_after`**: the anchor document may no longer match the filter (it may have been
 //!   changed since the previous page); its position in the sort still counts. An id that is not
 //!   in the collection, or (with a token scope) whose document is outside the scope, is
@@ -47,6 +52,7 @@
 //!   rule applies to each filter on its own, not to their conjunction, which the engine answers
 //!   exactly whatever its shape.
 
+pub mod aggregate;
 pub mod filter;
 
 mod cursor;
@@ -55,6 +61,7 @@ pub(crate) mod plan;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+pub use aggregate::Aggregation;
 pub use filter::Filter;
 
 pub(crate) use cursor::Position;
@@ -63,6 +70,8 @@ pub(crate) use cursor::Position;
 pub const DEFAULT_LIMIT: usize = 20;
 /// Largest page size.
 pub const MAX_LIMIT: usize = 1000;
+/// Most sort fields (CONTRACT section 18).
+pub const MAX_SORT_FIELDS: usize = 16;
 
 /// Why a query was refused; each message says what to change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -107,6 +116,9 @@ pub struct Query {
     /// 1..=1000.
     pub(crate) limit: usize,
     pub(crate) start: Option<Start>,
+    /// `select`: the paths a returned document keeps (besides `id`, `created_at`,
+    /// `updated_at`); `None` serves the stored bytes as they are.
+    pub(crate) select: Option<Vec<Box<str>>>,
 }
 
 impl Default for Query {
@@ -116,11 +128,15 @@ impl Default for Query {
             sort: Vec::new(),
             limit: DEFAULT_LIMIT,
             start: None,
+            select: None,
         }
     }
 }
 
-const BODY_KEYS: &str = "filter, sort, limit, start_after, cursor";
+/// Most paths a `select` names.
+pub const MAX_SELECT: usize = 100;
+
+const BODY_KEYS: &str = "filter, sort, limit, start_after, cursor, select";
 
 impl Query {
     /// Parses and validates the body of `POST /v1/collections/{name}/query`.
@@ -175,11 +191,16 @@ impl Query {
             }
             (None, None) => None,
         };
+        let select = match present("select") {
+            Some(s) => Some(parse_select(s)?),
+            None => None,
+        };
         Ok(Query {
             filter,
             sort,
             limit,
             start,
+            select,
         })
     }
 
@@ -204,6 +225,12 @@ fn parse_sort(value: &Value) -> Result<Vec<SortField>, QueryError> {
     let Value::Array(items) = value else {
         return Err(invalid(SHAPE));
     };
+    if items.len() > MAX_SORT_FIELDS {
+        return Err(invalid(format!(
+            "sort takes at most {MAX_SORT_FIELDS} fields, found {}",
+            items.len()
+        )));
+    }
     items
         .iter()
         .map(|item| {
@@ -239,6 +266,66 @@ fn parse_sort(value: &Value) -> Result<Vec<SortField>, QueryError> {
             })
         })
         .collect()
+}
+
+fn parse_select(value: &Value) -> Result<Vec<Box<str>>, QueryError> {
+    let shape = || {
+        invalid(format!(
+            r#"select must be an array of 1 to {MAX_SELECT} field paths, like ["title", "address.city"]"#
+        ))
+    };
+    let Value::Array(items) = value else {
+        return Err(shape());
+    };
+    if !(1..=MAX_SELECT).contains(&items.len()) {
+        return Err(shape());
+    }
+    items
+        .iter()
+        .map(|item| match item {
+            Value::String(path) => Ok(filter::check_path(path)?.into()),
+            _ => Err(shape()),
+        })
+        .collect()
+}
+
+/// The document in `bytes` reduced to `select`'s paths plus `id`, `created_at` and
+/// `updated_at` (CONTRACT section 13); nested paths keep their nesting.
+pub(crate) fn project(bytes: &[u8], select: &[Box<str>]) -> Bytes {
+    let doc: Map<String, Value> = serde_json::from_slice(bytes).unwrap_or_default();
+    let mut out = Map::new();
+    for field in ["id", "created_at", "updated_at"] {
+        if let Some(v) = doc.get(field) {
+            out.insert(field.into(), v.clone());
+        }
+    }
+    for path in select {
+        let Some(value) = lookup(&doc, path) else {
+            continue;
+        };
+        let segments: Vec<&str> = path.split('.').collect();
+        put_path(&mut out, &segments, value);
+    }
+    Bytes::from(serde_json::to_vec(&out).unwrap_or_default())
+}
+
+/// Sets `segments` in `at` to `value`, creating objects on the way. Every step of a path found
+/// in the document is an object there, hence in the copy.
+fn put_path(at: &mut Map<String, Value>, segments: &[&str], value: &Value) {
+    match segments {
+        [] => {}
+        [last] => {
+            at.insert((*last).to_owned(), value.clone());
+        }
+        [first, rest @ ..] => {
+            let next = at
+                .entry((*first).to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(next) = next {
+                put_path(next, rest, value);
+            }
+        }
+    }
 }
 
 fn parse_limit(value: &Value) -> Result<usize, QueryError> {

@@ -47,7 +47,8 @@ use serde_json::{Map, Number, Value};
 pub(crate) const TAG_NULL: u8 = 0x01;
 const TAG_FALSE: u8 = 0x02;
 const TAG_TRUE: u8 = 0x03;
-const TAG_NUMBER: u8 = 0x04;
+/// Tag of numbers (what `sum` and `avg` read).
+pub(crate) const TAG_NUMBER: u8 = 0x04;
 /// Tag of strings, the only type `$prefix` matches.
 pub(crate) const TAG_STRING: u8 = 0x05;
 const TAG_ARRAY: u8 = 0x06;
@@ -155,6 +156,97 @@ impl fmt::Debug for ValueKey {
     }
 }
 
+/// Longest index key of an array or an object: longer ones are kept in the indexes and in
+/// each document's key list as their first `NODE_KEY_CAP` bytes only (CONTRACT section 18:
+/// without a cap, every object-valued path of a deeply nested document would be indexed under
+/// its whole subtree's encoding, O(depth x size)). Leaves (strings, numbers) keep their full
+/// keys: each leaf is indexed once, so they add up to the document's size.
+///
+/// A capped key is a prefix of the full key, so capping is monotone (`a <= b` implies
+/// `cap(a) <= cap(b)`; keys are self-delimiting, so a key shorter than the cap is never a
+/// prefix of another): index ranges widened to capped bounds hold every match, and two values
+/// whose capped keys differ compare as their capped keys do. Only capped keys that are equal
+/// are ambiguous; the query engine then re-reads the values from the documents
+/// ([`is_capped`]), so answers stay exact.
+pub(crate) const NODE_KEY_CAP: usize = 48;
+
+/// Whether an index key may be a capped prefix (an array or object key of `NODE_KEY_CAP` bytes
+/// or more); such a key must be re-read from the document before it is compared.
+pub(crate) fn is_capped(key: &[u8]) -> bool {
+    key.len() >= NODE_KEY_CAP && matches!(key[0], TAG_ARRAY | TAG_OBJECT)
+}
+
+/// The key as the indexes keep it: capped for long arrays and objects, else unchanged.
+pub(crate) fn index_form(key: &[u8]) -> &[u8] {
+    if is_capped(key) {
+        &key[..NODE_KEY_CAP]
+    } else {
+        key
+    }
+}
+
+/// The keys of the elements of an array's key, in order; `None` when `key` is not a whole
+/// array key (a capped one included).
+pub(crate) fn array_elements(key: &[u8]) -> Option<Vec<&[u8]>> {
+    if key.first() != Some(&TAG_ARRAY) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut p = 1;
+    loop {
+        if *key.get(p)? == END {
+            return (p + 1 == key.len()).then_some(out);
+        }
+        let end = key_end(key, p)?;
+        out.push(&key[p..end]);
+        p = end;
+    }
+}
+
+/// Where the key starting at `pos` ends.
+fn key_end(b: &[u8], pos: usize) -> Option<usize> {
+    match *b.get(pos)? {
+        TAG_NULL | TAG_FALSE | TAG_TRUE => Some(pos + 1),
+        TAG_NUMBER => (pos + 11 <= b.len()).then_some(pos + 11),
+        TAG_STRING => str_end(b, pos + 1),
+        TAG_ARRAY => {
+            let mut p = pos + 1;
+            loop {
+                if *b.get(p)? == END {
+                    return Some(p + 1);
+                }
+                p = key_end(b, p)?;
+            }
+        }
+        TAG_OBJECT => {
+            let mut p = pos + 1;
+            loop {
+                match *b.get(p)? {
+                    END => return Some(p + 1),
+                    ENTRY => p = key_end(b, str_end(b, p + 1)?)?,
+                    _ => return None,
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Where an escaped, terminated string body starting at `p` ends.
+fn str_end(b: &[u8], mut p: usize) -> Option<usize> {
+    loop {
+        if *b.get(p)? != 0 {
+            p += 1;
+            continue;
+        }
+        match *b.get(p + 1)? {
+            0x00 => return Some(p + 2),
+            0xFF => p += 2,
+            _ => return None,
+        }
+    }
+}
+
 /// The contract's total order of two values (what `sort` uses).
 pub fn total_cmp(a: &Value, b: &Value) -> Ordering {
     ValueKey::of(a).cmp(&ValueKey::of(b))
@@ -193,6 +285,75 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
             out.push(END);
         }
     }
+}
+
+/// Appends the key of `value` as the indexes keep it ([`index_form`]): a long array or object
+/// is encoded only up to [`NODE_KEY_CAP`] bytes, so indexing a deeply nested document costs time
+/// and memory in proportion to its size, not to its size times its depth.
+pub(crate) fn encode_index_key(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Array(_) | Value::Object(_) => {
+            let limit = out.len() + NODE_KEY_CAP;
+            encode_bounded(value, out, limit);
+            out.truncate(limit);
+        }
+        leaf => encode_into(leaf, out),
+    }
+}
+
+/// [`encode_into`], stopping once `out` holds `limit` bytes: the bytes before `limit` are
+/// exactly those of the full key (it returns early only at or past `limit`; what it appends
+/// after that is cut by the caller).
+fn encode_bounded(value: &Value, out: &mut Vec<u8>, limit: usize) {
+    if out.len() >= limit {
+        return;
+    }
+    match value {
+        Value::String(s) => {
+            out.push(TAG_STRING);
+            encode_str_bounded(s, out, limit);
+        }
+        Value::Array(items) => {
+            out.push(TAG_ARRAY);
+            for item in items {
+                if out.len() >= limit {
+                    return;
+                }
+                encode_bounded(item, out, limit);
+            }
+            out.push(END);
+        }
+        Value::Object(map) => {
+            out.push(TAG_OBJECT);
+            let mut entries: Vec<_> = map.iter().collect();
+            if !map.keys().is_sorted() {
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            }
+            for (k, v) in entries {
+                if out.len() >= limit {
+                    return;
+                }
+                out.push(ENTRY);
+                encode_str_bounded(k, out, limit);
+                encode_bounded(v, out, limit);
+            }
+            out.push(END);
+        }
+        leaf => encode_into(leaf, out),
+    }
+}
+
+fn encode_str_bounded(s: &str, out: &mut Vec<u8>, limit: usize) {
+    for &b in s.as_bytes() {
+        if out.len() >= limit {
+            return;
+        }
+        out.push(b);
+        if b == 0x00 {
+            out.push(0xFF);
+        }
+    }
+    out.extend_from_slice(&[0x00, 0x00]);
 }
 
 fn encode_object(map: &Map<String, Value>, out: &mut Vec<u8>) {
@@ -491,6 +652,43 @@ mod tests {
         assert!(matches!(long.0, Repr::Heap(_)));
         assert_eq!(short.cmp(&long), Ordering::Less);
         assert_eq!(long, ValueKey::from_raw(long.as_bytes().to_vec()));
+    }
+
+    #[test]
+    fn index_keys_are_capped_prefixes() {
+        let long = json!({"a": {"b": "x".repeat(200)}, "c": [1, 2, 3]});
+        let mut deep = json!(["s", "t"]);
+        for _ in 0..30 {
+            deep = json!([deep]);
+        }
+        for v in [
+            long,
+            deep,
+            json!({"a": 1}),
+            json!("y".repeat(100)),
+            json!([]),
+        ] {
+            let full = ValueKey::of(&v);
+            let mut capped = Vec::new();
+            encode_index_key(&v, &mut capped);
+            assert_eq!(capped, index_form(full.as_bytes()), "{v}");
+            assert!(full.as_bytes().starts_with(&capped));
+            assert!(capped.len() <= NODE_KEY_CAP || matches!(v, Value::String(_)));
+        }
+    }
+
+    #[test]
+    fn array_elements_split_an_array_key() {
+        let v = json!([1, "a\u{0}b", [2, {"x": null}], {"k": [true]}, null, 2.5]);
+        let key = ValueKey::of(&v);
+        let elems = array_elements(key.as_bytes()).unwrap();
+        let want: Vec<ValueKey> = v.as_array().unwrap().iter().map(ValueKey::of).collect();
+        assert_eq!(
+            elems,
+            want.iter().map(ValueKey::as_bytes).collect::<Vec<_>>()
+        );
+        assert!(array_elements(ValueKey::of(&json!({"a": 1})).as_bytes()).is_none());
+        assert!(array_elements(&key.as_bytes()[..5]).is_none());
     }
 
     #[test]

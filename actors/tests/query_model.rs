@@ -135,6 +135,14 @@ fn op_matches(op: &str, arg: &Value, v: Option<&Value>) -> bool {
         "$gte" => same && cmp_val(v, arg) != Ordering::Less,
         "$lt" => same && cmp_val(v, arg) == Ordering::Less,
         "$lte" => same && cmp_val(v, arg) != Ordering::Greater,
+        "$contains" => v
+            .as_array()
+            .is_some_and(|items| items.iter().any(|e| deep_eq(e, arg))),
+        "$containsAny" => v.as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|e| arg.as_array().unwrap().iter().any(|a| deep_eq(e, a)))
+        }),
         "$prefix" => match (v, arg) {
             (Value::String(s), Value::String(p)) => s.starts_with(p.as_str()),
             _ => false,
@@ -145,6 +153,13 @@ fn op_matches(op: &str, arg: &Value, v: Option<&Value>) -> bool {
 
 fn filter_matches(filter: &Value, doc: &Map<String, Value>) -> bool {
     filter.as_object().unwrap().iter().all(|(path, cond)| {
+        if path == "$or" {
+            return cond
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|branch| filter_matches(branch, doc));
+        }
         let v = get_path(doc, path);
         match cond {
             Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) => {
@@ -227,6 +242,11 @@ fn scalar() -> impl Strategy<Value = Value> {
             "", "a", "ab", "abc", "b", "a\u{0}", "a\u{0}b", "é", "B"
         ])
         .prop_map(Value::from),
+        // Long strings sharing a long prefix: arrays and objects holding them have index keys
+        // past the cap (issue 13), equal in their capped prefix, so exactness depends on the
+        // engine re-reading them.
+        prop::sample::select(vec!["", "x", "y", "xx"])
+            .prop_map(|tail| Value::from(format!("{}{tail}", "p".repeat(50)))),
     ]
 }
 
@@ -355,6 +375,39 @@ fn filter() -> impl Strategy<Value = Value> {
         })
 }
 
+/// A valid filter, with an `$or` of 1-4 branches (each a valid filter) a third of the time.
+fn filter_or() -> impl Strategy<Value = Value> {
+    let membership = prop_oneof![
+        value().prop_map(|v| ("$contains", v)),
+        scalar().prop_map(|v| ("$contains", v)),
+        prop::collection::vec(value(), 1..4).prop_map(|v| ("$containsAny", Value::Array(v))),
+    ];
+    (
+        filter(),
+        prop::option::weighted(0.35, prop::collection::vec(filter(), 1..5)),
+        prop::option::weighted(0.3, (prop::sample::select(PATHS), membership)),
+    )
+        .prop_map(|(mut f, or, member)| {
+            if let Some((path, (op, arg))) = member {
+                let m = f.as_object_mut().unwrap();
+                let entry = m.entry(path.to_owned()).or_insert_with(|| json!({}));
+                if !entry
+                    .as_object()
+                    .is_some_and(|o| o.keys().all(|k| k.starts_with('$')))
+                {
+                    *entry = json!({"$eq": entry.clone()});
+                }
+                entry.as_object_mut().unwrap().insert(op.to_owned(), arg);
+            }
+            if let Some(branches) = or {
+                f.as_object_mut()
+                    .unwrap()
+                    .insert("$or".into(), Value::Array(branches));
+            }
+            f
+        })
+}
+
 fn sort() -> impl Strategy<Value = Sort> {
     prop::collection::vec(
         (
@@ -377,8 +430,8 @@ struct QueryCase {
 
 fn query_case(max_docs: usize) -> impl Strategy<Value = QueryCase> {
     (
-        filter(),
-        prop::option::weighted(0.25, filter()),
+        filter_or(),
+        prop::option::weighted(0.25, filter_or()),
         sort(),
         prop_oneof![4 => 1usize..8, 1 => 8usize..60],
         0..max_docs,
@@ -706,4 +759,129 @@ fn query_types_cross_threads() {
     send_sync::<Query>();
     send_sync::<Filter>();
     send_sync::<Page>();
+}
+
+/// Every path of `v` (objects descended), with its value.
+fn all_paths(v: &Map<String, Value>, base: &str, out: &mut Vec<(String, Value)>) {
+    for (k, x) in v {
+        let p = if base.is_empty() {
+            k.clone()
+        } else {
+            format!("{base}.{k}")
+        };
+        out.push((p.clone(), x.clone()));
+        if let Value::Object(m) = x {
+            all_paths(m, &p, out);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// `select` (CONTRACT section 13): each selected path holds the document's value, and the
+    /// projection holds nothing else but `id` and the objects leading to selected paths.
+    #[test]
+    fn select_keeps_exactly_the_selected_paths(
+        bodies in prop::collection::vec(doc_body(), 1..12),
+        select in prop::collection::vec(prop::sample::select(PATHS), 1..4),
+        filter in filter_or(),
+    ) {
+        let mut coll = Collection::new();
+        let mut model = Model::new();
+        for (i, body) in bodies.into_iter().enumerate() {
+            apply(&mut coll, &mut model, &Mutation::Put(i, body));
+        }
+        let body = json!({"filter": filter, "select": select, "limit": 1000});
+        let page = run(&coll, None, &body);
+        let full = run(&coll, None, &json!({"filter": filter, "limit": 1000}));
+        prop_assert_eq!(ids(&page), ids(&full));
+        for bytes in &page.docs {
+            let p: Map<String, Value> = serde_json::from_slice(bytes).unwrap();
+            let doc = &model[p["id"].as_str().unwrap()];
+            for s in &select {
+                prop_assert_eq!(get_path(&p, s), get_path(doc, s), "{}", s);
+            }
+            let mut paths = Vec::new();
+            all_paths(&p, "", &mut paths);
+            for (q, _) in paths {
+                let allowed = q == "id"
+                    || select.iter().any(|s| {
+                        q == *s || q.starts_with(&format!("{s}.")) || s.starts_with(&format!("{q}."))
+                    });
+                prop_assert!(allowed, "{} in {:?}", q, p);
+            }
+        }
+    }
+}
+
+fn close(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+        _ => a == b,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Aggregates (CONTRACT section 13) against the reference evaluator: count, sum, avg (numbers
+    /// only), min and max (total order among present values), with and without filter and scope,
+    /// after inserts, replaces and deletes.
+    #[test]
+    fn aggregates_match_the_full_scan(
+        muts in mutations(24),
+        filter in prop::option::weighted(0.7, filter_or()),
+        scope in prop::option::weighted(0.2, filter_or()),
+        path in prop::sample::select(PATHS),
+    ) {
+        let mut coll = Collection::new();
+        let mut model = Model::new();
+        for m in &muts {
+            apply(&mut coll, &mut model, m);
+        }
+        let scope_f = scope.as_ref().map(|s| Filter::parse(s).unwrap());
+        let mut body = json!({"aggregates": {
+            "n": {"count": {}}, "s": {"sum": path}, "a": {"avg": path},
+            "lo": {"min": path}, "hi": {"max": path}
+        }});
+        if let Some(f) = &filter {
+            body["filter"] = f.clone();
+        }
+        let agg = mammoth_actors::query::Aggregation::parse(&body).unwrap();
+        let got = coll.aggregate(&agg, scope_f.as_ref());
+        let matching: Vec<&Map<String, Value>> = model
+            .values()
+            .filter(|d| filter.as_ref().is_none_or(|f| filter_matches(f, d)))
+            .filter(|d| scope.as_ref().is_none_or(|s| filter_matches(s, d)))
+            .collect();
+        prop_assert_eq!(&got["n"], &json!(matching.len()));
+        let values: Vec<&Value> = matching.iter().filter_map(|d| get_path(d, path)).collect();
+        let nums: Vec<&serde_json::Number> = values.iter().filter_map(|v| v.as_number()).collect();
+        let ints: Option<i128> = nums
+            .iter()
+            .map(|n| n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)))
+            .sum();
+        let float_sum: f64 = nums.iter().map(|n| n.as_f64().unwrap()).sum();
+        match ints {
+            Some(i) if i64::try_from(i).is_ok() || u64::try_from(i).is_ok() => {
+                prop_assert_eq!(got["s"].to_string(), i.to_string());
+            }
+            _ => prop_assert!(close(&got["s"], &json!(float_sum)), "sum {} vs {}", got["s"], float_sum),
+        }
+        if nums.is_empty() {
+            prop_assert_eq!(&got["a"], &Value::Null);
+        } else {
+            let total = ints.map_or(float_sum, |i| i as f64);
+            prop_assert!(close(&got["a"], &json!(total / nums.len() as f64)), "avg {}", got["a"]);
+        }
+        let lo = values.iter().copied().min_by(|a, b| cmp_val(a, b));
+        let hi = values.iter().copied().max_by(|a, b| cmp_val(a, b));
+        for (key, want) in [("lo", lo), ("hi", hi)] {
+            match want {
+                None => prop_assert_eq!(&got[key], &Value::Null),
+                Some(w) => prop_assert!(deep_eq(&got[key], w), "{} {} vs {}", key, got[key], w),
+            }
+        }
+    }
 }

@@ -312,7 +312,10 @@ fn invalid_queries_are_refused_with_a_reason() {
     assert!(invalid_query(json!({"filters": {}})).contains("unknown query key 'filters'"));
     assert!(invalid_query(json!({"filter": []})).contains("filter must be a JSON object"));
     assert!(invalid_query(json!({"filter": "x"})).contains("filter must be a JSON object"));
-    assert!(invalid_query(json!({"filter": {"$or": []}})).contains("not a field path"));
+    assert!(
+        invalid_query(json!({"filter": {"$or": []}})).contains("$or takes an array of 1 to 30")
+    );
+    assert!(invalid_query(json!({"filter": {"$and": []}})).contains("not a field path"));
     assert!(invalid_query(json!({"filter": {"": 1}})).contains("must not be empty"));
     for path in ["a..b", ".a", "a."] {
         assert!(invalid_query(json!({"filter": {path: 1}})).contains("empty segment"));

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use bytes::{BufMut, Bytes, BytesMut};
 use mammoth_actors::ids::{valid_collection_name, valid_doc_id};
 use mammoth_actors::project::WriteOp;
-use mammoth_actors::query::{Page, Query};
+use mammoth_actors::query::{Aggregation, Page, Query};
 use serde_json::{Map, Value, json};
 
 use super::extract::{ApiKey, JsonBody, JsonObject, Path, kind_of};
@@ -22,6 +22,7 @@ pub(super) fn routes() -> Router<AppState> {
             get(read).put(replace).patch(merge).delete(remove),
         )
         .route("/v1/collections/{name}/query", post(query))
+        .route("/v1/collections/{name}/aggregate", post(aggregate))
 }
 
 async fn list_collections(key: ApiKey) -> Result<Response, ApiError> {
@@ -106,6 +107,18 @@ async fn query(
     let query = Query::parse(&body).map_err(mammoth_actors::ProjectError::from)?;
     let page = key.project.query(key.access, name, query).await?;
     Ok(json_bytes(StatusCode::OK, page_body(page)))
+}
+
+async fn aggregate(
+    key: ApiKey,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    check_collection(&name)?;
+    let aggregation = Aggregation::parse(&body).map_err(mammoth_actors::ProjectError::from)?;
+    let values = key.project.aggregate(key.access, name, aggregation).await?;
+    let body = json!({ "aggregates": values });
+    Ok(json_bytes(StatusCode::OK, Bytes::from(body.to_string())))
 }
 
 /// Sends one write to the project and answers once it is durable.

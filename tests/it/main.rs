@@ -10,6 +10,7 @@ mod durability;
 mod harness;
 mod isolation;
 mod query;
+mod query_more;
 mod robustness;
 mod tokens;
 

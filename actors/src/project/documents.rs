@@ -44,6 +44,16 @@ impl ProjectState {
         Ok(c.query(query, scope)?)
     }
 
+    pub(super) fn aggregate(
+        &self,
+        collection: &str,
+        aggregation: &crate::query::Aggregation,
+        scope: Option<&Filter>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let c = self.collections.get(collection).unwrap_or(&EMPTY);
+        c.aggregate(aggregation, scope)
+    }
+
     pub(super) fn list(&self) -> Vec<CollectionInfo> {
         self.collections
             .iter()

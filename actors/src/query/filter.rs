@@ -13,14 +13,23 @@ use crate::value::{ValueKey, class_bounds, class_of, prefix_successor, string_pr
 
 /// Most values `$in` accepts.
 pub const MAX_IN: usize = 30;
+/// Most branches of an `$or` (CONTRACT section 13).
+pub const MAX_OR: usize = 30;
+/// Most conditions a filter holds, every `$or` branch's counted (CONTRACT section 18).
+pub const MAX_CONDITIONS: usize = 64;
+/// Most segments of a field path (CONTRACT section 18; documents nest at most 32 levels).
+pub const MAX_PATH_SEGMENTS: usize = 32;
 
-const OPERATORS: &str = "$eq $ne $gt $gte $lt $lte $in $prefix";
+const OPERATORS: &str = "$eq $ne $gt $gte $lt $lte $in $prefix $contains $containsAny";
 
 /// A parsed, validated filter (the `filter` of a query, or a scoped token's scope entry): a
-/// conjunction of conditions.
+/// conjunction of conditions, and of one `$or` when `any` is not empty.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub(crate) conds: Vec<Cond>,
+    /// The branches of `$or` (1-30, none holding an `$or`): at least one must match. Empty when
+    /// the filter has no `$or`.
+    pub(crate) any: Vec<Filter>,
 }
 
 /// One condition: the value at `path` must exist and satisfy `op`.
@@ -50,6 +59,16 @@ pub(crate) enum Op {
         prefix: ValueKey,
         end: Option<ValueKey>,
     },
+    /// `$contains` / `$containsAny`: an array holding an element deep-equal to one of these;
+    /// sorted and deduplicated. Planned on the path's membership index
+    /// ([`membership_path`]).
+    Contains(Vec<ValueKey>),
+}
+
+/// The path under which the elements of the arrays at `path` are indexed: `path` and a
+/// trailing `.`, which no field path can spell (segments are never empty).
+pub(crate) fn membership_path(path: &str) -> String {
+    format!("{path}.")
 }
 
 impl Op {
@@ -76,6 +95,11 @@ impl Op {
                 above && below
             }
             Op::Prefix { prefix, .. } => key.starts_with(prefix.as_bytes()),
+            Op::Contains(vs) => crate::value::array_elements(key).is_some_and(|elems| {
+                elems
+                    .iter()
+                    .any(|e| vs.binary_search_by(|v| v.as_bytes().cmp(e)).is_ok())
+            }),
         }
     }
 
@@ -88,18 +112,54 @@ impl Op {
 impl Filter {
     /// Parses and validates a filter object.
     pub fn parse(value: &Value) -> Result<Filter, QueryError> {
+        let filter = Filter::parse_level(value, true)?;
+        let membership = |f: &Filter| {
+            f.conds
+                .iter()
+                .filter(|c| matches!(c.op, Op::Contains(_)))
+                .count()
+        };
+        let top = membership(&filter);
+        if top + filter.any.iter().map(membership).max().unwrap_or(0) > 1 {
+            return Err(invalid(
+                "a query may use at most one $contains or $containsAny (counting the filter \
+                 and any one $or branch together)",
+            ));
+        }
+        let count = filter.conds.len() + filter.any.iter().map(|b| b.conds.len()).sum::<usize>();
+        if count > MAX_CONDITIONS {
+            return Err(invalid(format!(
+                "a filter holds at most {MAX_CONDITIONS} conditions ($or branches included), \
+                 found {count}"
+            )));
+        }
+        Ok(filter)
+    }
+
+    /// One filter object; `$or` is allowed only when `top`.
+    fn parse_level(value: &Value, top: bool) -> Result<Filter, QueryError> {
         let Value::Object(fields) = value else {
             return Err(invalid(
                 r#"filter must be a JSON object, like {"status": "active"}"#,
             ));
         };
         let mut conds = Vec::new();
+        let mut any = Vec::new();
         let mut inequality: Option<&str> = None;
         for (path, condition) in fields {
+            if path == "$or" && top {
+                any = parse_or(condition)?;
+                continue;
+            }
+            if path == "$or" {
+                return Err(invalid(
+                    "$or cannot be nested: each $or branch is a filter without $or",
+                ));
+            }
             if path.starts_with('$') {
                 return Err(invalid(format!(
                     "'{path}' is not a field path: a filter maps field paths to conditions, and \
-                     all of them must hold (there is no $or/$and)"
+                     all of them must hold; the only other key is $or"
                 )));
             }
             check_path(path)?;
@@ -115,7 +175,7 @@ impl Filter {
                 inequality = Some(path);
             }
         }
-        Ok(Filter { conds })
+        Ok(Filter { conds, any })
     }
 
     /// Whether a document matches.
@@ -123,12 +183,25 @@ impl Filter {
         self.conds.iter().all(|c| {
             let key = lookup(doc, &c.path).map(ValueKey::of);
             c.op.matches(key.as_ref().map(ValueKey::as_bytes))
-        })
+        }) && (self.any.is_empty() || self.any.iter().any(|b| b.matches(doc)))
     }
 
     /// Whether it has no condition (matches every document).
     pub fn is_empty(&self) -> bool {
-        self.conds.is_empty()
+        self.conds.is_empty() && self.any.is_empty()
+    }
+}
+
+fn parse_or(value: &Value) -> Result<Vec<Filter>, QueryError> {
+    match value {
+        Value::Array(branches) if (1..=MAX_OR).contains(&branches.len()) => branches
+            .iter()
+            .map(|b| Filter::parse_level(b, false))
+            .collect(),
+        _ => Err(invalid(format!(
+            "$or takes an array of 1 to {MAX_OR} filters, like [{{\"status\": \"a\"}}, \
+             {{\"owner\": \"me\"}}]"
+        ))),
     }
 }
 
@@ -136,6 +209,11 @@ impl Filter {
 pub(crate) fn check_path(path: &str) -> Result<&str, QueryError> {
     if path.is_empty() {
         return Err(invalid("a field path must not be empty"));
+    }
+    if path.split('.').count() > MAX_PATH_SEGMENTS {
+        return Err(invalid(format!(
+            "field path '{path}' has more than {MAX_PATH_SEGMENTS} segments"
+        )));
     }
     if path.split('.').any(str::is_empty) {
         return Err(invalid(format!(
@@ -179,6 +257,20 @@ fn parse_condition(path: &str, condition: &Value, out: &mut Vec<Cond>) -> Result
                 _ => {
                     return Err(invalid(format!(
                         "$in on '{path}' takes an array of 1 to {MAX_IN} values"
+                    )));
+                }
+            },
+            "$contains" => Op::Contains(vec![ValueKey::of(arg)]),
+            "$containsAny" => match arg {
+                Value::Array(items) if (1..=MAX_IN).contains(&items.len()) => {
+                    let mut keys: Vec<ValueKey> = items.iter().map(ValueKey::of).collect();
+                    keys.sort_unstable();
+                    keys.dedup();
+                    Op::Contains(keys)
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "$containsAny on '{path}' takes an array of 1 to {MAX_IN} values"
                     )));
                 }
             },

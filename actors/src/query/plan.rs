@@ -37,13 +37,16 @@
 mod ranges;
 mod run;
 
+pub(crate) use self::run::key_at;
+
+use std::borrow::Cow;
 use std::ops::Bound::Unbounded;
 
 use self::ranges::{KeyRange, PathRanges, estimate, path_ranges, single_point};
-use self::run::{Pos, Resolved, Run, Sorter, matches_all, resolve};
+use self::run::{Group, Pos, Resolved, Run, Sorter, matches_all, matches_groups, resolve_filter};
 use super::filter::Filter;
 use super::{Page, Query, QueryError, Start};
-use crate::collection::Docs;
+use crate::collection::{Docs, StoredDoc};
 use crate::index::{FieldIndex, Indexes, PathId};
 
 /// The candidate count at or below which collecting every candidate beats an ordered walk.
@@ -58,16 +61,43 @@ pub(crate) fn execute(
     query: &Query,
     scope: Option<&Filter>,
 ) -> Result<Page, QueryError> {
+    run_query(docs, indexes, query, scope, |run| run.page(query))
+}
+
+/// Every document matching `filter` (and `scope`), in id order, through the same plans as a
+/// query.
+/// `query` must have no sort and no start, and a limit of at least the collection's size.
+pub(crate) fn matching<'d>(
+    docs: &'d Docs,
+    indexes: &'d Indexes,
+    query: &'d Query,
+    scope: Option<&'d Filter>,
+) -> Vec<&'d StoredDoc> {
+    debug_assert!(query.sort.is_empty() && query.start.is_none() && query.limit >= docs.len());
+    run_query(docs, indexes, query, scope, |run| {
+        run.out.into_iter().map(|e| e.doc).collect()
+    })
+    .unwrap_or_default()
+}
+
+fn run_query<'d, T>(
+    docs: &'d Docs,
+    indexes: &'d Indexes,
+    query: &'d Query,
+    scope: Option<&'d Filter>,
+    finish: impl FnOnce(Run<'d, '_>) -> T,
+) -> Result<T, QueryError> {
     let sorter = Sorter {
         fields: query
             .sort
             .iter()
             .map(|f| (indexes.path_id(&f.path), f.desc))
             .collect(),
+        paths: query.sort.iter().map(|f| &*f.path).collect(),
     };
-    let scope_conds = match scope {
-        Some(scope) => resolve(indexes, scope),
-        None => Some(Vec::new()),
+    let scope = match scope {
+        Some(scope) => resolve_filter(indexes, scope),
+        None => Some((Vec::new(), None)),
     };
     let start = match &query.start {
         None => None,
@@ -75,15 +105,15 @@ pub(crate) fn execute(
             keys: p
                 .values
                 .iter()
-                .map(|v| v.as_ref().map(|k| k.as_bytes()))
+                .map(|v| v.as_ref().map(|k| Cow::Borrowed(k.as_bytes())))
                 .collect(),
             id: &p.id,
         }),
         Some(Start::After(id)) => {
             let anchor = docs.get_key_value(id).filter(|(_, doc)| {
-                scope_conds
-                    .as_deref()
-                    .is_some_and(|conds| matches_all(conds, &doc.keys))
+                scope.as_ref().is_some_and(|(conds, group)| {
+                    matches_all(conds, doc) && matches_groups(group.as_slice(), doc)
+                })
             });
             let Some((id, doc)) = anchor else {
                 return Err(QueryError::InvalidCursor(format!(
@@ -93,28 +123,105 @@ pub(crate) fn execute(
                 )));
             };
             Some(Pos {
-                keys: sorter.keys(&doc.keys),
+                keys: sorter.keys(doc),
                 id,
             })
         }
     };
-    let (Some(mut conds), Some(scope_conds)) = (resolve(indexes, &query.filter), scope_conds)
+    let (Some((mut conds, or)), Some((scope_conds, scope_or))) =
+        (resolve_filter(indexes, &query.filter), scope)
     else {
-        return Ok(Page::default());
+        let run = Run {
+            docs,
+            conds: &[],
+            groups: &[],
+            sorter: &sorter,
+            start: start.as_ref(),
+            want: query.limit + 1,
+            out: Vec::new(),
+            worst: None,
+        };
+        return Ok(finish(run));
     };
     conds.extend(scope_conds);
-
+    let mut groups: Vec<Group<'_>> = scope_or.into_iter().collect();
     let want = query.limit + 1;
+
+    // `$or`: one exact sub-query per branch (the rest of the filter ANDed in), merged in the
+    // result order with duplicates dropped — when every branch has an index to walk.
+    // Otherwise the `$or` is checked on each candidate of the rest of the filter's plan.
+    if let Some(branches) = or {
+        let branch_conds: Vec<Vec<Resolved<'_>>> = branches
+            .iter()
+            .map(|b| conds.iter().chain(b).copied().collect())
+            .collect();
+        let n = docs.len();
+        let plans: Vec<Costed<'_>> = branch_conds
+            .iter()
+            .map(|c| choose_costed(n, indexes, c, &sorter, want))
+            .collect();
+        let union_cost: usize = plans.iter().map(|p| p.cost).sum();
+        // The rest's plan, with the `$or` checked on its candidates: an early-stopping walk
+        // visits more in inverse proportion to the share of documents the `$or` passes.
+        let rest = choose_costed(n, indexes, &conds, &sorter, want);
+        let rest_cost = if rest.stops_early() {
+            let passing: usize = plans.iter().map(|p| p.matches).sum();
+            (rest.cost.saturating_mul(n) / passing.clamp(1, n.max(1))).min(n)
+        } else {
+            rest.cost
+        };
+        let indexed = !plans.iter().any(|p| matches!(p.plan, Plan::Scan { .. }));
+        if indexed && union_cost <= rest_cost {
+            let mut merged = Vec::new();
+            for (c, plan) in branch_conds.iter().zip(plans.into_iter().map(|p| p.plan)) {
+                let mut run = Run {
+                    docs,
+                    conds: c,
+                    groups: &groups,
+                    sorter: &sorter,
+                    start: start.as_ref(),
+                    want,
+                    out: Vec::new(),
+                    worst: None,
+                };
+                run_plan(&mut run, plan);
+                merged.extend(run.out);
+            }
+            merged.sort_unstable_by(|a, b| sorter.cmp_entries(a, b));
+            merged.dedup_by(|a, b| a.id == b.id);
+            merged.truncate(want);
+            let run = Run {
+                docs,
+                conds: &conds,
+                groups: &groups,
+                sorter: &sorter,
+                start: start.as_ref(),
+                want,
+                out: merged,
+                worst: None,
+            };
+            return Ok(finish(run));
+        }
+        groups.push(branches);
+    }
+
     let mut run = Run {
         docs,
         conds: &conds,
+        groups: &groups,
         sorter: &sorter,
         start: start.as_ref(),
         want,
         out: Vec::new(),
         worst: None,
     };
-    match choose(docs.len(), indexes, &conds, &sorter, want) {
+    let plan = choose(docs.len(), indexes, &conds, &sorter, want);
+    run_plan(&mut run, plan);
+    Ok(finish(run))
+}
+
+fn run_plan<'d>(run: &mut Run<'d, '_>, plan: Plan<'d>) {
+    match plan {
         Plan::Empty => {}
         Plan::Scan { ordered } => run.scan(ordered),
         Plan::Walk {
@@ -131,7 +238,13 @@ pub(crate) fn execute(
             run.missing_tail(pid);
         }
     }
-    Ok(run.page(query))
+}
+
+/// Whether one document matches `filter` (the single-document scope check).
+pub(crate) fn doc_matches(indexes: &Indexes, doc: &StoredDoc, filter: &Filter) -> bool {
+    resolve_filter(indexes, filter).is_some_and(|(conds, group)| {
+        matches_all(&conds, doc) && matches_groups(group.as_slice(), doc)
+    })
 }
 
 /// How to find the candidates.
@@ -162,6 +275,38 @@ fn choose<'a>(
     sorter: &Sorter,
     want: usize,
 ) -> Plan<'a> {
+    choose_costed(n, indexes, conds, sorter, want).plan
+}
+
+/// A plan with its estimated cost (documents visited) and an estimate of how many documents
+/// match the conditions (the most selective one's count; `n` when none restricts).
+struct Costed<'a> {
+    plan: Plan<'a>,
+    cost: usize,
+    matches: usize,
+}
+
+impl Costed<'_> {
+    /// Whether the plan stops once the page is full (so a rarer extra condition makes it visit
+    /// proportionally more), rather than visiting every candidate.
+    fn stops_early(&self) -> bool {
+        matches!(
+            self.plan,
+            Plan::Walk { ordered: true, .. }
+                | Plan::Scan { ordered: true }
+                | Plan::WalkThenMissing { .. }
+                | Plan::MissingThenWalk { .. }
+        )
+    }
+}
+
+fn choose_costed<'a>(
+    n: usize,
+    indexes: &'a Indexes,
+    conds: &[Resolved<'a>],
+    sorter: &Sorter,
+    want: usize,
+) -> Costed<'a> {
     let mut paths: Vec<PathRanges<'a>> = Vec::new();
     let mut pids: Vec<PathId> = conds.iter().map(|c| c.pid).collect();
     pids.sort_unstable();
@@ -169,7 +314,11 @@ fn choose<'a>(
     for pid in pids {
         let pr = path_ranges(pid, conds.iter().filter(|c| c.pid == pid).map(|c| c.op));
         if pr.ranges.is_empty() {
-            return Plan::Empty;
+            return Costed {
+                plan: Plan::Empty,
+                cost: 0,
+                matches: 0,
+            };
         }
         paths.push(pr);
     }
@@ -292,8 +441,9 @@ fn choose<'a>(
             c.est = estimate(c.field, &c.path.ranges, budget);
         }
     }
+    let matches = cands.iter().map(|c| c.est).min().unwrap_or(n);
     let best = cands.iter().min_by_key(|c| (c.est, !single_point(c.path)));
-    match (best, ordered) {
+    let (cost, plan) = match (best, ordered) {
         (Some(c), ordered) if c.est < ordered.as_ref().map_or(n / 2 + 1, |(cost, _)| *cost) => {
             // Collecting this path's candidates is cheapest; when it is the first sort field
             // (or, unsorted, a single value), walking it in order is never worse.
@@ -301,14 +451,20 @@ fn choose<'a>(
                 Some(pid) => pid == Some(c.path.pid),
                 None => single_point(c.path),
             };
-            Plan::Walk {
+            let walk = Plan::Walk {
                 field: c.field,
                 ranges: c.path.ranges.clone(),
                 ordered: in_order,
-            }
+            };
+            (c.est, walk)
         }
-        (_, Some((_, plan))) => plan,
-        (_, None) => Plan::Scan { ordered: false },
+        (_, Some((cost, plan))) => (cost, plan),
+        (_, None) => (n, Plan::Scan { ordered: false }),
+    };
+    Costed {
+        plan,
+        cost,
+        matches,
     }
 }
 

@@ -5,6 +5,7 @@ use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 use crate::index::{FieldIndex, PathId};
 use crate::query::filter::Op;
+use crate::value::{index_form, is_capped};
 
 /// An interval of value keys.
 pub(super) type KeyRange<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
@@ -53,6 +54,7 @@ pub(super) fn path_ranges<'a>(pid: PathId, ops: impl Iterator<Item = &'a Op>) ->
     let mut upper: Bound<&'a [u8]> = Unbounded;
     let mut points: Option<Vec<&'a [u8]>> = None;
     let mut restricted = false;
+    let mut membership = false;
     for op in ops {
         match op {
             Op::Eq(k) => {
@@ -77,21 +79,49 @@ pub(super) fn path_ranges<'a>(pid: PathId, ops: impl Iterator<Item = &'a Op>) ->
                 }
             }
             Op::Ne(_) => {}
+            // Only `$contains` conditions use a membership path; a second one (from a scope)
+            // is left to the check on each candidate (two memberships do not intersect).
+            Op::Contains(ks) => {
+                restricted = true;
+                if !membership {
+                    membership = true;
+                    let ks: Vec<&[u8]> = ks.iter().map(|k| k.as_bytes()).collect();
+                    points = Some(intersect(points, &ks));
+                }
+            }
         }
     }
+    // Exact ranges first, then widened to the capped keys the index keeps for long arrays
+    // and objects ([`index_form`] is monotone, so the widened ranges hold every match; the
+    // walk re-checks each candidate).
     let ranges = match points {
-        Some(points) => points
-            .into_iter()
-            .filter(|p| contains(lower, upper, p))
-            .map(|p| (Included(p), Included(p)))
-            .collect(),
+        Some(points) => {
+            let mut points: Vec<&[u8]> = points
+                .into_iter()
+                .filter(|p| contains(lower, upper, p))
+                .map(index_form)
+                .collect();
+            points.dedup();
+            points
+                .into_iter()
+                .map(|p| (Included(p), Included(p)))
+                .collect()
+        }
         None if is_empty(lower, upper) => Vec::new(),
-        None => vec![(lower, upper)],
+        None => vec![(widen(lower), widen(upper))],
     };
     PathRanges {
         pid,
         ranges,
         restricted,
+    }
+}
+
+/// A bound on a capped key is replaced by its capped form, inclusive.
+fn widen(bound: Bound<&[u8]>) -> Bound<&[u8]> {
+    match bound {
+        Included(k) | Excluded(k) if is_capped(k) => Included(index_form(k)),
+        other => other,
     }
 }
 
