@@ -4,6 +4,7 @@
 
 pub(crate) mod admin;
 mod auth;
+mod cors;
 mod documents;
 pub mod error;
 pub(crate) mod extract;
@@ -101,7 +102,9 @@ pub fn app(state: AppState) -> Router {
     } else {
         router
     };
-    router.with_state(state)
+    router
+        .layer(axum::middleware::from_fn(cors::cors))
+        .with_state(state)
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {
