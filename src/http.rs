@@ -107,6 +107,25 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every path the router serves (`/v1/collections/{name}/query`, ...), sorted: for tests that
+/// must walk every route, including routes added later by code that never heard of the test.
+/// axum offers no route listing, but its `Debug` of a router names every registered path, and
+/// this reads them from there (a test checks that known routes are found, so a change in that
+/// output fails loudly instead of listing nothing).
+pub fn route_paths(router: &Router) -> Vec<String> {
+    let listing = format!("{router:?}");
+    let mut paths: Vec<String> = listing
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with('/'))
+        .map(str::to_owned)
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
 async fn no_route(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(format!(
         "no route for {method} {}; see the API reference in the README",

@@ -166,7 +166,13 @@ impl FromRequestParts<AppState> for AuthKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        credentials(parts, state).map(AuthKey)
+        let key = credentials(parts, state)?;
+        // A session or token sent along must be live before any body is looked at, so a
+        // bearer that does not verify is 401 whatever the body (these routes are not hot).
+        if !key.access.is_key_alone() {
+            key.project.authenticate(key.access.clone()).await?;
+        }
+        Ok(AuthKey(key))
     }
 }
 

@@ -3,6 +3,8 @@
 mod admin;
 mod auth;
 mod browser;
+mod client_keys;
+mod cors;
 mod credentials;
 mod dashboard;
 mod documents;
@@ -32,6 +34,8 @@ pub(crate) struct Instance {
     pub(crate) key: String,
     /// The dashboard sign-in link printed at start, when this start made one.
     pub(crate) operator_link: Option<String>,
+    /// Every path the router serves.
+    pub(crate) routes: Vec<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -56,6 +60,7 @@ impl Instance {
             None => (String::new(), String::new()),
         };
         let operator_link = server.operator_link().map(str::to_owned);
+        let routes = server.route_paths();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(async move {
             let _ = stopped.await;
@@ -66,6 +71,7 @@ impl Instance {
             project,
             key,
             operator_link,
+            routes,
             stop: Some(stop),
             task: Some(task),
         }
