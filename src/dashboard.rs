@@ -505,8 +505,9 @@ async fn update_settings(
     };
     match handle.update(update).await {
         Ok(_) => Redirect::to(&format!("/dashboard/projects/{id}")).into_response(),
-        Err(e) if e.code == mammoth_actors::ErrorCode::BadRequest
-            || e.code == mammoth_actors::ErrorCode::InvalidQuery =>
+        Err(e)
+            if e.code == mammoth_actors::ErrorCode::BadRequest
+                || e.code == mammoth_actors::ErrorCode::InvalidQuery =>
         {
             failure(StatusCode::BAD_REQUEST, &e.message)
         }

@@ -118,13 +118,15 @@ impl Principal {
                 )),
                 other => Ok(other),
             },
-            Principal::Token { grant, .. } => match (minter.unwrap_or(grant.permission), grant.permission) {
-                (Permission::Write, Permission::Write) => Ok(Permission::Write),
-                (Permission::Client, _) => Err(ProjectError::forbidden(
-                    "a token minted by a client key grants nothing; mint tokens with a server key",
-                )),
-                _ => Ok(Permission::Read),
-            },
+            Principal::Token { grant, .. } => {
+                match (minter.unwrap_or(grant.permission), grant.permission) {
+                    (Permission::Write, Permission::Write) => Ok(Permission::Write),
+                    (Permission::Client, _) => Err(ProjectError::forbidden(
+                        "a token minted by a client key grants nothing; mint tokens with a server key",
+                    )),
+                    _ => Ok(Permission::Read),
+                }
+            }
             // With a client key a session writes inside the project's session_scope.
             Principal::Session { .. } => Ok(match key {
                 Permission::Client => Permission::Write,

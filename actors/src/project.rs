@@ -359,9 +359,9 @@ impl ProjectState {
                 query,
                 reply,
             } => {
-                let result = self.authorize(&access, false).and_then(|reach| {
-                    self.query(&collection, &query, reach.filter(&collection)?)
-                });
+                let result = self
+                    .authorize(&access, false)
+                    .and_then(|reach| self.query(&collection, &query, reach.filter(&collection)?));
                 let _ = reply.send(result);
             }
             ProjectMsg::Collections { access, reply } => {

@@ -76,11 +76,15 @@ async fn mint(
     };
     let asked = match body.get("permission") {
         None => None,
-        Some(Value::String(p)) => Some(Permission::parse(p).filter(|p| *p != Permission::Client).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "\"permission\" must be \"read\" or \"write\", not '{p}'"
-            ))
-        })?),
+        Some(Value::String(p)) => Some(
+            Permission::parse(p)
+                .filter(|p| *p != Permission::Client)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "\"permission\" must be \"read\" or \"write\", not '{p}'"
+                    ))
+                })?,
+        ),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "\"permission\" must be \"read\" or \"write\", not {}",

@@ -287,7 +287,12 @@ async fn walk(browser: Client, s: Instance) {
     let pill = "//tr[td[1][text()='web']]//span[contains(@class,'pill')]";
     let pill = browser.find(Locator::XPath(pill)).await.unwrap();
     assert_eq!(pill.text().await.unwrap(), "client");
-    fill(&browser, "#session-scope", r#"{"todos": {"owner": "{{user.id}}"}}"#).await;
+    fill(
+        &browser,
+        "#session-scope",
+        r#"{"todos": {"owner": "{{user.id}}"}}"#,
+    )
+    .await;
     fill(&browser, "#allowed-origins", "https://app.example.com").await;
     click(&browser, "#save-settings").await;
     assert!(
@@ -305,7 +310,11 @@ async fn walk(browser: Client, s: Instance) {
     let (status, _) = s
         .call_with(&client_key, Method::GET, "/v1/collections", None)
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "a client key alone reaches no data");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a client key alone reaches no data"
+    );
     let (status, up) = s
         .call_with(
             &client_key,
@@ -324,7 +333,11 @@ async fn walk(browser: Client, s: Instance) {
         .send()
         .await
         .unwrap();
-    assert_eq!(mine.status(), StatusCode::CREATED, "the session writes inside its scope");
+    assert_eq!(
+        mine.status(),
+        StatusCode::CREATED,
+        "the session writes inside its scope"
+    );
 
     // Find the documents in the collections browser.
     click(&browser, "#browse").await;

@@ -247,10 +247,20 @@ async fn a_bare_client_key_is_refused_on_every_data_route_and_reaches_auth() {
     let (status, _) = s
         .send(&client, Some(&session), Method::GET, "/v1/auth/me", None)
         .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "first verification ends older sessions");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "first verification ends older sessions"
+    );
     let session = verified["session_token"].as_str().unwrap();
     let (status, _) = s
-        .send(&client, Some(session), Method::POST, "/v1/auth/logout", None)
+        .send(
+            &client,
+            Some(session),
+            Method::POST,
+            "/v1/auth/logout",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
@@ -372,15 +382,30 @@ async fn user_a_cannot_reach_user_b_through_any_route() {
         )
         .await;
         let (st3, outside) = req(Method::PUT, todo("new"), Some(json!({"owner": b}))).await;
-        assert_eq!((st, st2, st3), (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN, StatusCode::FORBIDDEN));
+        assert_eq!(
+            (st, st2, st3),
+            (
+                StatusCode::FORBIDDEN,
+                StatusCode::FORBIDDEN,
+                StatusCode::FORBIDDEN
+            )
+        );
         assert_eq!(taken, foreign);
-        assert_eq!(taken, outside, "the same answer as a body outside the scope");
+        assert_eq!(
+            taken, outside,
+            "the same answer as a body outside the scope"
+        );
         let (st, _) = req(Method::PATCH, todo("b1"), Some(json!({"t": "x"}))).await;
         let (st2, _) = req(Method::PATCH, todo("zz"), Some(json!({"t": "x"}))).await;
         assert_eq!((st, st2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
         let (st, _) = req(Method::DELETE, todo("b1"), None).await;
         assert_eq!(st, StatusCode::NOT_FOUND);
-        let (st, _) = req(Method::GET, "/v1/collections/notes/documents/n".into(), None).await;
+        let (st, _) = req(
+            Method::GET,
+            "/v1/collections/notes/documents/n".into(),
+            None,
+        )
+        .await;
         assert_eq!(st, StatusCode::FORBIDDEN, "a collection outside the scope");
     }
 
@@ -393,11 +418,23 @@ async fn user_a_cannot_reach_user_b_through_any_route() {
     // profiles: {"id": "{{user.id}}"}: each user writes only the profile under their own id.
     let profile = |id: &str| format!("/v1/collections/profiles/documents/{id}");
     let (st, _) = s
-        .send(&client, Some(&sa), Method::PUT, &profile(&a), Some(json!({"name": "A"})))
+        .send(
+            &client,
+            Some(&sa),
+            Method::PUT,
+            &profile(&a),
+            Some(json!({"name": "A"})),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED);
     let (st, _) = s
-        .send(&client, Some(&sa), Method::PUT, &profile(&b), Some(json!({"name": "A"})))
+        .send(
+            &client,
+            Some(&sa),
+            Method::PUT,
+            &profile(&b),
+            Some(json!({"name": "A"})),
+        )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 
@@ -409,7 +446,13 @@ async fn user_a_cannot_reach_user_b_through_any_route() {
 
     // A client key cannot mint tokens.
     let (st, _) = s
-        .send(&client, None, Method::POST, "/v1/tokens", Some(json!({"scope": {"*": {}}})))
+        .send(
+            &client,
+            None,
+            Method::POST,
+            "/v1/tokens",
+            Some(json!({"scope": {"*": {}}})),
+        )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 
@@ -447,8 +490,14 @@ async fn bearers_that_do_not_verify_are_401_on_every_route() {
     )
     .await;
     let (_, dead_session) = s.sign_up_with(&s.key, "gone@example.com").await;
-    s.send(&s.key, Some(&dead_session), Method::POST, "/v1/auth/logout", None)
-        .await;
+    s.send(
+        &s.key,
+        Some(&dead_session),
+        Method::POST,
+        "/v1/auth/logout",
+        None,
+    )
+    .await;
     clock.advance(2_000);
     let mut forged = good.clone();
     forged.pop();

@@ -32,7 +32,10 @@ async fn preflights_are_answered_for_any_origin_on_every_v1_route() {
             h["access-control-allow-methods"],
             "GET, POST, PUT, PATCH, DELETE"
         );
-        let allowed = h["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+        let allowed = h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_lowercase();
         for name in [
             "x-api-key",
             "authorization",
@@ -53,10 +56,30 @@ async fn preflights_are_answered_for_any_origin_on_every_v1_route() {
 async fn every_v1_answer_to_a_browser_carries_the_headers_errors_included() {
     let s = Instance::start().await;
     let cases = [
-        (Method::GET, "/v1/collections", s.key.clone(), StatusCode::OK),
-        (Method::GET, "/v1/collections/todos/documents/nope", s.key.clone(), StatusCode::NOT_FOUND),
-        (Method::GET, "/v1/collections", "mm_bad".to_owned(), StatusCode::UNAUTHORIZED),
-        (Method::GET, "/v1/nothing-here", s.key.clone(), StatusCode::NOT_FOUND),
+        (
+            Method::GET,
+            "/v1/collections",
+            s.key.clone(),
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            "/v1/collections/todos/documents/nope",
+            s.key.clone(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/v1/collections",
+            "mm_bad".to_owned(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            Method::GET,
+            "/v1/nothing-here",
+            s.key.clone(),
+            StatusCode::NOT_FOUND,
+        ),
     ];
     for (method, path, key, want) in cases {
         let r = s
@@ -124,10 +147,18 @@ async fn a_project_with_allowed_origins_refuses_other_origins() {
     let (_, doc) = s
         .call(Method::GET, "/v1/collections/todos/documents/a", None)
         .await;
-    assert_eq!(crate::code(&doc), "not_found", "the refused write did not happen");
-    let r = send(Some(ORIGIN), Method::PUT, "/v1/collections/todos/documents/a")
-        .await
-        .unwrap();
+    assert_eq!(
+        crate::code(&doc),
+        "not_found",
+        "the refused write did not happen"
+    );
+    let r = send(
+        Some(ORIGIN),
+        Method::PUT,
+        "/v1/collections/todos/documents/a",
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.headers()["access-control-allow-origin"], ORIGIN);
     let r = send(None, Method::GET, "/v1/collections").await.unwrap();

@@ -437,22 +437,41 @@ async fn operators_make_client_keys_and_set_browser_access() {
         .admin(Method::GET, &format!("/projects/{}/keys", s.project), None)
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(keys["keys"].as_array().unwrap().iter().any(|k| k["permission"] == "client"));
+    assert!(
+        keys["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["permission"] == "client")
+    );
 
     let scope = r#"{"todos": {"owner": "{{user.id}}"}}"#;
     let settings = |csrf: &str, scope: &str, origins: &str| {
-        form(&[("csrf", csrf), ("session_scope", scope), ("allowed_origins", origins)])
+        form(&[
+            ("csrf", csrf),
+            ("session_scope", scope),
+            ("allowed_origins", origins),
+        ])
     };
     let response = post_form(
         &s,
         &format!("{path}/settings"),
         Some(&cookie),
-        settings(&csrf, scope, "https://app.example.com/\nhttp://localhost:3000"),
+        settings(
+            &csrf,
+            scope,
+            "https://app.example.com/\nhttp://localhost:3000",
+        ),
     )
     .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let (_, record) = s.admin(Method::GET, &format!("/projects/{}", s.project), None).await;
-    assert_eq!(record["session_scope"], json!({"todos": {"owner": "{{user.id}}"}}));
+    let (_, record) = s
+        .admin(Method::GET, &format!("/projects/{}", s.project), None)
+        .await;
+    assert_eq!(
+        record["session_scope"],
+        json!({"todos": {"owner": "{{user.id}}"}})
+    );
     assert_eq!(
         record["allowed_origins"],
         json!(["https://app.example.com", "http://localhost:3000"])
@@ -460,7 +479,11 @@ async fn operators_make_client_keys_and_set_browser_access() {
     let (html, _) = page(&s, &path, &cookie).await;
     assert!(html.contains("https://app.example.com") && html.contains("{{user.id}}"));
 
-    for (scope, origins) in [(r#"{"todos": {"$bad": 1}}"#, ""), ("not json", ""), ("", "ftp://x")] {
+    for (scope, origins) in [
+        (r#"{"todos": {"$bad": 1}}"#, ""),
+        ("not json", ""),
+        ("", "ftp://x"),
+    ] {
         let response = post_form(
             &s,
             &format!("{path}/settings"),
@@ -468,7 +491,11 @@ async fn operators_make_client_keys_and_set_browser_access() {
             settings(&csrf, scope, origins),
         )
         .await;
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{scope} {origins}");
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{scope} {origins}"
+        );
     }
     let response = post_form(
         &s,
@@ -478,9 +505,17 @@ async fn operators_make_client_keys_and_set_browser_access() {
     )
     .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN, "CSRF");
-    let response = post_form(&s, &format!("{path}/settings"), Some(&cookie), settings(&csrf, "", "")).await;
+    let response = post_form(
+        &s,
+        &format!("{path}/settings"),
+        Some(&cookie),
+        settings(&csrf, "", ""),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let (_, record) = s.admin(Method::GET, &format!("/projects/{}", s.project), None).await;
+    let (_, record) = s
+        .admin(Method::GET, &format!("/projects/{}", s.project), None)
+        .await;
     assert_eq!(record["session_scope"], Value::Null);
     assert_eq!(record["allowed_origins"], json!([]));
 }
