@@ -11,7 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mammoth::keys::KeySigner;
 use mammoth_actors::collection::{Collection, StoredDoc};
 use mammoth_actors::env::Env;
-use mammoth_actors::project::{Access, WriteOp, merge_patch};
+use mammoth_actors::project::{Access, KeyRef, Principal, WriteOp, merge_patch};
 use mammoth_actors::query::Query;
 use mammoth_actors::records::{KeyClaims, Permission};
 use mammoth_actors::registry::Registry;
@@ -67,11 +67,10 @@ fn get_by_id(c: &mut Criterion) {
             .expect("created");
         let handle = registry.project(&project.id).expect("exists");
         let (key_id, nonce) = key.key["mm_".len()..].split_once('.').expect("demo key");
-        let access = Access {
+        let access = Access::new(Principal::Key(KeyRef {
             key_id: key_id.into(),
             nonce: nonce.into(),
-            grant: None,
-        };
+        }));
         for i in 0..10_000 {
             let Value::Object(body) = document(i) else {
                 unreachable!()

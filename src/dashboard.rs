@@ -49,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/projects/{id}", get(project_page))
         .route("/dashboard/projects/{id}/data", get(browse::data_page))
         .route("/dashboard/projects/{id}/keys", post(create_key))
+        .route("/dashboard/projects/{id}/settings", post(update_settings))
         .route(
             "/dashboard/projects/{id}/keys/{key_id}/regenerate",
             post(regenerate_key),
@@ -383,7 +384,7 @@ async fn create_key(
         Err(r) => return r.into_response(),
     };
     let Some(permission) = Permission::parse(&form.permission) else {
-        return failure(StatusCode::BAD_REQUEST, "Choose read or write.");
+        return failure(StatusCode::BAD_REQUEST, "Choose read, write or client.");
     };
     let name = form.name.trim();
     if name.is_empty() || name.len() > 128 {
@@ -443,5 +444,73 @@ async fn revoke_key(
     match state.registry.delete_key(&key_id).await {
         Ok(()) => Redirect::to(&format!("/dashboard/projects/{id}")).into_response(),
         Err(e) => failure(StatusCode::NOT_FOUND, &e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    allowed_origins: String,
+    #[serde(default)]
+    session_scope: String,
+}
+
+/// Sets the project's allowed origins (one per line) and session scope (JSON; empty removes
+/// it), validated by the same code as `PATCH /admin/v1/projects/{id}`.
+async fn update_settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    signed: Signed,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Form(form): Form<SettingsForm>,
+) -> Response {
+    if let Err(r) = guard(&headers, &state, &signed, &form.csrf) {
+        return r.into_response();
+    }
+    let handle = match project(&state, &id) {
+        Ok(h) => h,
+        Err(r) => return r.into_response(),
+    };
+    let origins: Result<Vec<String>, _> = form
+        .allowed_origins
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| crate::http::admin::parse_origin(&serde_json::Value::String(l.to_owned())))
+        .collect();
+    let origins = match origins {
+        Ok(o) => o,
+        Err(e) => return failure(StatusCode::BAD_REQUEST, &e.message),
+    };
+    let scope = form.session_scope.trim();
+    let session_scope = if scope.is_empty() {
+        None
+    } else {
+        match serde_json::from_str(scope) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                return failure(
+                    StatusCode::BAD_REQUEST,
+                    &format!("The session scope is not JSON: {e}."),
+                );
+            }
+        }
+    };
+    let update = mammoth_actors::project::ProjectUpdate {
+        allowed_origins: Some(origins),
+        session_scope: Some(session_scope),
+        ..Default::default()
+    };
+    match handle.update(update).await {
+        Ok(_) => Redirect::to(&format!("/dashboard/projects/{id}")).into_response(),
+        Err(e)
+            if e.code == mammoth_actors::ErrorCode::BadRequest
+                || e.code == mammoth_actors::ErrorCode::InvalidQuery =>
+        {
+            failure(StatusCode::BAD_REQUEST, &e.message)
+        }
+        Err(e) => internal(e),
     }
 }

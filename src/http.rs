@@ -4,6 +4,7 @@
 
 pub(crate) mod admin;
 mod auth;
+mod cors;
 mod documents;
 pub mod error;
 pub(crate) mod extract;
@@ -101,7 +102,28 @@ pub fn app(state: AppState) -> Router {
     } else {
         router
     };
-    router.with_state(state)
+    router
+        .layer(axum::middleware::from_fn(cors::cors))
+        .with_state(state)
+}
+
+/// Every path the router serves (`/v1/collections/{name}/query`, ...), sorted: for tests that
+/// must walk every route, including routes added later by code that never heard of the test.
+/// axum offers no route listing, but its `Debug` of a router names every registered path, and
+/// this reads them from there (a test checks that known routes are found, so a change in that
+/// output fails loudly instead of listing nothing).
+pub fn route_paths(router: &Router) -> Vec<String> {
+    let listing = format!("{router:?}");
+    let mut paths: Vec<String> = listing
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with('/'))
+        .map(str::to_owned)
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {

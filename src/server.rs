@@ -161,6 +161,11 @@ impl Server {
         self.operator_link.as_deref()
     }
 
+    /// Every path the router serves (see [`http::route_paths`]).
+    pub fn route_paths(&self) -> Vec<String> {
+        http::route_paths(&http::app(self.state.clone()))
+    }
+
     /// The project registry.
     pub fn registry(&self) -> &Registry {
         &self.state.registry

@@ -28,6 +28,7 @@ fn snapshot() -> Snapshot {
             name: format!("project {p}"),
             created_at: "2026-01-01T00:00:00.000Z".into(),
             allowed_origins: Vec::new(),
+            session_scope: None,
         };
         let mut docs = BTreeMap::new();
         for i in 0..DOCS {

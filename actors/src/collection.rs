@@ -207,6 +207,36 @@ impl Collection {
         }
     }
 
+    /// How many documents match `scope`: the documents of one equality's posting checked one by
+    /// one when the scope has an equality (a single equality is its posting's length), else a
+    /// scan. Matching is [`Self::get_in_scope`]'s, so a listing counts exactly what reads show.
+    pub fn count_in_scope(&self, scope: &Filter) -> usize {
+        use crate::query::filter::Op;
+        let posting = scope.conds.iter().find_map(|c| match &c.op {
+            Op::Eq(key) => Some(
+                self.indexes
+                    .path_id(&c.path)
+                    .and_then(|pid| self.indexes.field(pid))
+                    .and_then(|field| field.entries.get(key.as_bytes())),
+            ),
+            _ => None,
+        });
+        match posting {
+            Some(None) => 0,
+            Some(Some(posting)) if scope.conds.len() == 1 => posting.len(),
+            Some(Some(posting)) => posting
+                .ids_after(None)
+                .filter_map(|id| self.docs.get(id))
+                .filter(|doc| self.doc_matches(doc, scope))
+                .count(),
+            None => self
+                .docs
+                .iter()
+                .filter(|(_, doc)| self.doc_matches(doc, scope))
+                .count(),
+        }
+    }
+
     fn doc_matches(&self, doc: &StoredDoc, filter: &Filter) -> bool {
         plan::doc_matches(&self.indexes, doc, filter)
     }

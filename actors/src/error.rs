@@ -16,6 +16,9 @@ pub enum ErrorCode {
     Unauthorized,
     /// 403 `forbidden`.
     Forbidden,
+    /// 403 `forbidden` for a browser origin the project does not allow: the response carries
+    /// no CORS allow header (CONTRACT section 10).
+    OriginRefused,
     /// 404 `not_found`.
     NotFound,
     /// 409 `conflict`.
@@ -64,6 +67,11 @@ impl ProjectError {
     /// 403 `forbidden`.
     pub fn forbidden(message: impl Into<String>) -> ProjectError {
         ProjectError::new(ErrorCode::Forbidden, message)
+    }
+
+    /// 403 `forbidden` for a refused browser origin.
+    pub fn origin_refused(message: impl Into<String>) -> ProjectError {
+        ProjectError::new(ErrorCode::OriginRefused, message)
     }
 
     /// 503 `unavailable`.

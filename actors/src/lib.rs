@@ -9,7 +9,8 @@
 //! - [`project`]: the project actor, its messages, and [`project::ProjectHandle`], the typed way in.
 //! - [`collection`], [`index`], [`value`], [`query`]: documents, indexes, the total order of JSON
 //!   values, and query planning and execution.
-//! - [`scope`]: what a scoped token grants.
+//! - [`access`]: who is asking (a typed principal) and what they may reach; [`scope`]: what a
+//!   scoped token (or a session scope) grants.
 //! - [`users`]: end users, sessions, magic links and sign-in throttles of one project.
 //! - [`records`]: projects and API keys as stored; [`env`]: injectable clock and randomness;
 //!   [`ids`]: ids, timestamps, name rules; [`error`]: the closed set of error kinds.
@@ -22,7 +23,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use mammoth_actors::env::Env;
-//! use mammoth_actors::project::{Access, WriteOp};
+//! use mammoth_actors::project::{Access, KeyRef, Principal, WriteOp};
 //! use mammoth_actors::query::Query;
 //! use mammoth_actors::records::KeyClaims;
 //! use mammoth_actors::registry::Registry;
@@ -39,7 +40,8 @@
 //!
 //! // What the HTTP layer builds from a verified key; the actor checks it against its live keys.
 //! let (key_id, nonce) = key.key["mm_".len()..].split_once('.').unwrap();
-//! let access = Access { key_id: key_id.into(), nonce: nonce.into(), grant: None };
+//! let key = KeyRef { key_id: key_id.into(), nonce: nonce.into() };
+//! let access = Access::new(Principal::Key(key.clone()));
 //!
 //! let body = json!({"title": "milk", "done": false}).as_object().unwrap().clone();
 //! let op = WriteOp::Create { id: Some("t1".into()), body };
@@ -52,13 +54,14 @@
 //! let page = handle.query(access.clone(), "todos".into(), query).await.unwrap();
 //! assert_eq!(page.docs.len(), 1);
 //!
-//! let forged = Access { nonce: "guessed".into(), ..access };
+//! let forged = Access::new(Principal::Key(KeyRef { nonce: "guessed".into(), ..key }));
 //! assert!(handle.collections(forged).await.is_err(), "a nonce that is not live is refused");
 //! # });
 //! ```
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod collection;
 pub mod env;
 pub mod error;

@@ -6,6 +6,7 @@
 //! actor never does. User errors travel in the reply; only a bug (a panic) ends the actor, and
 //! the supervisor in [`crate::registry`] then restarts it from storage.
 
+mod access;
 mod admin;
 mod auth;
 mod documents;
@@ -25,11 +26,11 @@ use serde_json::{Map, Value};
 use crate::collection::{Collection, StoredDoc};
 use crate::env::Env;
 use crate::error::ProjectError;
-use crate::query::{Aggregation, Filter, Page, Query};
+use crate::query::{Aggregation, Page, Query};
 use crate::records::{IssuedKey, KeyInfo, KeyMinter, KeyRecord, Permission, ProjectRecord};
-use crate::scope::Grant;
 use crate::users::Users;
 
+pub use crate::access::{Access, KeyRef, Principal};
 pub(crate) use admin::encode;
 pub use auth::{AuthMsg, IssuedLink};
 pub use documents::{MAX_DOC_BYTES, merge_patch};
@@ -43,45 +44,6 @@ const DURABILITY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most requests that may wait on one project at once; past it callers get 503 instead of growing
 /// the (unbounded) ractor mailbox.
 const MAX_IN_FLIGHT: usize = 4_096;
-
-/// Who is asking. The caller has verified the key's signature; the actor checks that the key is
-/// still live (same id and nonce in its table) and what it may do.
-#[derive(Debug, Clone)]
-pub struct Access {
-    /// The key's id.
-    pub key_id: String,
-    /// The nonce the key carries.
-    pub nonce: String,
-    /// The grant of a scoped token sent with the key, if any: it narrows what the request may
-    /// reach and do.
-    pub grant: Option<Arc<Grant>>,
-}
-
-/// The key id of [`Access::operator_read`]. Real key ids are `[A-Za-z0-9_.-]` and come from
-/// signed keys, so no API key can carry this one.
-pub const OPERATOR_KEY_ID: &str = "operator:read";
-
-impl Access {
-    /// Read-only access for a signed-in operator browsing a project's data from the dashboard.
-    /// The actor's `authorize` accepts it for reads without a key lookup and refuses it for
-    /// writes; operators change data through API keys like everyone else.
-    pub fn operator_read() -> Access {
-        Access {
-            key_id: OPERATOR_KEY_ID.into(),
-            nonce: String::new(),
-            grant: None,
-        }
-    }
-
-    /// The scope filter for `collection`: `None` without a token, 403 when the token's scope does
-    /// not reach it.
-    fn scope(&self, collection: &str) -> Result<Option<&Filter>, ProjectError> {
-        match &self.grant {
-            None => Ok(None),
-            Some(grant) => grant.scope.require(collection).map(Some),
-        }
-    }
-}
 
 /// A change to one document.
 #[derive(Debug)]
@@ -208,6 +170,17 @@ pub enum ProjectMsg {
     Reload,
 }
 
+/// Settings an operator changes with `PATCH /admin/v1/projects/{id}`; `None` keeps a setting.
+#[derive(Debug, Default)]
+pub struct ProjectUpdate {
+    /// The new name.
+    pub name: Option<String>,
+    /// Canonical origins magic links may redirect to and browsers may call from.
+    pub allowed_origins: Option<Vec<String>>,
+    /// The new session scope (`Some(None)` removes it); validated by the actor.
+    pub session_scope: Option<Option<Value>>,
+}
+
 /// Operator calls on one project.
 #[derive(Debug)]
 pub enum AdminMsg {
@@ -216,12 +189,10 @@ pub enum AdminMsg {
         /// Where the answer goes.
         reply: Reply<ProjectRecord>,
     },
-    /// Rename and/or set the allowed origins.
+    /// Change the project's settings.
     Update {
-        /// The new name.
-        name: Option<String>,
-        /// The origins a magic link may redirect to.
-        allowed_origins: Option<Vec<String>>,
+        /// What to change.
+        update: ProjectUpdate,
         /// Where the answer goes.
         reply: Reply<(ProjectRecord, Ticket)>,
     },
@@ -382,7 +353,7 @@ impl ProjectState {
             } => {
                 let result = self
                     .authorize(&access, false)
-                    .and_then(|_| self.get(&collection, &id, access.scope(&collection)?));
+                    .and_then(|reach| self.get(&collection, &id, reach.filter(&collection)?));
                 let _ = reply.send(result);
             }
             ProjectMsg::Write {
@@ -391,8 +362,8 @@ impl ProjectState {
                 op,
                 reply,
             } => {
-                let result = self.authorize(&access, true).and_then(|_| {
-                    let scope = access.scope(&collection)?;
+                let result = self.authorize(&access, true).and_then(|reach| {
+                    let scope = reach.filter(&collection)?;
                     self.write(collection, op, scope)
                 });
                 let _ = reply.send(result);
@@ -405,7 +376,7 @@ impl ProjectState {
             } => {
                 let result = self
                     .authorize(&access, false)
-                    .and_then(|_| self.query(&collection, &query, access.scope(&collection)?));
+                    .and_then(|reach| self.query(&collection, &query, reach.filter(&collection)?));
                 let _ = reply.send(result);
             }
             ProjectMsg::Aggregate {
@@ -414,24 +385,20 @@ impl ProjectState {
                 aggregation,
                 reply,
             } => {
-                let result = self.authorize(&access, false).and_then(|_| {
-                    let scope = access.scope(&collection)?;
+                let result = self.authorize(&access, false).and_then(|reach| {
+                    let scope = reach.filter(&collection)?;
                     Ok(self.aggregate(&collection, &aggregation, scope))
                 });
                 let _ = reply.send(result);
             }
             ProjectMsg::Collections { access, reply } => {
-                let result = self.authorize(&access, false).map(|_| {
-                    let mut list = self.list();
-                    if let Some(grant) = &access.grant {
-                        list.retain(|c| grant.scope.filter_for(&c.name).is_some());
-                    }
-                    list
-                });
+                let result = self
+                    .authorize(&access, false)
+                    .map(|reach| self.list(&reach));
                 let _ = reply.send(result);
             }
             ProjectMsg::Authenticate { access, reply } => {
-                let _ = reply.send(self.authorize(&access, false));
+                let _ = reply.send(self.authorize_auth(&access, false));
             }
             ProjectMsg::Admin(msg) => self.admin(msg),
             ProjectMsg::Auth(msg) => self.auth(msg),
@@ -441,61 +408,6 @@ impl ProjectState {
             }
         }
     }
-
-    /// Checks that the key (and the key that minted the token, if any) is live and may do this;
-    /// answers the effective permission.
-    fn authorize(&self, access: &Access, write: bool) -> Result<Permission, ProjectError> {
-        if access.key_id == OPERATOR_KEY_ID && access.grant.is_none() {
-            return if write {
-                Err(ProjectError::forbidden(
-                    "operator access from the dashboard is read-only",
-                ))
-            } else {
-                Ok(Permission::Read)
-            };
-        }
-        let key = self
-            .live_key(&access.key_id, &access.nonce)
-            .ok_or_else(|| {
-                ProjectError::unauthorized(
-                    "this API key has been revoked or regenerated; use a current key",
-                )
-            })?;
-        let permission = match &access.grant {
-            None => key.permission,
-            Some(grant) => {
-                let minter = self.live_key(&grant.key_id, &grant.nonce).ok_or_else(|| {
-                    ProjectError::unauthorized(
-                        "the API key that minted this token was revoked or regenerated; mint a new token",
-                    )
-                })?;
-                match (minter.permission, grant.permission) {
-                    (Permission::Write, Permission::Write) => Permission::Write,
-                    _ => Permission::Read,
-                }
-            }
-        };
-        if write && permission == Permission::Read {
-            return Err(ProjectError::forbidden(
-                "this credential is read-only; use a write key or a write token to change data",
-            ));
-        }
-        Ok(permission)
-    }
-
-    fn live_key(&self, key_id: &str, nonce: &str) -> Option<&KeyRecord> {
-        self.keys
-            .get(key_id)
-            .filter(|k| constant_time_eq(k.nonce.as_bytes(), nonce.as_bytes()))
-    }
-}
-
-/// Compares secrets without revealing where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A cheap, cloneable handle to one project's actor, with typed calls that time out and refuse
@@ -673,20 +585,10 @@ impl ProjectHandle {
             .await
     }
 
-    /// Renames the project and/or sets its allowed origins; durable on return.
-    pub async fn update(
-        &self,
-        name: Option<String>,
-        allowed_origins: Option<Vec<String>>,
-    ) -> Result<ProjectRecord, ProjectError> {
+    /// Changes the project's settings; durable on return. 400 for an invalid session scope.
+    pub async fn update(&self, update: ProjectUpdate) -> Result<ProjectRecord, ProjectError> {
         let (record, ticket) = self
-            .call(|reply| {
-                ProjectMsg::Admin(AdminMsg::Update {
-                    name,
-                    allowed_origins,
-                    reply,
-                })
-            })
+            .call(|reply| ProjectMsg::Admin(AdminMsg::Update { update, reply }))
             .await?;
         self.durable(ticket).await?;
         Ok(record)

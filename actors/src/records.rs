@@ -10,23 +10,28 @@ pub enum Permission {
     Read,
     /// Everything a project's API allows.
     Write,
+    /// A key that ships in browser and mobile apps: alone it reaches only `/v1/auth/*`; data
+    /// needs a scoped token or a session with it (CONTRACT section 4).
+    Client,
 }
 
 impl Permission {
-    /// Parses `read` or `write`.
+    /// Parses `read`, `write` or `client`.
     pub fn parse(s: &str) -> Option<Permission> {
         match s {
             "read" => Some(Permission::Read),
             "write" => Some(Permission::Write),
+            "client" => Some(Permission::Client),
             _ => None,
         }
     }
 
-    /// `read` or `write`.
+    /// `read`, `write` or `client`.
     pub fn as_str(self) -> &'static str {
         match self {
             Permission::Read => "read",
             Permission::Write => "write",
+            Permission::Client => "client",
         }
     }
 }
@@ -40,9 +45,14 @@ pub struct ProjectRecord {
     pub name: String,
     /// RFC 3339 creation time.
     pub created_at: String,
-    /// Origins (`scheme://host[:port]`) a magic link may redirect to.
+    /// Origins (`scheme://host[:port]`) a magic link may redirect to, and the only browser
+    /// origins that may call when not empty (CONTRACT section 10).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// What a session confines a client key to (CONTRACT sections 4 and 5): a scope whose
+    /// string values may hold `{{user.id}}`. Validated when set.
+    #[serde(default)]
+    pub session_scope: Option<serde_json::Value>,
 }
 
 /// An API key as stored. The key string itself is never stored: only `nonce`, which the signed key

@@ -173,6 +173,7 @@ impl Registry {
             name,
             created_at: rfc3339_millis(self.inner.env.now_millis()),
             allowed_origins: Vec::new(),
+            session_scope: None,
         };
         let key_id = self.inner.env.new_id();
         let (key_record, key) = KeyRecord::issue(

@@ -261,7 +261,7 @@ impl Users {
         let mut change = Change {
             ops: vec![Op::PutUser(user.clone())],
         };
-        let session_token = self.new_session(env, &user.id, &mut change);
+        let session_token = self.new_session(env, &user.id, &mut change, true);
         Ok((
             SignedIn {
                 user: user.public(),
@@ -301,7 +301,7 @@ impl Users {
         self.logins.clear(&user.email);
         let user = user.public();
         let mut change = Change::default();
-        let session_token = self.new_session(env, &user.id, &mut change);
+        let session_token = self.new_session(env, &user.id, &mut change, true);
         Ok((
             SignedIn {
                 user,
@@ -318,6 +318,12 @@ impl Users {
             .get(&session.user_id)
             .map(UserRecord::public)
             .ok_or_else(|| ProjectError::unauthorized(NO_SESSION))
+    }
+
+    /// The user id of a live session; 401 otherwise.
+    pub fn session_user_id(&self, now: u64, token: &str) -> Result<&str, ProjectError> {
+        self.live_session(now, token)
+            .map(|(_, session)| session.user_id.as_str())
     }
 
     /// Ends a live session; 401 when there is none.
@@ -385,13 +391,27 @@ impl Users {
             .and_then(|id| self.users.get(id))
         {
             Some(user) if user.email_verified => user.clone(),
+            // The first proof of the inbox: whoever signed up with this email before keeps
+            // nothing, neither the password they chose nor their sessions (pre-hijacking,
+            // CONTRACT section 18).
             Some(user) => {
                 let user = UserRecord {
                     email_verified: true,
+                    password_hash: None,
                     ..user.clone()
                 };
                 change.ops.push(Op::PutUser(user.clone()));
-                user
+                for (_, hash) in self.user_sessions.get(&user.id).into_iter().flatten() {
+                    change.ops.push(Op::DeleteSession(hash.clone()));
+                }
+                let session_token = self.new_session(env, &user.id, &mut change, false);
+                return Ok((
+                    SignedIn {
+                        user: user.public(),
+                        session_token,
+                    },
+                    change,
+                ));
             }
             None => {
                 let user = UserRecord {
@@ -405,7 +425,7 @@ impl Users {
                 user
             }
         };
-        let session_token = self.new_session(env, &user.id, &mut change);
+        let session_token = self.new_session(env, &user.id, &mut change, true);
         Ok((
             SignedIn {
                 user: user.public(),
@@ -516,9 +536,11 @@ impl Users {
 
     /// Adds a new session for `user_id` to `change` (ending the user's oldest past the cap)
     /// and answers its token.
-    fn new_session(&self, env: &Env, user_id: &str, change: &mut Change) -> String {
+    /// `cap`: end the oldest sessions past the per-user limit (false when `change` already ends
+    /// them all).
+    fn new_session(&self, env: &Env, user_id: &str, change: &mut Change, cap: bool) -> String {
         let now = env.now_millis();
-        if let Some(existing) = self.user_sessions.get(user_id) {
+        if cap && let Some(existing) = self.user_sessions.get(user_id) {
             let excess = (existing.len() + 1).saturating_sub(MAX_SESSIONS_PER_USER);
             for (_, hash) in existing.iter().take(excess) {
                 change.ops.push(Op::DeleteSession(hash.clone()));

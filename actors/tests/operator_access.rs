@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use mammoth_actors::ErrorCode;
 use mammoth_actors::env::Env;
-use mammoth_actors::project::{Access, WriteOp};
+use mammoth_actors::project::{Access, KeyRef, Principal, WriteOp};
 use mammoth_actors::query::Query;
 use mammoth_actors::records::{KeyClaims, KeyMinter, Permission};
 use mammoth_actors::registry::Registry;
@@ -30,11 +30,10 @@ async fn operators_read_every_collection_and_write_nothing() {
     let handle = registry.project(&project.id).unwrap();
     let claims: KeyClaims = serde_json::from_str(&issued.key).unwrap();
     assert_eq!(claims.perm, Permission::Write);
-    let writer = Access {
+    let writer = Access::new(Principal::Key(KeyRef {
         key_id: claims.kid,
         nonce: claims.n,
-        grant: None,
-    };
+    }));
     let create = |title: &str| WriteOp::Create {
         id: Some(title.into()),
         body: body(json!({ "title": title })),

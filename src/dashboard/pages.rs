@@ -208,8 +208,25 @@ pub(crate) fn project_page(
                     select #key-permission name="permission" {
                         option value="read" { "read" }
                         option value="write" { "write" }
+                        option value="client" { "client (ships in apps)" }
                     }
                     button.primary type="submit" { "Create key" }
+                }
+            }
+            section.card #settings {
+                h2 { "Browser access" }
+                p.muted { "Client keys ship in apps: alone they reach only sign-in. A signed-in user's session reaches the data this scope allows; " code { "{{user.id}}" } " stands for the user's id." }
+                form method="post" action={ (base) "/settings" } {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    label for="session-scope" { "Session scope (JSON; empty: sessions reach no data)" }
+                    textarea #session-scope name="session_scope" rows="4" placeholder=r#"{"todos": {"owner": "{{user.id}}"}}"# {
+                        @if let Some(scope) = &project.session_scope { (scope.to_string()) }
+                    }
+                    label for="allowed-origins" { "Allowed origins (one per line; empty: any origin)" }
+                    textarea #allowed-origins name="allowed_origins" rows="3" placeholder="https://app.example.com" {
+                        (project.allowed_origins.join("\n"))
+                    }
+                    button.primary #save-settings type="submit" { "Save" }
                 }
             }
         },

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
-use mammoth_actors::project::ProjectHandle;
+use mammoth_actors::project::{ProjectHandle, ProjectUpdate};
 use mammoth_actors::records::Permission;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -158,9 +158,9 @@ async fn update_project(
 ) -> Result<Response, ApiError> {
     let handle = project(&state, &id)?;
     for field in body.keys() {
-        if field != "name" && field != "allowed_origins" {
+        if !matches!(field.as_str(), "name" | "allowed_origins" | "session_scope") {
             return Err(ApiError::bad_request(format!(
-                "unknown field \"{field}\"; a project has \"name\" and \"allowed_origins\""
+                "unknown field \"{field}\"; a project has \"name\", \"allowed_origins\" and \"session_scope\""
             )));
         }
     }
@@ -180,12 +180,23 @@ async fn update_project(
             )));
         }
     };
-    let record = handle.update(name, origins).await?;
+    // Validated by the actor, as a minted scope is (400 when it is not a scope).
+    let session_scope = body.get("session_scope").map(|v| match v {
+        Value::Null => None,
+        scope => Some(scope.clone()),
+    });
+    let record = handle
+        .update(ProjectUpdate {
+            name,
+            allowed_origins: origins,
+            session_scope,
+        })
+        .await?;
     Ok(axum::Json(json!(record)).into_response())
 }
 
 /// Parses an origin (`scheme://host[:port]`, nothing else) into its canonical form.
-fn parse_origin(value: &Value) -> Result<String, ApiError> {
+pub(crate) fn parse_origin(value: &Value) -> Result<String, ApiError> {
     let bad = |what: &str| {
         ApiError::bad_request(format!(
             "{what} is not an origin; use scheme://host[:port], e.g. \"https://app.example.com\""
@@ -232,12 +243,12 @@ async fn create_key(
         None => Permission::Write,
         Some(Value::String(p)) => Permission::parse(p).ok_or_else(|| {
             ApiError::bad_request(format!(
-                "\"permission\" must be \"read\" or \"write\", not '{p}'"
+                "\"permission\" must be \"read\", \"write\" or \"client\", not '{p}'"
             ))
         })?,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "\"permission\" must be \"read\" or \"write\", not {}",
+                "\"permission\" must be \"read\", \"write\" or \"client\", not {}",
                 kind_of(other)
             )));
         }

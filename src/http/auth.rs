@@ -1,7 +1,8 @@
 //! End-user auth (CONTRACT section 8): sign-up, login, logout, who-am-I, magic links; and the
 //! dev mailer's outbox for operators.
 //!
-//! Every route needs the project's API key in `X-API-Key`; the end user's session rides in
+//! Every route needs the project's API key in `X-API-Key` (a client key is enough: these are the
+//! routes a browser app calls with the key it ships); the end user's session rides in
 //! `Authorization: Bearer mms_...`. Read keys may call `GET /v1/auth/me`,
 //! `POST /v1/auth/logout` and, being a `GET`, `GET /v1/auth/verify` (CONTRACT section 4: the app's
 //! page that receives a magic link verifies it with the key it ships). A password sign-in is three steps, so that Argon2 never runs on an
@@ -22,7 +23,7 @@ use mammoth_actors::users::{
 use serde_json::{Map, Value, json};
 
 use super::admin::Operator;
-use super::extract::{ApiKey, JsonObject, bearer, kind_of};
+use super::extract::{ApiKey, AuthKey, JsonObject, bearer, kind_of};
 use super::{ApiError, AppState};
 use crate::mail::Mail;
 use crate::password::{MAX_PASSWORD_CHARS, check_password};
@@ -59,7 +60,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
 
 async fn signup(
     State(state): State<AppState>,
-    key: ApiKey,
+    AuthKey(key): AuthKey,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     require_write(&key, "signup")?;
@@ -75,7 +76,7 @@ async fn signup(
 
 async fn login(
     State(state): State<AppState>,
-    key: ApiKey,
+    AuthKey(key): AuthKey,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     require_write(&key, "login")?;
@@ -106,19 +107,19 @@ async fn login(
     Ok(signed_in(StatusCode::OK, signed))
 }
 
-async fn logout(key: ApiKey, Session(token): Session) -> Result<Response, ApiError> {
+async fn logout(AuthKey(key): AuthKey, Session(token): Session) -> Result<Response, ApiError> {
     key.project.sign_out(key.access, token).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn me(key: ApiKey, Session(token): Session) -> Result<Response, ApiError> {
+async fn me(AuthKey(key): AuthKey, Session(token): Session) -> Result<Response, ApiError> {
     let user = key.project.session_user(key.access, token).await?;
     Ok(axum::Json(json!({ "user": user })).into_response())
 }
 
 async fn magic_link(
     State(state): State<AppState>,
-    key: ApiKey,
+    AuthKey(key): AuthKey,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     require_write(&key, "magic-link")?;
@@ -157,7 +158,7 @@ async fn magic_link(
     Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "sent"}))).into_response())
 }
 
-async fn verify(key: ApiKey, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+async fn verify(AuthKey(key): AuthKey, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let token = query
         .as_deref()
         .and_then(|q| {
@@ -192,11 +193,12 @@ fn signed_in(status: StatusCode, signed: SignedIn) -> Response {
         .into_response()
 }
 
-/// Read keys may not sign up, log in or send links (CONTRACT section 4).
+/// Read keys may not sign up, log in or send links (CONTRACT section 4); refused before any
+/// password is hashed (the actor checks again).
 fn require_write(key: &ApiKey, route: &str) -> Result<(), ApiError> {
     if key.permission == Permission::Read {
         return Err(ApiError::forbidden(format!(
-            "{route} needs a write key; read keys may call GET /v1/auth/me, GET /v1/auth/verify and POST /v1/auth/logout"
+            "{route} needs a client or write key; read keys may call GET /v1/auth/me, GET /v1/auth/verify and POST /v1/auth/logout"
         )));
     }
     Ok(())

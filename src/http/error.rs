@@ -79,7 +79,7 @@ impl ApiError {
             ErrorCode::InvalidQuery => (StatusCode::BAD_REQUEST, "invalid_query"),
             ErrorCode::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid_cursor"),
             ErrorCode::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ErrorCode::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ErrorCode::Forbidden | ErrorCode::OriginRefused => (StatusCode::FORBIDDEN, "forbidden"),
             ErrorCode::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ErrorCode::Conflict => (StatusCode::CONFLICT, "conflict"),
             ErrorCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
@@ -114,6 +114,9 @@ impl IntoResponse for ApiError {
         };
         let body = Json(json!({"error": {"code": code, "message": message}}));
         let mut response = (status, body).into_response();
+        if self.kind == Kind::Domain(ErrorCode::OriginRefused) {
+            response.extensions_mut().insert(super::cors::OriginRefused);
+        }
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, ORIGIN};
 use axum::http::request::Parts;
 
-use mammoth_actors::project::{Access, ProjectHandle};
+use mammoth_actors::project::{Access, KeyRef, Principal, ProjectHandle};
 use mammoth_actors::records::Permission;
 use mammoth_actors::scope::{Grant, Scope};
+use mammoth_actors::users::SESSION_PREFIX;
 use serde_json::{Map, Value};
 
 use super::{ApiError, AppState};
@@ -113,9 +114,10 @@ where
     }
 }
 
-/// A caller holding a validly signed API key, and possibly a scoped token. Whether the key (and
-/// the token's minting key) is still live is checked by the project actor on the same message
-/// that does the work.
+/// The credential of every data route: a validly signed API key and, possibly, a scoped token
+/// or a session. A client key alone is refused here already (403, before any body is read); the
+/// project actor checks everything again against its live tables, on the same message as the
+/// work, and confines the request ([`mammoth_actors::access`]). Auth routes use [`AuthKey`].
 pub(crate) struct ApiKey {
     /// The key's project.
     pub(crate) project: ProjectHandle,
@@ -123,26 +125,26 @@ pub(crate) struct ApiKey {
     pub(crate) access: Access,
     /// The permission the key was minted with.
     pub(crate) permission: Permission,
-    /// Whether the request carries a credential besides the API key (a scoped token or a
-    /// session), which `POST /v1/tokens` refuses.
-    pub(crate) other_credential: bool,
 }
 
 impl ApiKey {
     /// Refuses writes early for read keys and read tokens (the actor checks again against the
     /// live table).
     pub(crate) fn require_write(&self) -> Result<(), ApiError> {
-        let token_read = self
-            .access
-            .grant
-            .as_ref()
-            .is_some_and(|g| g.permission == Permission::Read);
-        if self.permission == Permission::Read || token_read {
+        if self.claimed_permission()? == Permission::Read {
             return Err(ApiError::forbidden(
                 "this credential is read-only; use a write key or a write token to change data",
             ));
         }
         Ok(())
+    }
+
+    /// What the signed claims allow, by the actors' one rule.
+    fn claimed_permission(&self) -> Result<Permission, ApiError> {
+        Ok(self
+            .access
+            .principal
+            .data_permission(self.permission, None)?)
     }
 }
 
@@ -150,52 +152,96 @@ impl FromRequestParts<AppState> for ApiKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let bearer = bearer(parts)?;
-        let (key, other) = match parts.headers.get("x-api-key") {
-            Some(value) => {
-                let key = value.to_str().map_err(|_| {
-                    ApiError::unauthorized("the X-API-Key header is not valid text")
-                })?;
-                (key, bearer)
-            }
-            None => match bearer {
-                Some(token) if token.starts_with(crate::keys::KEY_PREFIX) => (token, None),
-                Some(_) => {
-                    return Err(ApiError::unauthorized(
-                        "missing API key: a token or session goes with the project's key in X-API-Key: mm_...",
-                    ));
-                }
-                None => {
-                    return Err(ApiError::unauthorized(
-                        "missing API key: send it as the X-API-Key header (X-API-Key: mm_...)",
-                    ));
-                }
-            },
-        };
-        let claims = state.signer.verify(key.trim()).ok_or_else(|| {
-            ApiError::unauthorized("the API key is malformed or was not issued by this server")
-        })?;
-        let project = state
-            .registry
-            .project(&claims.pid)
-            .ok_or_else(|| ApiError::unauthorized("the API key's project does not exist"))?;
-        let grant = match other {
-            Some(token) if !token.starts_with("mm") => {
-                Some(scoped_grant(state, token, &claims.pid)?)
-            }
-            _ => None,
-        };
-        Ok(ApiKey {
-            project,
-            access: Access {
-                key_id: claims.kid,
-                nonce: claims.n,
-                grant,
-            },
-            permission: claims.perm,
-            other_credential: other.is_some(),
-        })
+        let key = credentials(parts, state)?;
+        key.claimed_permission()?;
+        Ok(key)
     }
+}
+
+/// The credential of `/v1/auth/*` and `/v1/tokens`: as [`ApiKey`], but a client key alone is
+/// accepted (the actor's auth checks decide what it may do).
+pub(crate) struct AuthKey(pub(crate) ApiKey);
+
+impl FromRequestParts<AppState> for AuthKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = credentials(parts, state)?;
+        // A session or token sent along must be live before any body is looked at, so a
+        // bearer that does not verify is 401 whatever the body (these routes are not hot).
+        if !key.access.is_key_alone() {
+            key.project.authenticate(key.access.clone()).await?;
+        }
+        Ok(AuthKey(key))
+    }
+}
+
+/// Reads and verifies a request's credentials: the API key (`X-API-Key`, or `Bearer mm_...`
+/// without one) and whatever `Authorization` bearer comes with it. A bearer that is present is
+/// never ignored: a session (`mms_...`) goes to the actor to be looked up, the same key again is
+/// the key, and anything else must verify as a scoped token of the key's project (401 if not).
+fn credentials(parts: &Parts, state: &AppState) -> Result<ApiKey, ApiError> {
+    let bearer = bearer(parts)?;
+    let (key, other) = match parts.headers.get("x-api-key") {
+        Some(value) => {
+            let key = value
+                .to_str()
+                .map_err(|_| ApiError::unauthorized("the X-API-Key header is not valid text"))?;
+            (key.trim(), bearer)
+        }
+        None => match bearer {
+            Some(token) if token.starts_with(crate::keys::KEY_PREFIX) => (token, None),
+            Some(_) => {
+                return Err(ApiError::unauthorized(
+                    "missing API key: a token or session goes with the project's key in X-API-Key: mm_...",
+                ));
+            }
+            None => {
+                return Err(ApiError::unauthorized(
+                    "missing API key: send it as the X-API-Key header (X-API-Key: mm_...)",
+                ));
+            }
+        },
+    };
+    let claims = state.signer.verify(key).ok_or_else(|| {
+        ApiError::unauthorized("the API key is malformed or was not issued by this server")
+    })?;
+    let project = state
+        .registry
+        .project(&claims.pid)
+        .ok_or_else(|| ApiError::unauthorized("the API key's project does not exist"))?;
+    let key_ref = KeyRef {
+        key_id: claims.kid,
+        nonce: claims.n,
+    };
+    let principal = match other {
+        None => Principal::Key(key_ref),
+        Some(token) if token.starts_with(SESSION_PREFIX) => Principal::Session {
+            key: key_ref,
+            token: token.into(),
+        },
+        Some(token) if token.starts_with(crate::keys::KEY_PREFIX) => {
+            if token != key {
+                return Err(ApiError::unauthorized(
+                    "two different API keys were sent (X-API-Key and Authorization); send one",
+                ));
+            }
+            Principal::Key(key_ref)
+        }
+        Some(token) => Principal::Token {
+            key: key_ref,
+            grant: scoped_grant(state, token, &claims.pid)?,
+        },
+    };
+    let origin = parts
+        .headers
+        .get(ORIGIN)
+        .map(|o| String::from_utf8_lossy(o.as_bytes()).into());
+    Ok(ApiKey {
+        project,
+        access: Access { principal, origin },
+        permission: claims.perm,
+    })
 }
 
 /// Verifies a scoped token for `project` and turns it into a grant. Expiry and project are

@@ -12,7 +12,7 @@ use mammoth_actors::records::Permission;
 use mammoth_actors::scope::Scope;
 use serde_json::{Value, json};
 
-use super::extract::{ApiKey, JsonObject, kind_of};
+use super::extract::{AuthKey, JsonObject, kind_of};
 use super::{ApiError, AppState};
 use crate::keys::TokenClaims;
 
@@ -27,12 +27,20 @@ pub(super) fn routes() -> Router<AppState> {
 
 async fn mint(
     State(state): State<AppState>,
-    key: ApiKey,
+    AuthKey(key): AuthKey,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    if key.other_credential {
+    // The key must be live, and any token or session sent with it too (401 otherwise); its
+    // permission bounds the token's.
+    let key_permission = key.project.authenticate(key.access.clone()).await?;
+    if !key.access.is_key_alone() {
         return Err(ApiError::forbidden(
             "tokens are minted with an API key alone; remove the Authorization header",
+        ));
+    }
+    if key_permission == Permission::Client {
+        return Err(ApiError::forbidden(
+            "a client key cannot mint tokens: tokens are minted by a backend with a server (read or write) key",
         ));
     }
     if let Some(field) = body
@@ -68,11 +76,15 @@ async fn mint(
     };
     let asked = match body.get("permission") {
         None => None,
-        Some(Value::String(p)) => Some(Permission::parse(p).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "\"permission\" must be \"read\" or \"write\", not '{p}'"
-            ))
-        })?),
+        Some(Value::String(p)) => Some(
+            Permission::parse(p)
+                .filter(|p| *p != Permission::Client)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "\"permission\" must be \"read\" or \"write\", not '{p}'"
+                    ))
+                })?,
+        ),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "\"permission\" must be \"read\" or \"write\", not {}",
@@ -80,8 +92,6 @@ async fn mint(
             )));
         }
     };
-    // The key must be live; its permission bounds the token's.
-    let key_permission = key.project.authenticate(key.access.clone()).await?;
     let permission = match (asked, key_permission) {
         (Some(Permission::Write), Permission::Read) => {
             return Err(ApiError::forbidden(
@@ -92,10 +102,13 @@ async fn mint(
         (None, p) => p,
     };
     let now = state.config.env.now_millis() / 1000;
+    let Some(key_ref) = key.access.key() else {
+        return Err(ApiError::forbidden("tokens are minted with an API key"));
+    };
     let claims = TokenClaims {
         pid: key.project.id().to_owned(),
-        kid: key.access.key_id.clone(),
-        n: key.access.nonce.clone(),
+        kid: key_ref.key_id.clone(),
+        n: key_ref.nonce.clone(),
         perm: permission,
         scope: scope_value.clone(),
         iat: now,

@@ -443,22 +443,44 @@ async fn a_magic_link_signs_up_a_new_email_once() {
     );
 }
 
+/// CONTRACT section 18 (issue 12): account pre-hijacking. Whoever signed up with someone else's
+/// email keeps nothing once the owner proves the inbox: not the password, not the sessions.
 #[tokio::test]
-async fn a_magic_link_verifies_an_existing_account() {
+async fn a_magic_link_verifies_an_existing_account_and_ends_a_pre_hijacker() {
     let s = Instance::start().await;
     let up = s.signup("ada@example.com", PASSWORD).await;
     assert_eq!(up.body["user"]["email_verified"], false);
+    let attacker = session_of(&up);
+    let attacker_login = s.login("ada@example.com", PASSWORD).await;
+    assert_eq!(attacker_login.status, StatusCode::OK);
+    let attacker2 = session_of(&attacker_login);
     s.magic_link(json!({"email": "ada@example.com"})).await;
     let mail = s.last_mail_to("ada@example.com").await;
     let verified = s.verify(&token_in(mail["link"].as_str().unwrap())).await;
     assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
     assert_eq!(verified.body["user"]["id"], up.body["user"]["id"]);
     assert_eq!(verified.body["user"]["email_verified"], true);
+    for old in [&attacker, &attacker2] {
+        assert_eq!(
+            s.me(old).await.status,
+            StatusCode::UNAUTHORIZED,
+            "the pre-hijacker's sessions are dead"
+        );
+    }
     let login = s.login("ada@example.com", PASSWORD).await;
     assert_eq!(
-        login.body["user"]["email_verified"], true,
-        "the password still works"
+        (login.status, code(&login.body)),
+        (StatusCode::UNAUTHORIZED, "unauthorized"),
+        "the pre-hijacker's password no longer works"
     );
+    let owner = session_of(&verified);
+    assert_eq!(s.me(&owner).await.status, StatusCode::OK);
+    // A second link for a verified account keeps its sessions.
+    s.magic_link(json!({"email": "ada@example.com"})).await;
+    let mail = s.last_mail_to("ada@example.com").await;
+    let again = s.verify(&token_in(mail["link"].as_str().unwrap())).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(s.me(&owner).await.status, StatusCode::OK);
 }
 
 #[tokio::test]

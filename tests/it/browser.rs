@@ -282,6 +282,63 @@ async fn walk(browser: Client, s: Instance) {
     assert_eq!(text(&browser, "#documents").await, "3");
     shot(&browser, "03-project").await;
 
+    // A client key, and the session scope that lets its signed-in users reach their own todos.
+    let client_key = create_key(&browser, "web", "client").await;
+    let pill = "//tr[td[1][text()='web']]//span[contains(@class,'pill')]";
+    let pill = browser.find(Locator::XPath(pill)).await.unwrap();
+    assert_eq!(pill.text().await.unwrap(), "client");
+    fill(
+        &browser,
+        "#session-scope",
+        r#"{"todos": {"owner": "{{user.id}}"}}"#,
+    )
+    .await;
+    fill(&browser, "#allowed-origins", "https://app.example.com").await;
+    click(&browser, "#save-settings").await;
+    assert!(
+        browser
+            .find(Locator::Css("#allowed-origins"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("https://app.example.com")
+    );
+    shot(&browser, "03b-browser-access").await;
+    let (status, _) = s
+        .call_with(&client_key, Method::GET, "/v1/collections", None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a client key alone reaches no data"
+    );
+    let (status, up) = s
+        .call_with(
+            &client_key,
+            Method::POST,
+            "/v1/auth/signup",
+            Some(json!({"email": "user@example.com", "password": "long enough pw"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{up}");
+    let mine = s
+        .client
+        .post(format!("{}{post}", s.url))
+        .header("X-API-Key", &client_key)
+        .bearer_auth(up["session_token"].as_str().unwrap())
+        .json(&json!({"owner": up["user"]["id"], "title": "mine"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        mine.status(),
+        StatusCode::CREATED,
+        "the session writes inside its scope"
+    );
+
     // Find the documents in the collections browser.
     click(&browser, "#browse").await;
     click(&browser, "ul.collections a").await;

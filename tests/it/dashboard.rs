@@ -413,3 +413,109 @@ async fn the_collections_browser_pages_with_the_cursor_and_shows_query_errors() 
     assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
     s.stop().await;
 }
+
+/// Issue 12: the dashboard shows each key's permission, makes client keys, and sets the
+/// project's session scope and allowed origins (with the same validation as the admin API).
+#[tokio::test]
+async fn operators_make_client_keys_and_set_browser_access() {
+    let s = with_admins(None).await;
+    let cookie = sign_in(&s).await;
+    let path = format!("/dashboard/projects/{}", s.project);
+    let (_, csrf) = page(&s, &path, &cookie).await;
+    let csrf = csrf.unwrap();
+    let response = post_form(
+        &s,
+        &format!("{path}/keys"),
+        Some(&cookie),
+        form(&[("csrf", &csrf), ("name", "web"), ("permission", "client")]),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"class="pill client""#), "{html}");
+    let (status, keys) = s
+        .admin(Method::GET, &format!("/projects/{}/keys", s.project), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        keys["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["permission"] == "client")
+    );
+
+    let scope = r#"{"todos": {"owner": "{{user.id}}"}}"#;
+    let settings = |csrf: &str, scope: &str, origins: &str| {
+        form(&[
+            ("csrf", csrf),
+            ("session_scope", scope),
+            ("allowed_origins", origins),
+        ])
+    };
+    let response = post_form(
+        &s,
+        &format!("{path}/settings"),
+        Some(&cookie),
+        settings(
+            &csrf,
+            scope,
+            "https://app.example.com/\nhttp://localhost:3000",
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, record) = s
+        .admin(Method::GET, &format!("/projects/{}", s.project), None)
+        .await;
+    assert_eq!(
+        record["session_scope"],
+        json!({"todos": {"owner": "{{user.id}}"}})
+    );
+    assert_eq!(
+        record["allowed_origins"],
+        json!(["https://app.example.com", "http://localhost:3000"])
+    );
+    let (html, _) = page(&s, &path, &cookie).await;
+    assert!(html.contains("https://app.example.com") && html.contains("{{user.id}}"));
+
+    for (scope, origins) in [
+        (r#"{"todos": {"$bad": 1}}"#, ""),
+        ("not json", ""),
+        ("", "ftp://x"),
+    ] {
+        let response = post_form(
+            &s,
+            &format!("{path}/settings"),
+            Some(&cookie),
+            settings(&csrf, scope, origins),
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{scope} {origins}"
+        );
+    }
+    let response = post_form(
+        &s,
+        &format!("{path}/settings"),
+        Some(&cookie),
+        settings("wrong", "", ""),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "CSRF");
+    let response = post_form(
+        &s,
+        &format!("{path}/settings"),
+        Some(&cookie),
+        settings(&csrf, "", ""),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, record) = s
+        .admin(Method::GET, &format!("/projects/{}", s.project), None)
+        .await;
+    assert_eq!(record["session_scope"], Value::Null);
+    assert_eq!(record["allowed_origins"], json!([]));
+}

@@ -3,6 +3,8 @@
 mod admin;
 mod auth;
 mod browser;
+mod client_keys;
+mod cors;
 mod credentials;
 mod dashboard;
 mod documents;
@@ -34,6 +36,8 @@ pub(crate) struct Instance {
     pub(crate) operator_link: Option<String>,
     /// The shared in-process runner (`mammoth::testing::Running`).
     pub(crate) running: Running,
+    /// Every path the router serves.
+    pub(crate) routes: Vec<String>,
 }
 
 impl Instance {
@@ -54,6 +58,7 @@ impl Instance {
             None => (String::new(), String::new()),
         };
         let operator_link = server.operator_link().map(str::to_owned);
+        let routes = server.route_paths();
         let running = Running::serve(server);
         Instance {
             url: running.url().to_owned(),
@@ -62,6 +67,7 @@ impl Instance {
             key,
             operator_link,
             running,
+            routes,
         }
     }
 

@@ -192,7 +192,11 @@ async fn the_seed_example_confines_a_client_to_its_own_todos() {
             Some(json!({"done": true})),
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "outside the scope is missing, as a missing id is (CONTRACT section 18)"
+    );
 
     // delete
     let (status, _) = s.with_token(t, Method::DELETE, &todo("theirs"), None).await;
@@ -416,6 +420,27 @@ async fn minting_needs_an_api_key_alone_and_valid_arguments() {
         .post(format!("{}/v1/tokens", s.url))
         .header("X-API-Key", &s.key)
         .bearer_auth("mms_0123456789abcdef")
+        .json(&json!({"scope": {"*": {}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "a bearer that does not verify is 401, never ignored"
+    );
+    let (_, up) = s
+        .call(
+            Method::POST,
+            "/v1/auth/signup",
+            Some(json!({"email": "minter@example.com", "password": "long enough"})),
+        )
+        .await;
+    let response = s
+        .client
+        .post(format!("{}/v1/tokens", s.url))
+        .header("X-API-Key", &s.key)
+        .bearer_auth(up["session_token"].as_str().unwrap())
         .json(&json!({"scope": {"*": {}}}))
         .send()
         .await

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use mammoth_storage::Mutation;
 
 use super::{AdminMsg, ProjectState};
+use crate::access::validate_session_scope;
 use crate::error::ProjectError;
 use crate::records::{IssuedKey, KeyInfo, KeyRecord, Permission};
 
@@ -13,17 +14,25 @@ impl ProjectState {
             AdminMsg::Describe { reply } => {
                 let _ = reply.send(Ok(self.record.clone()));
             }
-            AdminMsg::Update {
-                name,
-                allowed_origins,
-                reply,
-            } => {
+            AdminMsg::Update { update, reply } => {
                 let mut record = self.record.clone();
-                if let Some(name) = name {
+                if let Some(name) = update.name {
                     record.name = name;
                 }
-                if let Some(origins) = allowed_origins {
+                if let Some(origins) = update.allowed_origins {
                     record.allowed_origins = origins;
+                }
+                if let Some(scope) = update.session_scope {
+                    if let Some(scope) = &scope
+                        && let Err(e) = validate_session_scope(scope)
+                    {
+                        let _ = reply.send(Err(ProjectError::new(
+                            e.code,
+                            format!("session_scope: {}", e.message),
+                        )));
+                        return;
+                    }
+                    record.session_scope = scope;
                 }
                 let result = self
                     .storage

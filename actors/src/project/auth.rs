@@ -110,7 +110,7 @@ impl ProjectState {
                 password_hash,
                 reply,
             } => {
-                let result = self.authorize(&access, true).and_then(|_| {
+                let result = self.authorize_auth(&access, true).and_then(|_| {
                     let planned = self.users.sign_up(&self.env, &email, password_hash)?;
                     self.commit_auth(planned)
                 });
@@ -121,7 +121,7 @@ impl ProjectState {
                 email,
                 reply,
             } => {
-                let result = self.authorize(&access, true).and_then(|_| {
+                let result = self.authorize_auth(&access, true).and_then(|_| {
                     match self.users.attempt_login(self.env.now_millis(), &email) {
                         Ok(credentials) => Ok(Ok(credentials)),
                         Err(AuthError::Throttled(t)) => Ok(Err(t)),
@@ -135,7 +135,7 @@ impl ProjectState {
                 user_id,
                 reply,
             } => {
-                let result = self.authorize(&access, true).and_then(|_| {
+                let result = self.authorize_auth(&access, true).and_then(|_| {
                     let planned = self.users.sign_in(&self.env, &user_id)?;
                     self.commit_auth(planned)
                 });
@@ -147,7 +147,7 @@ impl ProjectState {
                 reply,
             } => {
                 let result = self
-                    .authorize(&access, false)
+                    .authorize_auth(&access, false)
                     .and_then(|_| self.users.session_user(self.env.now_millis(), &token));
                 let _ = reply.send(result);
             }
@@ -156,7 +156,7 @@ impl ProjectState {
                 token,
                 reply,
             } => {
-                let result = self.authorize(&access, false).and_then(|_| {
+                let result = self.authorize_auth(&access, false).and_then(|_| {
                     let change = self.users.sign_out(self.env.now_millis(), &token)?;
                     self.commit_auth(((), change)).map(|((), ticket)| ticket)
                 });
@@ -168,7 +168,7 @@ impl ProjectState {
                 redirect_origin,
                 reply,
             } => {
-                let result = self.authorize(&access, true).and_then(|_| {
+                let result = self.authorize_auth(&access, true).and_then(|_| {
                     if let Some(origin) = redirect_origin
                         && !self.record.allowed_origins.contains(&origin)
                     {
@@ -194,7 +194,7 @@ impl ProjectState {
                 reply,
             } => {
                 // A GET, so read keys may redeem (CONTRACT section 4); the token is the proof.
-                let result = self.authorize(&access, false).and_then(|_| {
+                let result = self.authorize_auth(&access, false).and_then(|_| {
                     let planned = self.users.redeem_link(&self.env, &token)?;
                     self.commit_auth(planned)
                 });

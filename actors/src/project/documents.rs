@@ -11,6 +11,7 @@ use mammoth_storage::Mutation;
 use serde_json::{Map, Value};
 
 use super::{CollectionInfo, ProjectState, WriteOp, Written};
+use crate::access::Reach;
 use crate::collection::{Collection, StoredDoc};
 use crate::error::{ErrorCode, ProjectError};
 use crate::ids::rfc3339_millis;
@@ -54,13 +55,22 @@ impl ProjectState {
         c.aggregate(aggregation, scope)
     }
 
-    pub(super) fn list(&self) -> Vec<CollectionInfo> {
+    /// The collections `reach` shows, each counting only the documents its scope shows
+    /// (CONTRACT section 18: a scope learns nothing about the number of documents outside it).
+    pub(super) fn list(&self, reach: &Reach) -> Vec<CollectionInfo> {
         self.collections
             .iter()
-            .map(|(name, c)| CollectionInfo {
-                name: name.clone(),
-                count: c.len(),
+            .filter_map(|(name, c)| {
+                let count = match reach.visible(name)? {
+                    None => c.len(),
+                    Some(filter) => c.count_in_scope(filter),
+                };
+                Some(CollectionInfo {
+                    name: name.clone(),
+                    count,
+                })
             })
+            .filter(|info| info.count > 0 || reach.scope().is_none())
             .collect()
     }
 
@@ -76,17 +86,7 @@ impl ProjectState {
         match op {
             WriteOp::Create { id, body } => {
                 let id = match id {
-                    Some(id) => {
-                        if self.existing(&collection, &id).is_some() {
-                            return Err(ProjectError::new(
-                                ErrorCode::Conflict,
-                                format!(
-                                    "document '{id}' already exists in '{collection}'; use PUT to replace it or pick another id"
-                                ),
-                            ));
-                        }
-                        id
-                    }
+                    Some(id) => id,
                     None => loop {
                         let id = self.env.new_id();
                         if self.existing(&collection, &id).is_none() {
@@ -94,7 +94,18 @@ impl ProjectState {
                         }
                     },
                 };
+                // The scope is checked on the result first, and a document outside the scope
+                // is never named as existing (CONTRACT section 18).
                 let doc = build_doc(body, &id, now.clone(), now, scope)?;
+                if self.existing(&collection, &id).is_some() {
+                    self.check_existing_in_scope(&collection, &id, scope)?;
+                    return Err(ProjectError::new(
+                        ErrorCode::Conflict,
+                        format!(
+                            "document '{id}' already exists in '{collection}'; use PUT to replace it or pick another id"
+                        ),
+                    ));
+                }
                 self.store(collection, id, doc, true)
             }
             WriteOp::Replace { id, body } => {
@@ -109,11 +120,11 @@ impl ProjectState {
                 self.store(collection, id, doc, created)
             }
             WriteOp::Merge { id, patch } => {
-                let Some(existing) = self.existing(&collection, &id) else {
+                // Outside the scope is missing, as for get and delete (CONTRACT section 18).
+                let Some(existing) = self.in_scope(&collection, &id, scope) else {
                     return Err(not_found(&collection, &id));
                 };
                 let current = existing.value();
-                self.check_existing_in_scope(&collection, &id, scope)?;
                 let created_at = created_at_of(&current);
                 let mut value = Value::Object(current);
                 merge_patch(&mut value, Value::Object(patch));
@@ -166,9 +177,7 @@ impl ProjectState {
     ) -> Result<(), ProjectError> {
         match self.in_scope(collection, id, scope) {
             Some(_) => Ok(()),
-            None => Err(ProjectError::forbidden(
-                "the existing document is outside this token's scope; it cannot be changed with this token",
-            )),
+            None => Err(outside_scope()),
         }
     }
 
@@ -202,6 +211,14 @@ fn not_found(collection: &str, id: &str) -> ProjectError {
     ProjectError::not_found(format!("no document '{id}' in collection '{collection}'"))
 }
 
+/// One answer for every write a scope refuses, whether the id exists outside the scope or the
+/// body does not match it, so the refusal tells nothing about documents the scope hides.
+fn outside_scope() -> ProjectError {
+    ProjectError::forbidden(
+        "this write is outside this credential's scope: the document must match the scope (set the fields it requires) and the id must be free or already yours",
+    )
+}
+
 fn created_at_of(doc: &Map<String, Value>) -> String {
     match doc.get("created_at") {
         Some(Value::String(s)) => s.clone(),
@@ -222,9 +239,7 @@ fn build_doc(
     body.insert("created_at".into(), Value::String(created_at));
     body.insert("updated_at".into(), Value::String(updated_at));
     if scope.is_some_and(|filter| !filter.matches(&body)) {
-        return Err(ProjectError::forbidden(
-            "the resulting document would be outside this token's scope; set the fields the scope requires",
-        ));
+        return Err(outside_scope());
     }
     let bytes = serde_json::to_vec(&body)
         .map_err(|e| ProjectError::internal(format!("encoding a document failed: {e}")))?;
