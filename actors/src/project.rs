@@ -152,6 +152,16 @@ pub enum ProjectMsg {
         /// Where the answer goes.
         reply: Reply<Vec<CollectionInfo>>,
     },
+    /// Check that the caller may read (or write) data at all, before its body is looked at, so
+    /// that a credential error is never masked by a body error.
+    AuthorizeData {
+        /// Who is asking.
+        access: Access,
+        /// Whether the call would write.
+        write: bool,
+        /// Where the answer goes.
+        reply: Reply<()>,
+    },
     /// Check that a key is live; answers its effective permission.
     Authenticate {
         /// Who is asking.
@@ -397,6 +407,13 @@ impl ProjectState {
                     .map(|reach| self.list(&reach));
                 let _ = reply.send(result);
             }
+            ProjectMsg::AuthorizeData {
+                access,
+                write,
+                reply,
+            } => {
+                let _ = reply.send(self.authorize(&access, write).map(|_| ()));
+            }
             ProjectMsg::Authenticate { access, reply } => {
                 let _ = reply.send(self.authorize_auth(&access, false));
             }
@@ -571,6 +588,17 @@ impl ProjectHandle {
         self.count_request();
         self.call(|reply| ProjectMsg::Collections { access, reply })
             .await
+    }
+
+    /// Checks that `access` may reach data at all (writes when `write`); used when a request's
+    /// body is invalid, so the credential error wins over the body error.
+    pub async fn authorize_data(&self, access: Access, write: bool) -> Result<(), ProjectError> {
+        self.call(|reply| ProjectMsg::AuthorizeData {
+            access,
+            write,
+            reply,
+        })
+        .await
     }
 
     /// Checks a key; answers its effective permission.
