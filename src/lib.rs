@@ -11,9 +11,11 @@
 //! - [`http`]: the thin axum layer: routes, extractors, the one error type.
 //! - [`password`]: Argon2id hashing on a bounded pool, away from async workers and actors.
 //! - [`mail`]: sign-in mail, through SMTP or the in-memory dev outbox.
+//! - [`testing`]: the one in-process runner (`Running`), shared by `TestServer`, the end-to-end
+//!   tests and `mammoth bench`; the load harness itself is the `mammoth-harness` crate.
 //!
 //! Three floors, each importing only the one below: this crate over `mammoth-actors` over
-//! `mammoth-storage`.
+//! `mammoth-storage`. `mammoth-harness` sits beside this crate, over `mammoth-actors`.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
