@@ -80,6 +80,9 @@ struct ServeArgs {
     /// `root_token` (generating a root token when none is set), for test fixtures to read.
     #[arg(long, env = "MAMMOTH_READY_JSON")]
     ready_json: bool,
+    /// Most connections open at once; more are closed as soon as they are accepted.
+    #[arg(long, env = "MAMMOTH_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// Enable test-only routes (a panic hook). Never in production.
     #[arg(long, env = "MAMMOTH_TEST_HOOKS", hide = true)]
     test_hooks: bool,
@@ -150,6 +153,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map(|e| e.trim().to_lowercase())
             .filter(|e| !e.is_empty())
             .collect(),
+        connections: mammoth::connections::ConnectionLimits {
+            max_connections: args.max_connections as usize,
+            ..Default::default()
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

@@ -166,7 +166,8 @@ impl Server {
         &self.state.registry
     }
 
-    /// Serves until `shutdown` completes, lets in-flight requests finish, stops the actors and
+    /// Serves until `shutdown` completes, lets in-flight requests finish (for at most the
+    /// configured grace; the connections still open then are dropped), stops the actors and
     /// commits everything pending.
     pub async fn serve(
         self,
@@ -179,13 +180,11 @@ impl Server {
             ..
         } = self;
         let registry = state.registry.clone();
+        let limits = state.config.connections;
         let app = http::app(state);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        crate::connections::serve(listener, app, limits, shutdown).await;
         registry.stop();
         let closed = tokio::task::spawn_blocking(move || storage.close()).await;
-        served.context("serving HTTP")?;
         closed?.context("flushing storage")?;
         Ok(())
     }

@@ -98,14 +98,14 @@ async fn a_restart_keeps_projects_keys_and_documents() {
 }
 
 /// The binary, started on `dir`, with its stdout lines.
-struct Process {
-    child: Child,
-    url: String,
-    key: Option<String>,
+pub(crate) struct Process {
+    pub(crate) child: Child,
+    pub(crate) url: String,
+    pub(crate) key: Option<String>,
     _lines: Lines<BufReader<ChildStdout>>,
 }
 
-async fn spawn(dir: &std::path::Path, extra: &[&str], new_dir: bool) -> Process {
+pub(crate) async fn spawn(dir: &std::path::Path, extra: &[&str], new_dir: bool) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mammoth"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(dir)

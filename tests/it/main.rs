@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod browser;
+mod connections;
 mod credentials;
 mod dashboard;
 mod documents;
