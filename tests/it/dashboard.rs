@@ -413,3 +413,25 @@ async fn the_collections_browser_pages_with_the_cursor_and_shows_query_errors() 
     assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_operator_session_dies_when_its_email_leaves_the_admin_list() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = Config::on_disk(dir.path());
+    config.admin_emails = vec![OPS.into()];
+    let s = Instance::with_config(config.clone()).await;
+    let cookie = sign_in(&s).await;
+    let (status, _) =
+        admin_with_cookie(&s, Method::GET, "/projects", &cookie, None, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    s.stop().await;
+
+    config.admin_emails = vec!["someone-else@example.com".into()];
+    let s = Instance::with_config(config).await;
+    let (status, body) =
+        admin_with_cookie(&s, Method::GET, "/projects", &cookie, None, None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (html, csrf) = page(&s, "/dashboard", &cookie).await;
+    assert_eq!(csrf, None, "the dashboard shows the sign-in page: {html}");
+    s.stop().await;
+}
