@@ -11,6 +11,7 @@ mod durability;
 mod isolation;
 mod query;
 mod robustness;
+mod secrets;
 mod tokens;
 
 use std::path::Path;
