@@ -56,6 +56,8 @@ pub struct Config {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Who may sign in to the dashboard by magic link (lower-cased emails).
     pub admin_emails: Vec<String>,
+    /// Timeouts and the connection cap (CONTRACT section 18).
+    pub connections: crate::connections::ConnectionLimits,
 }
 
 impl Config {
@@ -71,6 +73,7 @@ impl Config {
             metrics: None,
             smtp_url: None,
             admin_emails: Vec::new(),
+            connections: Default::default(),
         }
     }
 

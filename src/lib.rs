@@ -7,6 +7,8 @@
 //! - [`config`]: every setting, from flags or environment variables.
 //! - [`server`]: opens storage, starts the registry, bootstraps the `default` project, serves
 //!   HTTP until shutdown, then flushes.
+//! - [`connections`]: the accept loop: header-read and idle timeouts, the connection cap, the
+//!   shutdown deadline.
 //! - [`keys`]: API keys as signed JWTs (minting and verification).
 //! - [`http`]: the thin axum layer: routes, extractors, the one error type.
 //! - [`password`]: Argon2id hashing on a bounded pool, away from async workers and actors.
@@ -28,6 +30,7 @@
 //! ```
 
 pub mod config;
+pub mod connections;
 pub mod dashboard;
 pub mod http;
 pub mod keys;

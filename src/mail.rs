@@ -154,7 +154,8 @@ struct Outbox {
 
 impl Outbox {
     fn keep(&self, mail: Mail) {
-        tracing::info!(to = %mail.to, link = %mail.link, "dev mailer: sign-in link (set MAMMOTH_SMTP_URL to send real mail)");
+        // Never the link itself: whoever reads the logs could sign in with it (CONTRACT 18).
+        tracing::info!(to = %mail.to, "dev mailer: a sign-in link is in the outbox at GET /admin/v1/outbox (set MAMMOTH_SMTP_URL to send real mail)");
         let message = OutboxMessage {
             to: mail.to,
             subject: mail.subject,

@@ -54,12 +54,20 @@ struct ServeArgs {
     /// Time between snapshots with --durability periodic (e.g. 1s, 500ms, 2m).
     #[arg(long, env = "MAMMOTH_SNAPSHOT_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     snapshot_interval: Duration,
-    /// Accepted as `Authorization: Bearer <token>` on /admin/v1/*.
+    /// Accepted as `Authorization: Bearer <token>` on /admin/v1/* and /metrics.
     #[arg(long, env = "MAMMOTH_ROOT_TOKEN", hide_env_values = true)]
     root_token: Option<String>,
-    /// Overrides the stored secret that signs API keys.
+    /// Reads the root token from this file (keeps it out of `ps`); one trailing newline is
+    /// dropped.
+    #[arg(long, env = "MAMMOTH_ROOT_TOKEN_FILE", conflicts_with = "root_token")]
+    root_token_file: Option<PathBuf>,
+    /// Overrides the stored secret that signs API keys; at least 32 bytes.
     #[arg(long, env = "MAMMOTH_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// Reads the JWT secret from this file (keeps it out of `ps`); one trailing newline is
+    /// dropped.
+    #[arg(long, env = "MAMMOTH_JWT_SECRET_FILE", conflicts_with = "jwt_secret")]
+    jwt_secret_file: Option<PathBuf>,
     /// Base of links put in emails (default http://<listen address>).
     #[arg(long, env = "MAMMOTH_PUBLIC_URL")]
     public_url: Option<String>,
@@ -80,6 +88,9 @@ struct ServeArgs {
     /// `root_token` (generating a root token when none is set), for test fixtures to read.
     #[arg(long, env = "MAMMOTH_READY_JSON")]
     ready_json: bool,
+    /// Most connections open at once; more are closed as soon as they are accepted.
+    #[arg(long, env = "MAMMOTH_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// Enable test-only routes (a panic hook). Never in production.
     #[arg(long, env = "MAMMOTH_TEST_HOOKS", hide = true)]
     test_hooks: bool,
@@ -128,7 +139,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     let env = mammoth_actors::env::Env::default();
-    let mut root_token = args.root_token.filter(|t| !t.is_empty());
+    let root_token = match &args.root_token_file {
+        Some(path) => Some(secret_file(path, "--root-token-file")?),
+        None => args.root_token,
+    };
+    let jwt_secret = match &args.jwt_secret_file {
+        Some(path) => Some(secret_file(path, "--jwt-secret-file")?),
+        None => args.jwt_secret,
+    };
+    let mut root_token = root_token.filter(|t| !t.is_empty());
     if args.ready_json && root_token.is_none() {
         root_token = Some(format!(
             "root_{}",
@@ -139,7 +158,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         storage,
         env,
         root_token: root_token.clone(),
-        jwt_secret: args.jwt_secret.filter(|s| !s.is_empty()),
+        jwt_secret: jwt_secret.filter(|s| !s.is_empty()),
         public_url: args.public_url,
         test_hooks: args.test_hooks,
         metrics: mammoth::telemetry::install(),
@@ -150,6 +169,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map(|e| e.trim().to_lowercase())
             .filter(|e| !e.is_empty())
             .collect(),
+        connections: mammoth::connections::ConnectionLimits {
+            max_connections: args.max_connections as usize,
+            ..Default::default()
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
@@ -180,6 +203,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// A secret kept in a file, without its trailing newline.
+fn secret_file(path: &std::path::Path, flag: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {flag} {}", path.display()))?;
+    let secret = text.strip_suffix('\n').unwrap_or(&text);
+    let secret = secret.strip_suffix('\r').unwrap_or(secret);
+    anyhow::ensure!(!secret.is_empty(), "{flag} {} is empty", path.display());
+    Ok(secret.to_owned())
 }
 
 /// The `--ready-json` line. Keys are known only when this start made the `default` project.

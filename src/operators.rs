@@ -137,6 +137,13 @@ impl Operators {
         self.inner.emails.contains(&email)
     }
 
+    /// Whether a session for `email` stays valid: a listed email, or the start-up operator
+    /// while no list is configured.
+    fn may_sign_in(&self, email: &str) -> bool {
+        self.inner.emails.iter().any(|e| e == email)
+            || (self.inner.emails.is_empty() && email == BOOTSTRAP_EMAIL)
+    }
+
     /// Whether any admin email is configured.
     pub fn has_emails(&self) -> bool {
         !self.inner.emails.is_empty()
@@ -220,13 +227,14 @@ impl Operators {
         Ok(Some((session_token, session)))
     }
 
-    /// The live session for a cookie's token.
+    /// The live session for a cookie's token. Checked on every request: a session whose email
+    /// is no longer on the admin list (the start-up operator's, once a list is set) is dead.
     pub fn session(&self, token: &str) -> Option<OperatorSession> {
         let hash = token_hash(token);
         let now = self.inner.env.now_millis();
         let mut state = self.lock();
         match state.sessions.get(&hash) {
-            Some(s) if s.expires_at > now => Some(s.clone()),
+            Some(s) if s.expires_at > now && self.may_sign_in(&s.email) => Some(s.clone()),
             Some(_) => {
                 state.sessions.remove(&hash);
                 None

@@ -107,6 +107,46 @@ impl PasswordPool {
         password: String,
         phc: Option<String>,
     ) -> Result<bool, ProjectError> {
+        self.reserve()?.verify(password, phc).await
+    }
+
+    /// Takes a place in the queue now, or answers 503 when it is full. A login reserves its
+    /// place before the attempt is counted against the email's throttle, so an attempt the
+    /// pool refuses never counts.
+    pub fn reserve(&self) -> Result<Reserved, ProjectError> {
+        let inner = &self.inner;
+        let before = inner.queued.fetch_add(1, Ordering::AcqRel);
+        let place = Reserved(self.clone());
+        if before >= inner.max_queued {
+            return Err(ProjectError::unavailable(
+                "too many sign-ins are being checked right now; retry in a second",
+            ));
+        }
+        Ok(place)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, ProjectError> {
+        let place = self.reserve()?;
+        place.run(work).await
+    }
+}
+
+/// A place in a [`PasswordPool`]'s queue, given back on drop.
+#[derive(Debug)]
+pub struct Reserved(PasswordPool);
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.0.inner.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Reserved {
+    /// [`PasswordPool::verify`] in this place.
+    pub async fn verify(self, password: String, phc: Option<String>) -> Result<bool, ProjectError> {
         self.run(move |argon| {
             let matches = argon
                 .verify_password(password.as_bytes(), phc.as_deref().unwrap_or(DUMMY_HASH))
@@ -117,27 +157,24 @@ impl PasswordPool {
     }
 
     async fn run<T: Send + 'static>(
-        &self,
+        self,
         work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, ProjectError> {
-        let inner = &self.inner;
-        let _queued = Queued::enter(&inner.queued, inner.max_queued).ok_or_else(|| {
-            ProjectError::unavailable(
-                "too many sign-ins are being checked right now; retry in a second",
-            )
-        })?;
+        let inner = &self.0.inner;
         let permit = inner
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| ProjectError::unavailable("the server is shutting down"))?;
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             work(&hasher())
         })
         .await
-        .map_err(|e| ProjectError::internal(format!("a password task failed: {e}")))
+        .map_err(|e| ProjectError::internal(format!("a password task failed: {e}")));
+        drop(self);
+        result
     }
 }
 
@@ -162,23 +199,6 @@ pub fn check_password(password: &str) -> Result<(), ProjectError> {
         )));
     }
     Ok(())
-}
-
-/// A place in the pool's queue, given back on drop.
-struct Queued<'a>(&'a AtomicUsize);
-
-impl<'a> Queued<'a> {
-    fn enter(counter: &'a AtomicUsize, max: usize) -> Option<Queued<'a>> {
-        let before = counter.fetch_add(1, Ordering::AcqRel);
-        let guard = Queued(counter);
-        (before < max).then_some(guard)
-    }
-}
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 #[cfg(test)]
@@ -242,5 +262,23 @@ mod tests {
         assert!(check_password("12345678").is_ok());
         assert!(check_password(&"é".repeat(1024)).is_ok());
         assert!(check_password(&"é".repeat(1025)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod reserve_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_pool_refuses_the_reservation_before_anything_is_counted() {
+        let pool = PasswordPool::new(1, 1);
+        let place = pool.reserve().unwrap();
+        assert_eq!(pool.queued(), 1);
+        let refused = pool.reserve().unwrap_err();
+        assert_eq!(refused.code, mammoth_actors::ErrorCode::Unavailable);
+        assert_eq!(pool.queued(), 1, "a refused reservation holds nothing");
+        assert!(!place.verify("pw".into(), None).await.unwrap());
+        assert_eq!(pool.queued(), 0, "the place is given back");
+        assert!(pool.reserve().is_ok());
     }
 }

@@ -47,16 +47,28 @@ impl Server {
     /// project when there is none. Connections wait in the listener's backlog meanwhile.
     pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Server> {
         let addr = listener.local_addr().context("reading the bound address")?;
+        if let Some(secret) = &config.jwt_secret
+            && secret.len() < MIN_JWT_SECRET_BYTES
+        {
+            anyhow::bail!(
+                "the JWT secret (--jwt-secret, MAMMOTH_JWT_SECRET or --jwt-secret-file) is {} bytes; \
+                 it must be at least {MIN_JWT_SECRET_BYTES} (e.g. `openssl rand -hex 32`)",
+                secret.len()
+            );
+        }
         let storage_config = storage_config(&config.storage);
         let started = Instant::now();
         let (storage, mut snapshot) = tokio::task::spawn_blocking(move || {
             if let Some(path) = &storage_config.path
                 && let Some(dir) = path.parent()
             {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating the data directory {}", dir.display()))?;
+                private_dir(dir)?;
             }
-            Storage::open(storage_config).context("opening storage")
+            let opened = Storage::open(storage_config.clone()).context("opening storage")?;
+            if let Some(path) = &storage_config.path {
+                private_file(path)?;
+            }
+            Ok::<_, anyhow::Error>(opened)
         })
         .await??;
 
@@ -171,7 +183,8 @@ impl Server {
         &self.state.registry
     }
 
-    /// Serves until `shutdown` completes, lets in-flight requests finish, stops the actors and
+    /// Serves until `shutdown` completes, lets in-flight requests finish (for at most the
+    /// configured grace; the connections still open then are dropped), stops the actors and
     /// commits everything pending.
     pub async fn serve(
         self,
@@ -184,16 +197,45 @@ impl Server {
             ..
         } = self;
         let registry = state.registry.clone();
+        let limits = state.config.connections;
         let app = http::app(state);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        crate::connections::serve(listener, app, limits, shutdown).await;
         registry.stop();
         let closed = tokio::task::spawn_blocking(move || storage.close()).await;
-        served.context("serving HTTP")?;
         closed?.context("flushing storage")?;
         Ok(())
     }
+}
+
+/// The shortest `--jwt-secret` accepted (HS256 wants a key as long as its hash).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Creates the data directory (and missing parents) `0700`; an existing one is left
+/// as it is.
+fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))
+}
+
+/// Makes a data file readable by its owner only.
+fn private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} private", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn storage_config(mode: &StorageMode) -> StorageConfig {

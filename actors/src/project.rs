@@ -13,7 +13,7 @@ mod documents;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -178,6 +178,58 @@ pub enum ProjectMsg {
     /// Ends the actor so that the supervisor reloads it from storage: sent after a failed
     /// commit, when memory holds writes the disk does not.
     Reload,
+    /// A call from [`ProjectHandle`], with its place in the in-flight bound: applied only if
+    /// its caller has not given up waiting; freed once the actor is done with it.
+    Admitted {
+        /// The call's place in the bound.
+        slot: Slot,
+        /// The call itself.
+        msg: Box<ProjectMsg>,
+    },
+    /// Test hook: the actor takes no other message until the sender fires or is dropped.
+    #[doc(hidden)]
+    Stall(tokio::sync::oneshot::Receiver<()>),
+}
+
+/// A call's place in its project's in-flight bound, carried inside its message so that the
+/// place is freed when the actor is done with the message (applied or dropped), not when the
+/// caller stops waiting: a timed-out message still sits in the unbounded mailbox.
+#[derive(Debug)]
+pub struct Slot {
+    fate: Arc<AtomicU8>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+const WAITING: u8 = 0;
+const TAKEN: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl Slot {
+    fn new(in_flight: Arc<AtomicUsize>) -> Slot {
+        Slot {
+            fate: Arc::new(AtomicU8::new(WAITING)),
+            in_flight,
+        }
+    }
+
+    /// The actor's side: whether the caller still waits (then the message is applied).
+    fn take(&self) -> bool {
+        self.fate
+            .compare_exchange(WAITING, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// The caller's side: true when the actor had not taken the message, which it now drops unapplied.
+fn abandon(fate: &AtomicU8) -> bool {
+    fate.compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Settings an operator changes with `PATCH /admin/v1/projects/{id}`; `None` keeps a setting.
@@ -299,11 +351,25 @@ impl Actor for ProjectActor {
         msg: ProjectMsg,
         state: &mut ProjectState,
     ) -> Result<(), ActorProcessingErr> {
-        if let ProjectMsg::Reload = msg {
-            return Err("reloading from storage after a failed commit".into());
+        match msg {
+            ProjectMsg::Reload => Err("reloading from storage after a failed commit".into()),
+            ProjectMsg::Stall(released) => {
+                let _ = released.await;
+                Ok(())
+            }
+            ProjectMsg::Admitted { slot, msg } => {
+                // A caller that gave up was told its request was not applied: keep that true.
+                if slot.take() {
+                    state.handle(*msg);
+                }
+                drop(slot);
+                Ok(())
+            }
+            msg => {
+                state.handle(msg);
+                Ok(())
+            }
         }
-        state.handle(msg);
-        Ok(())
     }
 }
 
@@ -419,7 +485,9 @@ impl ProjectState {
             }
             ProjectMsg::Admin(msg) => self.admin(msg),
             ProjectMsg::Auth(msg) => self.auth(msg),
-            ProjectMsg::Reload => unreachable!("handled before dispatch"),
+            ProjectMsg::Reload | ProjectMsg::Stall(_) | ProjectMsg::Admitted { .. } => {
+                unreachable!("handled before dispatch")
+            }
             ProjectMsg::Crash => {
                 panic!("test hook: crash requested for project {}", self.record.id)
             }
@@ -438,8 +506,9 @@ struct HandleInner {
     id: String,
     /// The current actor; the supervisor swaps in a new one after a restart.
     actor: ArcSwap<ActorRef<ProjectMsg>>,
-    /// Calls waiting on the actor now; bounded by [`MAX_IN_FLIGHT`].
-    in_flight: AtomicUsize,
+    /// Calls in the actor's mailbox or being handled now; bounded by [`MAX_IN_FLIGHT`]. Each
+    /// message's [`Slot`] gives its place back when the actor is done with it.
+    in_flight: Arc<AtomicUsize>,
     /// Data requests (document reads, writes, queries, collection listings) since start, for the
     /// dashboard's usage page. Not persisted.
     requests: AtomicU64,
@@ -459,7 +528,7 @@ impl ProjectHandle {
             inner: Arc::new(HandleInner {
                 id,
                 actor: ArcSwap::from_pointee(actor),
-                in_flight: AtomicUsize::new(0),
+                in_flight: Arc::new(AtomicUsize::new(0)),
                 requests: AtomicU64::new(0),
             }),
         }
@@ -493,17 +562,25 @@ impl ProjectHandle {
         build: impl FnOnce(Reply<T>) -> ProjectMsg,
     ) -> Result<T, ProjectError> {
         let waiting = self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
-        let _guard = InFlight(&self.inner.in_flight);
+        let slot = Slot::new(self.inner.in_flight.clone());
         if waiting >= MAX_IN_FLIGHT {
             return Err(ProjectError::unavailable(
                 "this project has too many requests in flight; retry after a short pause",
             ));
         }
+        let fate = slot.fate.clone();
         let actor = self.inner.actor.load_full();
+        let build = move |reply| ProjectMsg::Admitted {
+            slot,
+            msg: Box::new(build(reply)),
+        };
         match actor.call(build, Some(CALL_TIMEOUT)).await {
             Ok(CallResult::Success(result)) => result,
+            Ok(CallResult::Timeout) if abandon(&fate) => Err(ProjectError::unavailable(
+                "the project did not answer in time; the request was not applied, so retrying is safe",
+            )),
             Ok(CallResult::Timeout) => Err(ProjectError::unavailable(
-                "the project did not answer in time; retry",
+                "the project did not answer in time; the request may have been applied, so read it back before retrying a write",
             )),
             // The actor dropped the reply: it failed while handling this very request.
             Ok(CallResult::SenderError) => Err(ProjectError::internal("internal error")),
@@ -698,12 +775,12 @@ impl ProjectHandle {
     pub fn crash(&self) {
         let _ = self.inner.actor.load().cast(ProjectMsg::Crash);
     }
-}
 
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+    /// Test hook: the actor takes no other message until the answered sender fires or drops.
+    #[doc(hidden)]
+    pub fn stall(&self) -> tokio::sync::oneshot::Sender<()> {
+        let (release, released) = tokio::sync::oneshot::channel();
+        let _ = self.inner.actor.load().cast(ProjectMsg::Stall(released));
+        release
     }
 }

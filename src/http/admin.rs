@@ -49,26 +49,31 @@ impl FromRequestParts<AppState> for Operator {
         {
             return from_cookie(parts, state, &token);
         }
-        let Some(root) = &state.config.root_token else {
-            return Err(ApiError::unauthorized(
-                "the admin API is disabled: start the server with MAMMOTH_ROOT_TOKEN set",
-            ));
-        };
-        let Some(token) = bearer(parts)? else {
-            return Err(ApiError::unauthorized(
-                "missing operator credentials: send Authorization: Bearer <root token>",
-            ));
-        };
-        // Hashing first makes the comparison constant-time in the length too.
-        let (a, b) = (
-            Sha256::digest(token.as_bytes()),
-            Sha256::digest(root.as_bytes()),
-        );
-        if bool::from(a.ct_eq(&b)) {
-            Ok(Operator)
-        } else {
-            Err(ApiError::unauthorized("the operator token is not valid"))
-        }
+        root_token(parts, state).map(|()| Operator)
+    }
+}
+
+/// Checks `Authorization: Bearer <root token>`.
+pub(crate) fn root_token(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
+    let Some(root) = &state.config.root_token else {
+        return Err(ApiError::unauthorized(
+            "the admin API is disabled: start the server with MAMMOTH_ROOT_TOKEN set",
+        ));
+    };
+    let Some(token) = bearer(parts)? else {
+        return Err(ApiError::unauthorized(
+            "missing operator credentials: send Authorization: Bearer <root token>",
+        ));
+    };
+    // Hashing first makes the comparison constant-time in the length too.
+    let (a, b) = (
+        Sha256::digest(token.as_bytes()),
+        Sha256::digest(root.as_bytes()),
+    );
+    if bool::from(a.ct_eq(&b)) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized("the operator token is not valid"))
     }
 }
 

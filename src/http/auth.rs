@@ -88,6 +88,9 @@ async fn login(
             "\"password\" has more than {MAX_PASSWORD_CHARS} characters; no account can have it"
         )));
     }
+    // The pool place first: an attempt the full pool refuses (503) must not count against the
+    // email's throttle, or a login storm would lock everyone out.
+    let place = state.passwords.reserve()?;
     let credentials = key
         .project
         .attempt_login(key.access.clone(), email)
@@ -95,8 +98,7 @@ async fn login(
         .map_err(auth_error)?;
     // Always one Argon2 verification, against a dummy hash when the email has no account, so
     // a wrong email and a wrong password cost the same time and get the same answer.
-    let matches = state
-        .passwords
+    let matches = place
         .verify(password.to_owned(), credentials.password_hash)
         .await?;
     let user_id = match (matches, credentials.user_id) {

@@ -21,6 +21,7 @@ pub enum Durability {
 /// - `path`: `None` (in memory, nothing touches disk)
 /// - `durability`: [`Durability::Sync`]
 /// - `max_pending`: 65 536 mutations submitted but not yet committed
+/// - `max_pending_bytes`: 256 MiB of names and values submitted but not yet committed
 /// - `max_batch_ops`: 4 096 mutations in one write transaction
 /// - `max_batch_bytes`: 16 MiB of names and values in one write transaction
 ///
@@ -36,6 +37,10 @@ pub struct StorageConfig {
     /// Bound on mutations submitted but not yet committed; past it `submit` answers `Overloaded`.
     /// A single submit larger than this is accepted only while nothing else is pending.
     pub max_pending: usize,
+    /// Bound on the bytes of names and values submitted but not yet committed (the count bound
+    /// alone allows 65 536 × 1 MiB in `Periodic` mode); past it `submit` answers `Overloaded`.
+    /// A single submit larger than this is accepted only while nothing else is pending.
+    pub max_pending_bytes: usize,
     /// Most mutations in one write transaction. The mutations of one submit are never split, so
     /// a larger submit forms a transaction of its own.
     pub max_batch_ops: usize,
@@ -49,6 +54,7 @@ impl Default for StorageConfig {
             path: None,
             durability: Durability::Sync,
             max_pending: 65_536,
+            max_pending_bytes: 256 << 20,
             max_batch_ops: 4_096,
             max_batch_bytes: 16 << 20,
         }

@@ -46,6 +46,7 @@ struct Inner {
     /// Whether submit tickets wait for the commit (`Sync` on a file).
     tickets_wait: bool,
     max_pending: usize,
+    max_pending_bytes: usize,
 }
 
 /// Where the database lives.
@@ -128,6 +129,7 @@ impl Storage {
             shared,
             tickets_wait: mode.tickets_wait(),
             max_pending: config.max_pending,
+            max_pending_bytes: config.max_pending_bytes,
         };
         Ok((
             Storage {
@@ -157,7 +159,7 @@ impl Storage {
         let Some(sender) = sender.as_ref() else {
             return Err(StorageError::Closed);
         };
-        self.reserve(ops)?;
+        self.reserve(ops, weight)?;
         let (ack, ticket) = if self.inner.tickets_wait {
             let (ack, ticket) = Ticket::pending();
             (Some(ack), ticket)
@@ -174,19 +176,27 @@ impl Storage {
         {
             // The writer thread is gone (it panicked): nothing will ever commit this.
             self.inner.shared.pending.fetch_sub(ops, Ordering::AcqRel);
+            self.inner
+                .shared
+                .pending_bytes
+                .fetch_sub(weight, Ordering::AcqRel);
             return Err(StorageError::Closed);
         }
         self.inner.shared.counters.submitted(ops);
         Ok(ticket)
     }
 
-    /// Counts `ops` as pending, or refuses them. A submit larger than `max_pending` is accepted
-    /// only when nothing is pending, so that it is not refused forever.
-    fn reserve(&self, ops: usize) -> Result<(), StorageError> {
+    /// Counts `ops` mutations of `bytes` bytes as pending, or refuses them. A submit larger than
+    /// a bound is accepted only when nothing is pending, so that it is not refused forever.
+    fn reserve(&self, ops: usize, bytes: usize) -> Result<(), StorageError> {
         let shared = &self.inner.shared;
         let before = shared.pending.fetch_add(ops, Ordering::AcqRel);
-        if before > 0 && before + ops > self.inner.max_pending {
+        let before_bytes = shared.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
+        let over_count = before > 0 && before + ops > self.inner.max_pending;
+        let over_bytes = before_bytes > 0 && before_bytes + bytes > self.inner.max_pending_bytes;
+        if over_count || over_bytes {
             shared.pending.fetch_sub(ops, Ordering::AcqRel);
+            shared.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
             shared.counters.refused();
             return Err(StorageError::Overloaded);
         }
@@ -319,6 +329,7 @@ impl fmt::Debug for Storage {
         f.debug_struct("Storage")
             .field("tickets_wait", &self.inner.tickets_wait)
             .field("max_pending", &self.inner.max_pending)
+            .field("max_pending_bytes", &self.inner.max_pending_bytes)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }

@@ -93,6 +93,8 @@ pub(crate) struct Shared {
     /// Mutations submitted and not yet committed: incremented by `submit` before sending,
     /// decremented by the writer after the commit. Bounds memory and makes `Overloaded` possible.
     pub(crate) pending: AtomicUsize,
+    /// The bytes of those mutations (their names and values), settled with `pending`.
+    pub(crate) pending_bytes: AtomicUsize,
     pub(crate) counters: Counters,
     /// Test-only pause switch and commit signal.
     #[cfg(any(test, feature = "testing"))]
@@ -234,6 +236,9 @@ impl Writer {
             let result = self.commit(&batch);
             // Settled before any ticket completes, so whoever waited on one sees it.
             self.shared.pending.fetch_sub(batch.ops, Ordering::AcqRel);
+            self.shared
+                .pending_bytes
+                .fetch_sub(batch.bytes, Ordering::AcqRel);
             for ack in batch.acks {
                 // The receiver may have been dropped: nobody is waiting, which is fine.
                 let _ = ack.send(result.clone());
@@ -280,6 +285,9 @@ impl Writer {
             match &result {
                 Ok(()) => {
                     self.shared.pending.fetch_sub(batch.ops, Ordering::AcqRel);
+                    self.shared
+                        .pending_bytes
+                        .fetch_sub(batch.bytes, Ordering::AcqRel);
                     batch = Batch::default();
                     backing_off = false;
                 }

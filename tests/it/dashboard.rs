@@ -519,3 +519,25 @@ async fn operators_make_client_keys_and_set_browser_access() {
     assert_eq!(record["session_scope"], Value::Null);
     assert_eq!(record["allowed_origins"], json!([]));
 }
+
+#[tokio::test]
+async fn an_operator_session_dies_when_its_email_leaves_the_admin_list() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = Config::on_disk(dir.path());
+    config.admin_emails = vec![OPS.into()];
+    let s = Instance::with_config(config.clone()).await;
+    let cookie = sign_in(&s).await;
+    let (status, _) =
+        admin_with_cookie(&s, Method::GET, "/projects", &cookie, None, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    s.stop().await;
+
+    config.admin_emails = vec!["someone-else@example.com".into()];
+    let s = Instance::with_config(config).await;
+    let (status, body) =
+        admin_with_cookie(&s, Method::GET, "/projects", &cookie, None, None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (html, csrf) = page(&s, "/dashboard", &cookie).await;
+    assert_eq!(csrf, None, "the dashboard shows the sign-in page: {html}");
+    s.stop().await;
+}

@@ -374,9 +374,31 @@ async fn healthz_and_metrics() {
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
     s.call(Method::POST, "/v1/collections/c/documents", Some(json!({})))
         .await;
+    let anonymous = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        StatusCode::UNAUTHORIZED,
+        "metrics take the root token"
+    );
+    let (status, _) = crate::read(
+        s.client
+            .get(format!("{}/metrics", s.url))
+            .bearer_auth("not-the-root-token")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let text = s
         .client
         .get(format!("{}/metrics", s.url))
+        .bearer_auth(crate::ROOT)
         .send()
         .await
         .unwrap()

@@ -98,14 +98,14 @@ async fn a_restart_keeps_projects_keys_and_documents() {
 }
 
 /// The binary, started on `dir`, with its stdout lines.
-struct Process {
-    child: Child,
-    url: String,
-    key: Option<String>,
+pub(crate) struct Process {
+    pub(crate) child: Child,
+    pub(crate) url: String,
+    pub(crate) key: Option<String>,
     _lines: Lines<BufReader<ChildStdout>>,
 }
 
-async fn spawn(dir: &std::path::Path, extra: &[&str], new_dir: bool) -> Process {
+pub(crate) async fn spawn(dir: &std::path::Path, extra: &[&str], new_dir: bool) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mammoth"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(dir)
@@ -255,7 +255,7 @@ async fn sigterm_flushes_periodic_snapshots_and_exits_zero() {
 #[tokio::test]
 async fn the_binary_counts_requests_by_route_and_status_in_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let server = spawn(dir.path(), &[], true).await;
+    let server = spawn(dir.path(), &["--root-token", "metrics-root"], true).await;
     let key = server.key.clone().unwrap();
     let client = Client::new();
     for _ in 0..3 {
@@ -275,6 +275,7 @@ async fn the_binary_counts_requests_by_route_and_status_in_metrics() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let text = client
         .get(format!("{}/metrics", server.url))
+        .bearer_auth("metrics-root")
         .send()
         .await
         .unwrap()

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod browser;
 mod client_keys;
+mod connections;
 mod cors;
 mod credentials;
 mod dashboard;
@@ -14,6 +15,7 @@ mod isolation;
 mod query;
 mod query_more;
 mod robustness;
+mod secrets;
 mod tokens;
 
 use std::path::Path;

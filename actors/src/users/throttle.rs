@@ -34,8 +34,11 @@ impl Throttle {
     pub(super) fn hit(&mut self, email: &str, now: u64) -> Result<(), u64> {
         let key = self.hasher.hash_one(email);
         let since = now.saturating_sub(self.window_ms);
-        if !self.hits.contains_key(&key) && self.hits.len() >= self.capacity {
-            self.make_room(now);
+        if !self.hits.contains_key(&key) && self.hits.len() >= self.capacity && !self.make_room(now)
+        {
+            // Every entry is locked: forgetting one would reopen it to guessing, so the
+            // newcomer waits instead (fail closed) until a window ends.
+            return Err(self.window_ms.div_ceil(1000).max(1));
         }
         let hits = self.hits.entry(key).or_default();
         while hits.front().is_some_and(|&t| t <= since) {
@@ -54,17 +57,27 @@ impl Throttle {
         self.hits.remove(&key);
     }
 
-    fn make_room(&mut self, now: u64) {
+    /// Frees one entry when full; answers false when every entry is locked. A locked entry (a
+    /// full window not yet over) is never evicted: that would let a flood of other emails
+    /// reset someone's lock.
+    fn make_room(&mut self, now: u64) -> bool {
+        let since = now.saturating_sub(self.window_ms);
         if now >= self.next_sweep_ms {
-            let since = now.saturating_sub(self.window_ms);
             self.hits
                 .retain(|_, h| h.back().is_some_and(|&t| t > since));
             self.next_sweep_ms = now + 60_000;
         }
-        if self.hits.len() >= self.capacity
-            && let Some(&victim) = self.hits.keys().next()
-        {
-            self.hits.remove(&victim);
+        if self.hits.len() < self.capacity {
+            return true;
+        }
+        let limit = self.limit;
+        let unlocked = |h: &VecDeque<u64>| h.iter().filter(|&&t| t > since).count() < limit;
+        match self.hits.iter().find(|(_, h)| unlocked(h)).map(|(k, _)| *k) {
+            Some(victim) => {
+                self.hits.remove(&victim);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -84,6 +97,38 @@ mod tests {
         }
         t.hit("x@b.co", T0 + 2_000).unwrap();
         assert!(t.hits.len() <= 10);
+    }
+
+    #[test]
+    fn a_locked_email_is_never_evicted_before_its_window_ends() {
+        let mut t = Throttle::new(2, 10_000, 10);
+        t.hit("victim", T0).unwrap();
+        t.hit("victim", T0 + 1).unwrap();
+        assert!(t.hit("victim", T0 + 2).is_err(), "locked");
+        // A flood of other emails fills the table many times over.
+        for i in 0..1_000u64 {
+            let _ = t.hit(&format!("flood{i}"), T0 + 10 + i);
+            assert!(t.hits.len() <= 10);
+        }
+        assert!(t.hit("victim", T0 + 5_000).is_err(), "still locked");
+        assert_eq!(
+            t.hit("victim", T0 + 10_001),
+            Ok(()),
+            "free once its window ends"
+        );
+    }
+
+    #[test]
+    fn a_table_of_locked_entries_refuses_newcomers_instead_of_forgetting_a_lock() {
+        let mut t = Throttle::new(1, 10_000, 3);
+        for e in ["a", "b", "c"] {
+            t.hit(e, T0).unwrap();
+        }
+        assert_eq!(t.hit("d", T0 + 1), Err(10));
+        for e in ["a", "b", "c"] {
+            assert!(t.hit(e, T0 + 2).is_err(), "{e} stays locked");
+        }
+        assert_eq!(t.hit("d", T0 + 10_001), Ok(()));
     }
 
     #[test]

@@ -192,3 +192,33 @@ fn in_memory_never_touches_disk_and_tickets_complete_at_once() {
     assert!(loaded.projects.is_empty());
     storage.close().expect("close");
 }
+
+/// Issue 13: in periodic mode the count bound alone let 65 536 × 1 MiB wait in memory.
+#[test]
+fn periodic_pending_writes_are_bounded_by_bytes_too() {
+    let dir = TempDir::new().expect("tempdir");
+    let config = StorageConfig {
+        max_pending_bytes: 1_000,
+        max_batch_bytes: 1 << 20,
+        ..periodic_config(&dir, Duration::from_secs(3600))
+    };
+    let (storage, _) = open(&config);
+    let body = "x".repeat(300);
+    for i in 0..3 {
+        storage
+            .submit(vec![put_doc("p", "c", &i.to_string(), &body)])
+            .expect("under the byte bound");
+    }
+    assert_eq!(
+        storage
+            .submit(vec![put_doc("p", "c", "refused", &body)])
+            .err(),
+        Some(crate::StorageError::Overloaded),
+        "past the byte bound while the count bound is far away"
+    );
+    storage.flush().wait().expect("flush");
+    storage
+        .submit(vec![put_doc("p", "c", "after", &body)])
+        .expect("committed bytes are given back");
+    storage.close().expect("close");
+}
