@@ -9,6 +9,7 @@
 mod admin;
 mod auth;
 mod documents;
+mod listen;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,6 +24,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::{Map, Value};
 
 use crate::collection::{Collection, StoredDoc};
+use crate::commitlog::CommitLog;
+use crate::realtime::{Entry, HubMsg, ListenQuery, Listener, Spec};
 use crate::env::Env;
 use crate::error::ProjectError;
 use crate::query::{Filter, Page, Query};
@@ -186,6 +189,35 @@ pub enum ProjectMsg {
         /// Where the answer goes.
         reply: Reply<Permission>,
     },
+    /// Open a realtime stream: check the credential, compute every query's window at one
+    /// `seq` and subscribe, in this one message.
+    Listen {
+        /// Who is asking.
+        access: Access,
+        /// The named queries.
+        queries: Vec<ListenQuery>,
+        /// The client's `Last-Event-ID`, to resume after.
+        last_event_id: Option<u64>,
+        /// Where the answer goes.
+        reply: Reply<Listener>,
+    },
+    /// The fan-out's question: a query's window right after commit `seq` (`None` when the log no
+    /// longer holds the commits after it).
+    WindowAt {
+        /// The query.
+        spec: Arc<Spec>,
+        /// The commit.
+        seq: u64,
+        /// Where the answer goes.
+        reply: RpcReplyPort<Option<Vec<Entry>>>,
+    },
+    /// The fan-out's liveness check: for each credential, why it is no longer accepted (if so).
+    CheckAccess {
+        /// Credentials of open streams.
+        accesses: Vec<Access>,
+        /// Where the answer goes, one entry per credential.
+        reply: RpcReplyPort<Vec<Option<ProjectError>>>,
+    },
     /// Operator calls.
     Admin(AdminMsg),
     /// End-user sign-up, sign-in, sessions and magic links.
@@ -284,6 +316,12 @@ pub struct ProjectState {
     storage: Storage,
     env: Env,
     minter: KeyMinter,
+    /// The commit sequence and the ring of recent commits.
+    log: CommitLog,
+    /// The realtime fan-out task of this project.
+    hub: tokio::sync::mpsc::UnboundedSender<HubMsg>,
+    /// Open realtime streams; commits go to the hub only while there are some.
+    streams: Arc<AtomicUsize>,
 }
 
 impl Actor for ProjectActor {
@@ -293,10 +331,11 @@ impl Actor for ProjectActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<ProjectMsg>,
+        myself: ActorRef<ProjectMsg>,
         args: ProjectArgs,
     ) -> Result<ProjectState, ActorProcessingErr> {
-        ProjectState::load(args)
+        let hub = crate::realtime::Hub::spawn(myself);
+        ProjectState::load(args, hub)
     }
 
     async fn handle(
@@ -314,7 +353,10 @@ impl Actor for ProjectActor {
 }
 
 impl ProjectState {
-    fn load(args: ProjectArgs) -> Result<ProjectState, ActorProcessingErr> {
+    fn load(
+        args: ProjectArgs,
+        hub: tokio::sync::mpsc::UnboundedSender<HubMsg>,
+    ) -> Result<ProjectState, ActorProcessingErr> {
         let ProjectArgs {
             record,
             snapshot,
@@ -330,6 +372,7 @@ impl ProjectState {
         }
         let users = Users::load(&snapshot.users, &snapshot.sessions, &snapshot.magic_links)
             .map_err(|e| format!("project {}: {e}", record.id))?;
+        let log = CommitLog::new(record.id.clone(), snapshot.seq);
         let mut collections = BTreeMap::new();
         for (name, docs) in snapshot.docs {
             let mut collection = Collection::new();
@@ -354,6 +397,9 @@ impl ProjectState {
             storage,
             env,
             minter,
+            log,
+            hub,
+            streams: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -405,6 +451,24 @@ impl ProjectState {
             }
             ProjectMsg::Authenticate { access, reply } => {
                 let _ = reply.send(self.authorize(&access, false));
+            }
+            ProjectMsg::Listen {
+                access,
+                queries,
+                last_event_id,
+                reply,
+            } => {
+                let _ = reply.send(self.listen(access, queries, last_event_id));
+            }
+            ProjectMsg::WindowAt { spec, seq, reply } => {
+                let _ = reply.send(self.window_at(&spec, seq));
+            }
+            ProjectMsg::CheckAccess { accesses, reply } => {
+                let results = accesses
+                    .iter()
+                    .map(|a| self.authorize(a, false).err())
+                    .collect();
+                let _ = reply.send(results);
             }
             ProjectMsg::Admin(msg) => self.admin(msg),
             ProjectMsg::Auth(msg) => self.auth(msg),
@@ -604,6 +668,23 @@ impl ProjectHandle {
             access,
             collection,
             query,
+            reply,
+        })
+        .await
+    }
+
+    /// Opens a realtime stream (CONTRACT section 11).
+    pub async fn listen(
+        &self,
+        access: Access,
+        queries: Vec<ListenQuery>,
+        last_event_id: Option<u64>,
+    ) -> Result<Listener, ProjectError> {
+        self.count_request();
+        self.call(|reply| ProjectMsg::Listen {
+            access,
+            queries,
+            last_event_id,
             reply,
         })
         .await
