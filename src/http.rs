@@ -7,6 +7,7 @@ mod auth;
 mod documents;
 pub mod error;
 pub(crate) mod extract;
+mod listen;
 mod system;
 mod tokens;
 
@@ -91,6 +92,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(system::routes())
         .merge(tokens::routes())
+        .merge(listen::routes())
         .merge(auth::routes())
         .merge(crate::dashboard::routes())
         .fallback(no_route)
