@@ -8,6 +8,7 @@ mod dashboard;
 mod documents;
 mod durability;
 mod isolation;
+mod listen;
 mod query;
 mod robustness;
 mod tokens;
