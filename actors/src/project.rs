@@ -25,10 +25,10 @@ use serde_json::{Map, Value};
 
 use crate::collection::{Collection, StoredDoc};
 use crate::commitlog::CommitLog;
-use crate::realtime::{Entry, HubMsg, ListenQuery, Listener, Spec};
 use crate::env::Env;
 use crate::error::ProjectError;
 use crate::query::{Filter, Page, Query};
+use crate::realtime::{Entry, HubMsg, ListenQuery, Listener, Spec};
 use crate::records::{IssuedKey, KeyInfo, KeyMinter, KeyRecord, Permission, ProjectRecord};
 use crate::scope::Grant;
 use crate::users::Users;

@@ -390,7 +390,10 @@ impl Sink {
     /// Queues an event; false when the stream is gone or has just been failed for being slow.
     fn send(&self, event: StreamEvent) -> bool {
         let len = event.data.len();
-        let queued = self.shared.queued_bytes.fetch_add(len, AtomicOrdering::Relaxed);
+        let queued = self
+            .shared
+            .queued_bytes
+            .fetch_add(len, AtomicOrdering::Relaxed);
         if queued + len > MAX_QUEUED_BYTES {
             self.shared.fail(too_slow());
             return false;
@@ -675,8 +678,7 @@ impl Hub {
             let touched: Vec<usize> = (0..commit.changes.len())
                 .filter(|&i| commit.changes[i].collection == spec.collection)
                 .collect();
-            let new_window = match local_update(&spec, &group.window, commit, &touched, &parsed)
-            {
+            let new_window = match local_update(&spec, &group.window, commit, &touched, &parsed) {
                 Update::Same => continue,
                 Update::Window(w) => w,
                 Update::Refill => match self.refill(&spec, commit.seq).await {
@@ -724,7 +726,10 @@ impl Hub {
                 continue;
             };
             let mut data = String::with_capacity(
-                16 + parts.iter().map(|(n, f)| n.len() + f.len() + 4).sum::<usize>(),
+                16 + parts
+                    .iter()
+                    .map(|(n, f)| n.len() + f.len() + 4)
+                    .sum::<usize>(),
             );
             data.push_str("{\"changes\":{");
             for (i, (name, fragment)) in parts.iter().enumerate() {

@@ -13,11 +13,11 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use futures_util::stream::{self, Stream};
-use mammoth_actors::ids::valid_collection_name;
-use mammoth_actors::query::Query;
-use mammoth_actors::realtime::{Listener, ListenQuery, MAX_QUERIES, StreamEvent, error_event};
 use mammoth_actors::ProjectError;
 use mammoth_actors::env::Env;
+use mammoth_actors::ids::valid_collection_name;
+use mammoth_actors::query::Query;
+use mammoth_actors::realtime::{ListenQuery, Listener, MAX_QUERIES, StreamEvent, error_event};
 use serde_json::Value;
 
 use super::extract::{ApiKey, JsonBody, bearer};

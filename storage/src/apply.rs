@@ -9,7 +9,8 @@ use redb::{Database, Table, WriteTransaction};
 
 use crate::error::{StorageError, io};
 use crate::mutation::Mutation;
-use crate::schema::{self, DOCS, KEYS, MAGIC_LINKS, META, PROJECTS, SEQS, SESSIONS, USERS, key2, key3,
+use crate::schema::{
+    self, DOCS, KEYS, MAGIC_LINKS, META, PROJECTS, SEQS, SESSIONS, USERS, key2, key3,
 };
 
 /// Applies `writes` in order in one transaction and commits it with `durability`. Returns how

@@ -184,7 +184,10 @@ impl Storage {
     /// for a reader of the commit log (the realtime fan-out) that must not see a write before
     /// its writer's client could. In `Sync` mode it is a flush queued right behind the submit;
     /// otherwise both are complete at once, as `submit`'s ticket is.
-    pub fn submit_watched(&self, mutations: Vec<Mutation>) -> Result<(Ticket, Ticket), StorageError> {
+    pub fn submit_watched(
+        &self,
+        mutations: Vec<Mutation>,
+    ) -> Result<(Ticket, Ticket), StorageError> {
         let ticket = self.submit(mutations)?;
         Ok((ticket, self.durable_point()))
     }

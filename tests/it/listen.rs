@@ -112,7 +112,11 @@ fn ch(t: &str, id: &str, reason: &str) -> (String, String, String) {
 
 async fn put(s: &Instance, id: &str, body: Value) {
     let (status, body) = s
-        .call(Method::PUT, &format!("/v1/collections/todos/documents/{id}"), Some(body))
+        .call(
+            Method::PUT,
+            &format!("/v1/collections/todos/documents/{id}"),
+            Some(body),
+        )
         .await;
     assert!(status.is_success(), "{body}");
 }
@@ -124,7 +128,8 @@ async fn snapshot_then_exact_window_changes_then_resume_and_reset() {
         put(&s, id, json!({"open": true})).await;
     }
     put(&s, "x", json!({"open": false})).await;
-    let q = json!({"queries": {"open": {"collection": "todos", "filter": {"open": true}, "limit": 2}}});
+    let q =
+        json!({"queries": {"open": {"collection": "todos", "filter": {"open": true}, "limit": 2}}});
     let mut sse = Sse::open(&s, &s.key, q.clone(), None).await;
     let snap = sse.next().await.unwrap();
     assert_eq!(snap.event, "snapshot");
@@ -136,7 +141,10 @@ async fn snapshot_then_exact_window_changes_then_resume_and_reset() {
     put(&s, "a", json!({"open": true})).await;
     let ev = sse.next().await.unwrap();
     assert_eq!((ev.event.as_str(), ev.id), ("changes", Some(s0 + 1)));
-    assert_eq!(changes(&ev, "open"), [ch("removed", "c", "unmatched"), ch("added", "a", "")]);
+    assert_eq!(
+        changes(&ev, "open"),
+        [ch("removed", "c", "unmatched"), ch("added", "a", "")]
+    );
     // A write outside the query and outside the window: no event. Then a modification.
     put(&s, "y", json!({"open": false})).await;
     put(&s, "zz", json!({"open": true})).await;
@@ -152,11 +160,17 @@ async fn snapshot_then_exact_window_changes_then_resume_and_reset() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let ev = sse.next().await.unwrap();
     assert_eq!(ev.id, Some(s0 + 5));
-    assert_eq!(changes(&ev, "open"), [ch("removed", "a", "deleted"), ch("added", "c", "")]);
+    assert_eq!(
+        changes(&ev, "open"),
+        [ch("removed", "a", "deleted"), ch("added", "c", "")]
+    );
     // Leaving the filter.
     put(&s, "c", json!({"open": false})).await;
     let ev = sse.next().await.unwrap();
-    assert_eq!(changes(&ev, "open"), [ch("removed", "c", "unmatched"), ch("added", "d", "")]);
+    assert_eq!(
+        changes(&ev, "open"),
+        [ch("removed", "c", "unmatched"), ch("added", "d", "")]
+    );
     let last = ev.id.unwrap();
     drop(sse);
 
@@ -165,11 +179,17 @@ async fn snapshot_then_exact_window_changes_then_resume_and_reset() {
     let mut sse = Sse::open(&s, &s.key, q.clone(), Some(last)).await;
     let ev = sse.next().await.unwrap();
     assert_eq!((ev.event.as_str(), ev.id), ("changes", Some(last + 1)));
-    assert_eq!(changes(&ev, "open"), [ch("removed", "b", "unmatched"), ch("added", "zz", "")]);
+    assert_eq!(
+        changes(&ev, "open"),
+        [ch("removed", "b", "unmatched"), ch("added", "zz", "")]
+    );
     put(&s, "e", json!({"open": true})).await;
     let ev = sse.next().await.unwrap();
     assert_eq!(ev.id, Some(last + 2));
-    assert_eq!(changes(&ev, "open"), [ch("removed", "zz", "unmatched"), ch("added", "e", "")]);
+    assert_eq!(
+        changes(&ev, "open"),
+        [ch("removed", "zz", "unmatched"), ch("added", "e", "")]
+    );
     drop(sse);
 
     // An id the server cannot continue from: reset, then a fresh snapshot.
@@ -204,7 +224,10 @@ async fn bad_requests_are_400_and_a_revoked_key_ends_the_stream() {
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert!(["bad_request", "invalid_query"].contains(&code(&err)), "{err}");
+        assert!(
+            ["bad_request", "invalid_query"].contains(&code(&err)),
+            "{err}"
+        );
     }
     let key = s.new_key(&s.project, "reader", "read").await;
     let secret = key["key"].as_str().unwrap();
@@ -212,12 +235,17 @@ async fn bad_requests_are_400_and_a_revoked_key_ends_the_stream() {
     let q = json!({"queries": {"all": {"collection": "todos"}}});
     let mut sse = Sse::open(&s, secret, q, None).await;
     assert_eq!(sse.next().await.unwrap().event, "snapshot");
-    let (status, _) = s.admin(Method::DELETE, &format!("/keys/{key_id}"), None).await;
+    let (status, _) = s
+        .admin(Method::DELETE, &format!("/keys/{key_id}"), None)
+        .await;
     assert!(status.is_success());
     let started = std::time::Instant::now();
     let ev = sse.next().await.unwrap();
     assert_eq!(ev.event, "error");
     assert_eq!(ev.data["error"]["code"], "unauthorized");
     assert!(started.elapsed() < Duration::from_secs(1));
-    assert!(sse.next().await.is_none(), "the stream closes after the error");
+    assert!(
+        sse.next().await.is_none(),
+        "the stream closes after the error"
+    );
 }

@@ -3,9 +3,9 @@
 use bytes::Bytes;
 use mammoth_storage::Mutation;
 
-use crate::realtime::HubMsg;
 use super::{AdminMsg, ProjectState};
 use crate::error::ProjectError;
+use crate::realtime::HubMsg;
 use crate::records::{IssuedKey, KeyInfo, KeyRecord, Permission};
 
 impl ProjectState {
