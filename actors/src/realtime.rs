@@ -668,7 +668,7 @@ impl Hub {
             .iter()
             .map(|c| c.after.as_deref().map(parse))
             .collect();
-        let mut per_stream: HashMap<u64, Vec<(Arc<str>, Arc<str>)>> = HashMap::new();
+        let mut per_stream: HashMap<u64, Vec<NamedFragment>> = HashMap::new();
         let mut failed_groups = Vec::new();
         for &gid in groups {
             let Some(group) = self.groups.get(&gid) else {
@@ -821,6 +821,9 @@ fn has_failed(sink: &Sink) -> bool {
         .unwrap_or_else(PoisonError::into_inner)
         .is_some()
 }
+
+/// A query's name and its encoded change list for one commit.
+type NamedFragment = (Arc<str>, Arc<str>);
 
 enum Update {
     /// The commit changes nothing in the window.
