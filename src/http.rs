@@ -8,6 +8,7 @@ mod cors;
 mod documents;
 pub mod error;
 pub(crate) mod extract;
+mod listen;
 mod system;
 mod tokens;
 
@@ -92,6 +93,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(system::routes())
         .merge(tokens::routes())
+        .merge(listen::routes())
         .merge(auth::routes())
         .merge(crate::dashboard::routes())
         .fallback(no_route)

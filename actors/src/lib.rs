@@ -63,12 +63,14 @@
 
 pub mod access;
 pub mod collection;
+pub mod commitlog;
 pub mod env;
 pub mod error;
 pub mod ids;
 pub mod index;
 pub mod project;
 pub mod query;
+pub mod realtime;
 pub mod records;
 pub mod registry;
 pub mod scope;

@@ -10,6 +10,7 @@ mod access;
 mod admin;
 mod auth;
 mod documents;
+mod listen;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,9 +25,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::{Map, Value};
 
 use crate::collection::{Collection, StoredDoc};
+use crate::commitlog::CommitLog;
 use crate::env::Env;
 use crate::error::ProjectError;
 use crate::query::{Aggregation, Page, Query};
+use crate::realtime::{Entry, HubMsg, ListenQuery, Listener, Spec};
 use crate::records::{IssuedKey, KeyInfo, KeyMinter, KeyRecord, Permission, ProjectRecord};
 use crate::users::Users;
 
@@ -168,6 +171,35 @@ pub enum ProjectMsg {
         access: Access,
         /// Where the answer goes.
         reply: Reply<Permission>,
+    },
+    /// Open a realtime stream: check the credential, compute every query's window at one
+    /// `seq` and subscribe, in this one message.
+    Listen {
+        /// Who is asking.
+        access: Access,
+        /// The named queries.
+        queries: Vec<ListenQuery>,
+        /// The client's `Last-Event-ID`, to resume after.
+        last_event_id: Option<u64>,
+        /// Where the answer goes.
+        reply: Reply<Listener>,
+    },
+    /// The fan-out's question: a query's window right after commit `seq` (`None` when the log no
+    /// longer holds the commits after it).
+    WindowAt {
+        /// The query.
+        spec: Arc<Spec>,
+        /// The commit.
+        seq: u64,
+        /// Where the answer goes.
+        reply: RpcReplyPort<Option<Vec<Entry>>>,
+    },
+    /// The fan-out's liveness check: for each credential, why it is no longer accepted (if so).
+    CheckAccess {
+        /// Credentials of open streams.
+        accesses: Vec<Access>,
+        /// Where the answer goes, one entry per credential.
+        reply: RpcReplyPort<Vec<Option<ProjectError>>>,
     },
     /// Operator calls.
     Admin(AdminMsg),
@@ -328,6 +360,12 @@ pub struct ProjectState {
     storage: Storage,
     env: Env,
     minter: KeyMinter,
+    /// The commit sequence and the ring of recent commits.
+    log: CommitLog,
+    /// The realtime fan-out task of this project.
+    hub: tokio::sync::mpsc::UnboundedSender<HubMsg>,
+    /// Open realtime streams; commits go to the hub only while there are some.
+    streams: Arc<AtomicUsize>,
 }
 
 impl Actor for ProjectActor {
@@ -339,9 +377,12 @@ impl Actor for ProjectActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<ProjectMsg>,
-        state: ProjectState,
+        myself: ActorRef<ProjectMsg>,
+        mut state: ProjectState,
     ) -> Result<ProjectState, ActorProcessingErr> {
+        // The state was built on a blocking thread before this actor existed; its realtime hub
+        // needs the actor's address, so it starts here.
+        state.hub = crate::realtime::Hub::spawn(myself);
         Ok(state)
     }
 
@@ -392,6 +433,7 @@ impl ProjectState {
         }
         let users = Users::load(&snapshot.users, &snapshot.sessions, &snapshot.magic_links)
             .map_err(|e| format!("project {}: {e}", record.id))?;
+        let log = CommitLog::new(record.id.clone(), snapshot.seq);
         let mut collections = BTreeMap::new();
         for (name, docs) in snapshot.docs {
             let mut collection = Collection::new();
@@ -416,6 +458,10 @@ impl ProjectState {
             storage,
             env,
             minter,
+            log,
+            // Replaced by the actor's own hub in `pre_start`.
+            hub: tokio::sync::mpsc::unbounded_channel().0,
+            streams: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -482,6 +528,24 @@ impl ProjectState {
             }
             ProjectMsg::Authenticate { access, reply } => {
                 let _ = reply.send(self.authorize_auth(&access, false));
+            }
+            ProjectMsg::Listen {
+                access,
+                queries,
+                last_event_id,
+                reply,
+            } => {
+                let _ = reply.send(self.listen(access, queries, last_event_id));
+            }
+            ProjectMsg::WindowAt { spec, seq, reply } => {
+                let _ = reply.send(self.window_at(&spec, seq));
+            }
+            ProjectMsg::CheckAccess { accesses, reply } => {
+                let results = accesses
+                    .iter()
+                    .map(|a| self.authorize(a, false).err())
+                    .collect();
+                let _ = reply.send(results);
             }
             ProjectMsg::Admin(msg) => self.admin(msg),
             ProjectMsg::Auth(msg) => self.auth(msg),
@@ -655,6 +719,23 @@ impl ProjectHandle {
             access,
             collection,
             aggregation,
+            reply,
+        })
+        .await
+    }
+
+    /// Opens a realtime stream (CONTRACT section 11).
+    pub async fn listen(
+        &self,
+        access: Access,
+        queries: Vec<ListenQuery>,
+        last_event_id: Option<u64>,
+    ) -> Result<Listener, ProjectError> {
+        self.count_request();
+        self.call(|reply| ProjectMsg::Listen {
+            access,
+            queries,
+            last_event_id,
             reply,
         })
         .await

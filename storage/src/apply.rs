@@ -9,7 +9,9 @@ use redb::{Database, Table, WriteTransaction};
 
 use crate::error::{StorageError, io};
 use crate::mutation::Mutation;
-use crate::schema::{self, DOCS, KEYS, MAGIC_LINKS, META, PROJECTS, SESSIONS, USERS, key2, key3};
+use crate::schema::{
+    self, DOCS, KEYS, MAGIC_LINKS, META, PROJECTS, SEQS, SESSIONS, USERS, key2, key3,
+};
 
 /// Applies `writes` in order in one transaction and commits it with `durability`. Returns how
 /// long the commit itself (page writes and, with `Immediate`, the fsync) took. On any error the
@@ -54,6 +56,7 @@ struct Tables<'txn> {
     users: Table<'txn, &'static [u8], &'static [u8]>,
     sessions: Table<'txn, &'static [u8], &'static [u8]>,
     magic_links: Table<'txn, &'static [u8], &'static [u8]>,
+    seqs: Table<'txn, &'static str, u64>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -66,6 +69,7 @@ impl<'txn> Tables<'txn> {
             users: txn.open_table(USERS).map_err(io("open table"))?,
             sessions: txn.open_table(SESSIONS).map_err(io("open table"))?,
             magic_links: txn.open_table(MAGIC_LINKS).map_err(io("open table"))?,
+            seqs: txn.open_table(SEQS).map_err(io("open table"))?,
         })
     }
 
@@ -142,6 +146,9 @@ impl<'txn> Tables<'txn> {
                 token_hash,
             } => {
                 self.magic_links.remove(key2(key, project, token_hash))?;
+            }
+            Mutation::PutSeq { project, seq } => {
+                self.seqs.insert(project.as_str(), *seq)?;
             }
             Mutation::ClearProject { project } => {
                 // A range delete over the project's key prefix: only its own rows are visited.

@@ -186,6 +186,29 @@ impl Storage {
         Ok(ticket)
     }
 
+    /// Like [`Storage::submit`], with a second ticket that completes no earlier than the first:
+    /// for a reader of the commit log (the realtime fan-out) that must not see a write before
+    /// its writer's client could. In `Sync` mode it is a flush queued right behind the submit;
+    /// otherwise both are complete at once, as `submit`'s ticket is.
+    pub fn submit_watched(
+        &self,
+        mutations: Vec<Mutation>,
+    ) -> Result<(Ticket, Ticket), StorageError> {
+        let ticket = self.submit(mutations)?;
+        Ok((ticket, self.durable_point()))
+    }
+
+    /// A ticket that completes once everything submitted so far is as durable as a submit's
+    /// ticket promises: a flush in `Sync` mode, complete at once otherwise (where submit tickets
+    /// are too, and a flush would force a `Periodic` commit).
+    pub fn durable_point(&self) -> Ticket {
+        if self.inner.tickets_wait {
+            self.flush()
+        } else {
+            Ticket::ready()
+        }
+    }
+
     /// Counts `ops` mutations of `bytes` bytes as pending, or refuses them. A submit larger than
     /// a bound is accepted only when nothing is pending, so that it is not refused forever.
     fn reserve(&self, ops: usize, bytes: usize) -> Result<(), StorageError> {

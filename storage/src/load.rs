@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::error::{StorageError, io};
 use crate::schema::{
-    self, DOCS, KEYS, MAGIC_LINKS, META, PROJECTS, SESSIONS, USERS, split2, split3,
+    self, DOCS, KEYS, MAGIC_LINKS, META, PROJECTS, SEQS, SESSIONS, USERS, split2, split3,
 };
 use crate::snapshot::{ProjectSnapshot, Snapshot};
 
@@ -68,6 +68,11 @@ pub(crate) fn load_all(db: &Database) -> Result<Snapshot, StorageError> {
         read_grouped(&txn, MAGIC_LINKS, EVERYTHING)?,
         |p| &mut p.magic_links,
     );
+    for (project, seq) in read_seqs(&txn)? {
+        if let Some(p) = projects.get_mut(&project) {
+            p.seq = seq;
+        }
+    }
     let mut docs = 0;
     for (project, collection, rows) in read_docs(&txn, EVERYTHING)? {
         docs += rows.len();
@@ -129,12 +134,39 @@ pub(crate) fn load_project(
         users: only(read_grouped(&txn, USERS, range)?),
         sessions: only(read_grouped(&txn, SESSIONS, range)?),
         magic_links: only(read_grouped(&txn, MAGIC_LINKS, range)?),
+        seq: read_seq(&txn, project)?,
     };
     for (p, collection, rows) in read_docs(&txn, range)? {
         debug_assert_eq!(p, project);
         snapshot.docs.insert(collection, rows);
     }
     Ok(Some(snapshot))
+}
+
+/// Every project's last commit `seq`. A file written before the table existed has none: 0.
+fn read_seqs(txn: &ReadTransaction) -> Result<Vec<(String, u64)>, StorageError> {
+    let table = match txn.open_table(SEQS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(err) => return Err(io("open table")(err)),
+    };
+    let mut rows = Vec::new();
+    for entry in table.iter().map_err(io("read table"))? {
+        let (key, value) = entry.map_err(io("read table"))?;
+        rows.push((key.value().to_owned(), value.value()));
+    }
+    Ok(rows)
+}
+
+/// One project's last commit `seq` (0 when none was recorded).
+fn read_seq(txn: &ReadTransaction, project: &str) -> Result<u64, StorageError> {
+    let table = match txn.open_table(SEQS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(err) => return Err(io("open table")(err)),
+    };
+    let found = table.get(project).map_err(io("read commit seq"))?;
+    Ok(found.map_or(0, |v| v.value()))
 }
 
 /// Gives each group to its project; returns how many rows had no project.

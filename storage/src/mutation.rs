@@ -107,6 +107,14 @@ pub enum Mutation {
         /// The hash of the sign-in token.
         token_hash: String,
     },
+    /// Record the commit sequence number of a project's write. Submit it with the write it numbers
+    /// (one submit is one transaction), so the two are durable together. `ClearProject` leaves it.
+    PutSeq {
+        /// The project id.
+        project: String,
+        /// The write's `seq`.
+        seq: u64,
+    },
     /// Remove every document, user, session and magic link of a project (its record and keys stay).
     ClearProject {
         /// The project id.
@@ -161,7 +169,9 @@ impl Mutation {
                 project,
                 token_hash,
             } => ([project, token_hash, ""], None),
-            Mutation::ClearProject { project } => ([project, "", ""], None),
+            Mutation::ClearProject { project } | Mutation::PutSeq { project, .. } => {
+                ([project, "", ""], None)
+            }
         }
     }
 

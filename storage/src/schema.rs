@@ -39,6 +39,10 @@ pub(crate) const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(
 pub(crate) const MAGIC_LINKS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("magic_links_v1");
 
+/// Commit sequence numbers: project id -> the `seq` of its last committed write. Written in the
+/// same transaction as the write it numbers, never cleared, so it never goes back.
+pub(crate) const SEQS: TableDefinition<&str, u64> = TableDefinition::new("commit_seq_v1");
+
 /// Separates the parts of a key. Names never contain it (checked on submit).
 const SEP: u8 = 0;
 
@@ -121,6 +125,7 @@ pub(crate) fn prepare(db: &Database, durability: redb::Durability) -> Result<(),
         for table in [KEYS, DOCS, USERS, SESSIONS, MAGIC_LINKS] {
             txn.open_table(table).map_err(io("create table"))?;
         }
+        txn.open_table(SEQS).map_err(io("create table"))?;
     }
     txn.commit().map_err(io("commit the new file's tables"))
 }

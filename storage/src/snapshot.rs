@@ -20,6 +20,8 @@ pub struct ProjectSnapshot {
     pub sessions: BTreeMap<String, Bytes>,
     /// Magic-link tokens by token hash.
     pub magic_links: BTreeMap<String, Bytes>,
+    /// The `seq` of the project's last committed write (0 before the first).
+    pub seq: u64,
 }
 
 impl ProjectSnapshot {

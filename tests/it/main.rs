@@ -12,6 +12,7 @@ mod documents;
 mod durability;
 mod harness;
 mod isolation;
+mod listen;
 mod query;
 mod query_more;
 mod robustness;

@@ -6,6 +6,7 @@ use mammoth_storage::Mutation;
 use super::{AdminMsg, ProjectState};
 use crate::access::validate_session_scope;
 use crate::error::ProjectError;
+use crate::realtime::HubMsg;
 use crate::records::{IssuedKey, KeyInfo, KeyRecord, Permission};
 
 impl ProjectState {
@@ -48,15 +49,26 @@ impl ProjectState {
                 let _ = reply.send(result);
             }
             AdminMsg::Reset { reply } => {
+                // A reset takes a `seq` of its own but is not replayable: the ring is forgotten,
+                // so every stream (closed here) resumes with `reset` and a fresh snapshot.
+                let seq = self.log.next_seq();
                 let result = self
                     .storage
-                    .submit(vec![Mutation::ClearProject {
-                        project: self.record.id.clone(),
-                    }])
+                    .submit(vec![
+                        Mutation::ClearProject {
+                            project: self.record.id.clone(),
+                        },
+                        self.log.seq_mutation(seq),
+                    ])
                     .map_err(ProjectError::from)
                     .inspect(|_| {
                         self.collections.clear();
                         self.users.clear();
+                        self.log.append(Vec::new());
+                        self.log.forget();
+                        let _ = self.hub.send(HubMsg::CloseAll(ProjectError::unavailable(
+                            "the project was reset; reconnect to get a fresh snapshot",
+                        )));
                     });
                 let _ = reply.send(result);
             }

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use super::{CollectionInfo, ProjectState, WriteOp, Written};
 use crate::access::Reach;
 use crate::collection::{Collection, StoredDoc};
+use crate::commitlog::{DocChange, Reason};
 use crate::error::{ErrorCode, ProjectError};
 use crate::ids::rfc3339_millis;
 use crate::query::{Filter, Page, Query};
@@ -138,17 +139,28 @@ impl ProjectState {
                 if self.in_scope(&collection, &id, scope).is_none() {
                     return Err(not_found(&collection, &id));
                 }
-                let ticket = self.storage.submit(vec![Mutation::DeleteDoc {
+                let (ticket, watch) = self.submit_commit(vec![Mutation::DeleteDoc {
                     project: self.record.id.clone(),
                     collection: collection.clone(),
                     id: id.clone(),
                 }])?;
+                let mut before = None;
                 if let Some(c) = self.collections.get_mut(&collection) {
-                    c.remove(&id);
+                    before = c.remove(&id).map(|doc| doc.bytes().clone());
                     if c.is_empty() {
                         self.collections.remove(&collection);
                     }
                 }
+                self.publish(
+                    vec![DocChange {
+                        collection: collection.into(),
+                        id: id.into(),
+                        before,
+                        after: None,
+                        reason: Reason::Write,
+                    }],
+                    watch,
+                );
                 Ok(Written {
                     doc: None,
                     created: false,
@@ -188,17 +200,29 @@ impl ProjectState {
         doc: StoredDoc,
         created: bool,
     ) -> Result<Written, ProjectError> {
-        let ticket = self.storage.submit(vec![Mutation::PutDoc {
+        let (ticket, watch) = self.submit_commit(vec![Mutation::PutDoc {
             project: self.record.id.clone(),
             collection: collection.clone(),
             id: id.clone(),
             doc: doc.bytes().clone(),
         }])?;
         let bytes = doc.bytes().clone();
-        self.collections
-            .entry(collection)
+        let before = self
+            .collections
+            .entry(collection.clone())
             .or_default()
-            .insert(id, doc);
+            .insert(id.clone(), doc)
+            .map(|old| old.bytes().clone());
+        self.publish(
+            vec![DocChange {
+                collection: collection.into(),
+                id: id.into(),
+                before,
+                after: Some(bytes.clone()),
+                reason: Reason::Write,
+            }],
+            watch,
+        );
         Ok(Written {
             doc: Some(bytes),
             created,

@@ -148,3 +148,40 @@ fn orphan_rows_are_not_loaded_as_projects() {
     assert_eq!(loaded.projects.keys().collect::<Vec<_>>(), ["real"]);
     storage.close().expect("close");
 }
+
+#[test]
+fn commit_seq_survives_reopen_and_clear_and_loads_per_project() {
+    let dir = TempDir::new().expect("tempdir");
+    let config = sync_config(&dir);
+    let (storage, _) = open(&config);
+    let seq = |p: &str, seq: u64| Mutation::PutSeq {
+        project: p.into(),
+        seq,
+    };
+    let (t, watch) = storage
+        .submit_watched(vec![project("a"), project("b"), seq("a", 7), seq("b", 2)])
+        .expect("submit");
+    watch
+        .wait()
+        .expect("watch ticket completes after the commit");
+    t.wait().expect("durable");
+    assert_eq!(storage.load_project("a").unwrap().unwrap().seq, 7);
+    storage
+        .submit(vec![
+            Mutation::ClearProject {
+                project: "a".into(),
+            },
+            seq("a", 8),
+        ])
+        .expect("submit")
+        .wait()
+        .expect("durable");
+    let (storage, loaded) = reopen(storage, &config);
+    assert_eq!(
+        loaded.projects["a"].seq, 8,
+        "a reset never winds the seq back"
+    );
+    assert_eq!(loaded.projects["b"].seq, 2);
+    assert_eq!(storage.load_project("b").unwrap().unwrap().seq, 2);
+    storage.close().expect("close");
+}

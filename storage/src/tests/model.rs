@@ -130,6 +130,9 @@ pub(super) fn apply(model: &mut Snapshot, mutation: &Mutation) {
             p.sessions.clear();
             p.magic_links.clear();
         }
+        Mutation::PutSeq { project, seq } => {
+            model.projects.entry(project).or_default().seq = seq;
+        }
     }
 }
 
