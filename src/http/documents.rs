@@ -104,7 +104,9 @@ async fn query(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     check_collection(&name)?;
-    let query = parsed(&key, Query::parse(&body)).await?;
+    let query = key
+        .parsed(Query::parse(&body).map_err(mammoth_actors::ProjectError::from))
+        .await?;
     let page = key.project.query(key.access, name, query).await?;
     Ok(json_bytes(StatusCode::OK, page_body(page)))
 }
@@ -115,25 +117,12 @@ async fn aggregate(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     check_collection(&name)?;
-    let aggregation = parsed(&key, Aggregation::parse(&body)).await?;
+    let aggregation = key
+        .parsed(Aggregation::parse(&body).map_err(mammoth_actors::ProjectError::from))
+        .await?;
     let values = key.project.aggregate(key.access, name, aggregation).await?;
     let body = json!({ "aggregates": values });
     Ok(json_bytes(StatusCode::OK, Bytes::from(body.to_string())))
-}
-
-/// A parsed request body, or its error — unless the credentials themselves are refused, which
-/// answers first (a bad body never hides a 401 or 403).
-async fn parsed<T, E>(key: &ApiKey, body: Result<T, E>) -> Result<T, ApiError>
-where
-    mammoth_actors::ProjectError: From<E>,
-{
-    match body {
-        Ok(value) => Ok(value),
-        Err(error) => {
-            key.project.authorize_data(key.access.clone(), false).await?;
-            Err(mammoth_actors::ProjectError::from(error).into())
-        }
-    }
 }
 
 /// Sends one write to the project and answers once it is durable.

@@ -128,6 +128,23 @@ pub(crate) struct ApiKey {
 }
 
 impl ApiKey {
+    /// A parsed request body, or its error — unless the credentials themselves are refused,
+    /// which answers first: a bad body never hides a 401 or 403.
+    pub(crate) async fn parsed<T, E>(&self, body: Result<T, E>) -> Result<T, ApiError>
+    where
+        ApiError: From<E>,
+    {
+        match body {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                self.project
+                    .authorize_data(self.access.clone(), false)
+                    .await?;
+                Err(ApiError::from(error))
+            }
+        }
+    }
+
     /// Refuses writes early for read keys and read tokens (the actor checks again against the
     /// live table).
     pub(crate) fn require_write(&self) -> Result<(), ApiError> {

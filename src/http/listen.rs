@@ -15,8 +15,8 @@ use axum::routing::post;
 use futures_util::stream::{self, Stream};
 use mammoth_actors::ProjectError;
 use mammoth_actors::env::Env;
-use mammoth_actors::project::Principal;
 use mammoth_actors::ids::valid_collection_name;
+use mammoth_actors::project::Principal;
 use mammoth_actors::query::Query;
 use mammoth_actors::realtime::{ListenQuery, Listener, MAX_QUERIES, StreamEvent, error_event};
 use serde_json::Value;
@@ -40,7 +40,7 @@ async fn listen(
     key: ApiKey,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let queries = parse_queries(&body)?;
+    let queries = key.parsed(parse_queries(&body)).await?;
     let last_event_id = match headers.get("last-event-id") {
         None => None,
         Some(value) => Some(
@@ -57,9 +57,7 @@ async fn listen(
     };
     // A scoped token's expiry, in seconds (the extractor already refused an expired one).
     let expires = match (&key.access.principal, bearer_of(&headers)) {
-        (Principal::Token { .. }, Some(token)) => {
-            state.signer.verify_token(&token).map(|c| c.exp)
-        }
+        (Principal::Token { .. }, Some(token)) => state.signer.verify_token(&token).map(|c| c.exp),
         _ => None,
     };
     let listener = key
