@@ -4,7 +4,6 @@
 //! against its live table, so a revoked or regenerated key fails on the very next request.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,6 +11,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mammoth_actors::records::{KeyClaims, KeyMinter, Permission};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::credcache::{self, CredCache};
 
 /// The prefix of every API key.
 pub const KEY_PREFIX: &str = "mm_";
@@ -52,21 +53,15 @@ pub struct KeySigner {
     id: u64,
 }
 
-/// Most verified keys one thread remembers; past it the thread's cache starts over.
-const VERIFIED_CAPACITY: usize = 1024;
-
-/// Most signers (servers in this process) one thread's cache holds entries for.
-const VERIFIED_SIGNERS: usize = 16;
-
 /// Source of [`KeySigner::id`]s.
 static NEXT_SIGNER_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    /// API keys this thread has verified, by signer, then key string. The claims of a key string
-    /// with a valid signature never change, so a hit skips only the HMAC and the decoding; whether
-    /// the key is still live is the project actor's check on every request. Forged keys never
-    /// enter. One per worker thread: no lock, no contention.
-    static VERIFIED: RefCell<HashMap<u64, HashMap<Box<str>, KeyClaims>>> = RefCell::default();
+    /// API keys this thread has verified (see [`crate::credcache`]): a hit skips only the HMAC
+    /// and the decoding; whether the key is still live is the project actor's check on every
+    /// request. One per worker thread: no lock, no contention.
+    static VERIFIED: RefCell<CredCache<KeyClaims>> =
+        RefCell::new(CredCache::new(credcache::MAX_ENTRIES, credcache::MAX_BYTES));
 }
 
 impl std::fmt::Debug for KeySigner {
@@ -144,13 +139,7 @@ impl KeySigner {
     /// Verifies a key string's signature and reads its claims; `None` for anything forged,
     /// malformed, or not an API key.
     pub fn verify(&self, key: &str) -> Option<KeyClaims> {
-        let cached = VERIFIED.with(|cache| {
-            cache
-                .borrow()
-                .get(&self.id)
-                .and_then(|keys| keys.get(key))
-                .cloned()
-        });
+        let cached = VERIFIED.with(|cache| cache.borrow().get(self.id, key));
         if cached.is_some() {
             return cached;
         }
@@ -158,17 +147,11 @@ impl KeySigner {
         let claims = jsonwebtoken::decode::<KeyClaims>(jwt, &self.decoding, &self.validation)
             .ok()?
             .claims;
+        // The claims were decoded from the key, so the key's length bounds their size.
         VERIFIED.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            if cache.len() >= VERIFIED_SIGNERS && !cache.contains_key(&self.id) {
-                // Signers of stopped embedded servers linger here; start over.
-                cache.clear();
-            }
-            let keys = cache.entry(self.id).or_default();
-            if keys.len() >= VERIFIED_CAPACITY {
-                keys.clear();
-            }
-            keys.insert(key.into(), claims.clone());
+            cache
+                .borrow_mut()
+                .insert(self.id, key, claims.clone(), key.len())
         });
         Some(claims)
     }

@@ -9,6 +9,7 @@
 //!   HTTP until shutdown, then flushes.
 //! - [`connections`]: the accept loop: header-read and idle timeouts, the connection cap, the
 //!   shutdown deadline.
+//! - [`credcache`]: the bounded per-thread cache of verified API keys and scoped tokens.
 //! - [`keys`]: API keys as signed JWTs (minting and verification).
 //! - [`http`]: the thin axum layer: routes, extractors, the one error type.
 //! - [`password`]: Argon2id hashing on a bounded pool, away from async workers and actors.
@@ -31,6 +32,7 @@
 
 pub mod config;
 pub mod connections;
+pub mod credcache;
 pub mod dashboard;
 pub mod http;
 pub mod keys;

@@ -1,7 +1,6 @@
 //! Extractors: JSON bodies with the app's error body, path parameters, and API-key credentials.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -17,6 +16,7 @@ use mammoth_actors::users::SESSION_PREFIX;
 use serde_json::{Map, Value};
 
 use super::{ApiError, AppState};
+use crate::credcache::{self, CredCache};
 
 /// Deepest nesting a document may have (CONTRACT section 6); the top-level object is level 1.
 pub(crate) const MAX_DEPTH: usize = 32;
@@ -266,13 +266,7 @@ fn credentials(parts: &Parts, state: &AppState) -> Result<ApiKey, ApiError> {
 /// worker thread sees the token (see [`VERIFIED_TOKENS`]).
 fn scoped_grant(state: &AppState, token: &str, project: &str) -> Result<Arc<Grant>, ApiError> {
     let signer = state.signer.id();
-    let cached = VERIFIED_TOKENS.with(|cache| {
-        cache
-            .borrow()
-            .get(&signer)
-            .and_then(|tokens| tokens.get(token))
-            .cloned()
-    });
+    let cached = VERIFIED_TOKENS.with(|cache| cache.borrow().get(signer, token));
     let verified = match cached {
         Some(verified) => verified,
         None => {
@@ -295,16 +289,12 @@ fn scoped_grant(state: &AppState, token: &str, project: &str) -> Result<Arc<Gran
                 project: claims.pid,
                 grant: Arc::new(grant),
             };
+            // The parsed scope can outweigh its JSON text; four times the token is the estimate.
+            let weight = token.len().saturating_mul(4);
             VERIFIED_TOKENS.with(|cache| {
-                let mut cache = cache.borrow_mut();
-                if cache.len() >= CACHED_SIGNERS && !cache.contains_key(&signer) {
-                    cache.clear();
-                }
-                let tokens = cache.entry(signer).or_default();
-                if tokens.len() >= CACHED_TOKENS {
-                    tokens.clear();
-                }
-                tokens.insert(token.into(), verified.clone());
+                cache
+                    .borrow_mut()
+                    .insert(signer, token, verified.clone(), weight)
             });
             verified
         }
@@ -331,18 +321,12 @@ struct VerifiedToken {
     grant: Arc<Grant>,
 }
 
-/// Most tokens one thread remembers per signer; past it that signer's entries start over.
-const CACHED_TOKENS: usize = 4096;
-/// Most signers (servers in this process) one thread remembers tokens for.
-const CACHED_SIGNERS: usize = 16;
-
 thread_local! {
-    /// Scoped tokens this worker thread has verified, by signer, then token string. A token's
-    /// claims never change once signed, so only the HMAC and the scope parsing are skipped;
-    /// expiry, project and the minting key's liveness are still checked on every request.
-    /// Forged tokens never enter. Per thread: no lock.
-    static VERIFIED_TOKENS: RefCell<HashMap<u64, HashMap<Box<str>, VerifiedToken>>> =
-        RefCell::default();
+    /// Scoped tokens this worker thread has verified (see [`crate::credcache`]): only the HMAC
+    /// and the scope parsing are skipped; expiry, project and the minting key's liveness are
+    /// still checked on every request. Per thread: no lock.
+    static VERIFIED_TOKENS: RefCell<CredCache<VerifiedToken>> =
+        RefCell::new(CredCache::new(credcache::MAX_ENTRIES, credcache::MAX_BYTES));
 }
 
 /// The token of an `Authorization: Bearer ...` header, if any.
