@@ -111,7 +111,11 @@ mod tests {
         cache.insert(1, "token-a", 8, 4);
         assert_eq!(cache.get(1, "token-a"), Some(8));
         assert_eq!(cache.len(), 1);
-        assert_eq!(cache.bytes(), 4 + ENTRY_OVERHEAD, "a replaced entry is not counted twice");
+        assert_eq!(
+            cache.bytes(),
+            4 + ENTRY_OVERHEAD,
+            "a replaced entry is not counted twice"
+        );
     }
 
     #[test]
@@ -122,12 +126,24 @@ mod tests {
         for i in 0..200 {
             let token = format!("{big}{i}");
             cache.insert(1, &token, token.clone(), token.len());
-            assert!(cache.bytes() <= max_bytes, "{} > {max_bytes}", cache.bytes());
+            assert!(
+                cache.bytes() <= max_bytes,
+                "{} > {max_bytes}",
+                cache.bytes()
+            );
             assert_eq!(cache.get(1, &token).as_deref(), Some(token.as_str()));
         }
-        assert!(cache.len() <= 2, "{} entries of 374 KiB in 1 MiB", cache.len());
+        assert!(
+            cache.len() <= 2,
+            "{} entries of 374 KiB in 1 MiB",
+            cache.len()
+        );
         let whole: usize = cache.entries.values().map(|(_, cost)| cost).sum();
-        assert_eq!(whole, cache.bytes(), "the running total matches the entries");
+        assert_eq!(
+            whole,
+            cache.bytes(),
+            "the running total matches the entries"
+        );
     }
 
     #[test]

@@ -28,9 +28,40 @@ fn iterations() -> usize {
 
 /// Words the generator builds keys and strings from, so inputs reach past the first check.
 const WORDS: &[&str] = &[
-    "filter", "sort", "limit", "cursor", "start_after", "select", "field", "order", "asc",
-    "desc", "$and", "$or", "$not", "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin",
-    "$exists", "$prefix", "a", "a.b", "b", "id", "owner", "tags", "", "\u{0}", "é", "a..b", ".",
+    "filter",
+    "sort",
+    "limit",
+    "cursor",
+    "start_after",
+    "select",
+    "field",
+    "order",
+    "asc",
+    "desc",
+    "$and",
+    "$or",
+    "$not",
+    "$eq",
+    "$ne",
+    "$gt",
+    "$gte",
+    "$lt",
+    "$lte",
+    "$in",
+    "$nin",
+    "$exists",
+    "$prefix",
+    "a",
+    "a.b",
+    "b",
+    "id",
+    "owner",
+    "tags",
+    "",
+    "\u{0}",
+    "é",
+    "a..b",
+    ".",
 ];
 
 /// A JSON value built deterministically from fuzz bytes (depth-bounded).
@@ -113,7 +144,9 @@ fn json_body_to_document() {
             let reread = StoredDoc::from_bytes(stored.bytes().clone()).expect("stored bytes parse");
             assert_eq!(reread.value(), body);
             collection.remove("d2");
-            collection.check_consistency().expect("indexes agree with documents");
+            collection
+                .check_consistency()
+                .expect("indexes agree with documents");
         });
 }
 
@@ -154,7 +187,10 @@ fn cursor_decode() {
             let sort = json!([{"field": "a"}, {"field": "b", "order": "desc"}]);
             let hash = sort_hash(&[("a", false), ("b", true)]);
             let mut collection = Collection::new();
-            collection.insert("d1".into(), StoredDoc::new(object_of(b"{\"a\":1,\"b\":[2]}")));
+            collection.insert(
+                "d1".into(),
+                StoredDoc::new(object_of(b"{\"a\":1,\"b\":[2]}")),
+            );
             let text = String::from_utf8_lossy(input).into_owned();
             let generated = value_of(input);
             let cursors = [
@@ -166,7 +202,9 @@ fn cursor_decode() {
             for cursor in cursors {
                 let body = json!({"sort": sort, "cursor": cursor, "limit": 5});
                 if let Ok(query) = Query::parse(&body) {
-                    collection.query(&query, None).expect("a decoded cursor runs");
+                    collection
+                        .query(&query, None)
+                        .expect("a decoded cursor runs");
                 }
             }
         });
@@ -183,7 +221,9 @@ fn merge_patch_follows_rfc_7396() {
             merge_patch(&mut target, patch.clone());
             match &patch {
                 Value::Object(entries) => {
-                    let result = target.as_object().expect("an object patch yields an object");
+                    let result = target
+                        .as_object()
+                        .expect("an object patch yields an object");
                     for (key, value) in entries {
                         if value.is_null() {
                             assert!(!result.contains_key(key), "null deletes {key}");
@@ -282,7 +322,11 @@ fn value_keys_round_trip_and_keep_order() {
             let (ka, kb) = (ValueKey::of(&a), ValueKey::of(&b));
             for (value, key) in [(&a, &ka), (&b, &kb)] {
                 let back = value::decode(key.as_bytes()).expect("a key decodes");
-                assert_eq!(ValueKey::of(&back), *key, "decode then encode is the same key");
+                assert_eq!(
+                    ValueKey::of(&back),
+                    *key,
+                    "decode then encode is the same key"
+                );
                 assert!(value::deep_eq(value, &back));
             }
             if let Some(expected) = reference_cmp(&a, &b) {
