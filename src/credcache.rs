@@ -123,7 +123,7 @@ mod tests {
         let max_bytes = 1 << 20;
         let mut cache = CredCache::new(4096, max_bytes);
         let big = "x".repeat(374 * 1024);
-        for i in 0..200 {
+        for i in 0..40 {
             let token = format!("{big}{i}");
             cache.insert(1, &token, token.clone(), token.len());
             assert!(
