@@ -49,7 +49,11 @@ async fn writes_past_the_quota_answer_413_deletes_make_room_and_a_restart_recoun
 
     // A third one does not, on any write route, in another collection too.
     let (status, err) = s
-        .call(Method::POST, "/v1/collections/other/documents", Some(body(300)))
+        .call(
+            Method::POST,
+            "/v1/collections/other/documents",
+            Some(body(300)),
+        )
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{err}");
     assert_eq!(code(&err), "payload_too_large");
@@ -58,7 +62,11 @@ async fn writes_past_the_quota_answer_413_deletes_make_room_and_a_restart_recoun
     assert!(message.contains("--max-project-bytes"), "{message}");
     assert!(message.contains("delete documents"), "{message}");
     let (status, _) = s
-        .call(Method::PUT, "/v1/collections/c/documents/z", Some(body(300)))
+        .call(
+            Method::PUT,
+            "/v1/collections/c/documents/z",
+            Some(body(300)),
+        )
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     // Growing an existing document past the quota by merge is refused too, and changes nothing.
