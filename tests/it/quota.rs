@@ -133,6 +133,32 @@ async fn writes_past_the_quota_answer_413_deletes_make_room_and_a_restart_recoun
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{doc}");
+
+    // A reset empties the project, and its usage with it.
+    let (status, _) = s
+        .call_with(
+            &key,
+            Method::PUT,
+            "/v1/collections/c/documents/z",
+            Some(body(300)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _) = s
+        .admin(Method::POST, &format!("/projects/{project}/reset"), None)
+        .await;
+    assert!(status.is_success(), "{status}");
+    for id in ["p", "q"] {
+        let (status, doc) = s
+            .call_with(
+                &key,
+                Method::PUT,
+                &format!("/v1/collections/c/documents/{id}"),
+                Some(body(300)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{doc}");
+    }
     s.stop().await;
 }
 
