@@ -58,6 +58,9 @@ pub struct Config {
     pub admin_emails: Vec<String>,
     /// Timeouts and the connection cap (CONTRACT section 18).
     pub connections: crate::connections::ConnectionLimits,
+    /// Each project's quota on the encoded bytes of its stored documents
+    /// (`--max-project-bytes`, CONTRACT section 18); a write past it answers 413. 0 = no limit.
+    pub max_project_bytes: u64,
 }
 
 impl Config {
@@ -74,6 +77,7 @@ impl Config {
             smtp_url: None,
             admin_emails: Vec::new(),
             connections: Default::default(),
+            max_project_bytes: 0,
         }
     }
 

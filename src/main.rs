@@ -91,6 +91,10 @@ struct ServeArgs {
     /// Most connections open at once; more are closed as soon as they are accepted.
     #[arg(long, env = "MAMMOTH_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+    /// Each project's quota on the encoded bytes of its stored documents; a write past it
+    /// answers 413 (deletes and shrinking writes always pass). 0 means no limit.
+    #[arg(long, env = "MAMMOTH_MAX_PROJECT_BYTES", default_value_t = 0)]
+    max_project_bytes: u64,
     /// Enable test-only routes (a panic hook). Never in production.
     #[arg(long, env = "MAMMOTH_TEST_HOOKS", hide = true)]
     test_hooks: bool,
@@ -173,6 +177,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_connections: args.max_connections as usize,
             ..Default::default()
         },
+        max_project_bytes: args.max_project_bytes,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

@@ -96,11 +96,12 @@ impl Server {
             .map(|p| p.docs.values().map(|c| c.len()).sum::<usize>())
             .sum();
         let projects = snapshot.projects.len();
-        let registry = Registry::start(
+        let registry = Registry::start_with_quota(
             storage.clone(),
             snapshot,
             config.env.clone(),
             signer.minter(),
+            config.max_project_bytes,
         )
         .await
         .context("starting projects")?;

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     NotFound,
     /// 409 `conflict`.
     Conflict,
+    /// 413 `payload_too_large`: a write that would take a project over its byte quota.
+    PayloadTooLarge,
     /// 429 `rate_limited`.
     RateLimited,
     /// 503 `unavailable`: overloaded or restarting; try again.

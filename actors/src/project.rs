@@ -342,6 +342,8 @@ pub struct ProjectArgs {
     pub env: Env,
     /// Signs new keys.
     pub minter: KeyMinter,
+    /// The project's byte quota over its stored documents (`--max-project-bytes`); 0 = none.
+    pub max_bytes: u64,
 }
 
 /// The actor; stateless, its state lives in [`ProjectState`].
@@ -366,6 +368,10 @@ pub struct ProjectState {
     hub: tokio::sync::mpsc::UnboundedSender<HubMsg>,
     /// Open realtime streams; commits go to the hub only while there are some.
     streams: Arc<AtomicUsize>,
+    /// Sum of the encoded sizes of every stored document, kept on every write and on load.
+    bytes: u64,
+    /// The byte quota `bytes` may not grow past; 0 = no limit.
+    max_bytes: u64,
 }
 
 impl Actor for ProjectActor {
@@ -424,6 +430,7 @@ impl ProjectState {
             storage,
             env,
             minter,
+            max_bytes,
         } = args;
         let mut keys = HashMap::with_capacity(snapshot.keys.len());
         for (id, bytes) in &snapshot.keys {
@@ -435,6 +442,7 @@ impl ProjectState {
             .map_err(|e| format!("project {}: {e}", record.id))?;
         let log = CommitLog::new(record.id.clone(), snapshot.seq);
         let mut collections = BTreeMap::new();
+        let mut stored_bytes = 0u64;
         for (name, docs) in snapshot.docs {
             let mut collection = Collection::new();
             for (id, bytes) in docs {
@@ -444,6 +452,7 @@ impl ProjectState {
                         record.id
                     )
                 })?;
+                stored_bytes += doc.bytes().len() as u64;
                 collection.insert(id, doc);
             }
             if !collection.is_empty() {
@@ -462,6 +471,8 @@ impl ProjectState {
             // Replaced by the actor's own hub in `pre_start`.
             hub: tokio::sync::mpsc::unbounded_channel().0,
             streams: Arc::new(AtomicUsize::new(0)),
+            bytes: stored_bytes,
+            max_bytes,
         })
     }
 

@@ -52,6 +52,8 @@ struct Inner {
     storage: Storage,
     env: Env,
     minter: KeyMinter,
+    /// Every project's byte quota; 0 = no limit.
+    max_project_bytes: u64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -71,6 +73,19 @@ impl Registry {
         env: Env,
         minter: KeyMinter,
     ) -> Result<Registry, ProjectError> {
+        Registry::start_with_quota(storage, snapshot, env, minter, 0).await
+    }
+
+    /// [`Registry::start`] with a per-project byte quota over stored documents
+    /// (`--max-project-bytes`; 0 = no limit): a write that would take a project past it is
+    /// refused with 413. Every project actor, including restarted ones, gets the same quota.
+    pub async fn start_with_quota(
+        storage: Storage,
+        snapshot: Snapshot,
+        env: Env,
+        minter: KeyMinter,
+        max_project_bytes: u64,
+    ) -> Result<Registry, ProjectError> {
         let projects: Arc<ArcSwap<ProjectMap>> = Arc::default();
         let children = Children::default();
         let (restarts, _) = watch::channel(0);
@@ -81,6 +96,7 @@ impl Registry {
             storage: storage.clone(),
             env: env.clone(),
             minter: minter.clone(),
+            max_project_bytes,
         };
         let (supervisor, _) = Actor::spawn(None, Supervisor, args)
             .await
@@ -96,6 +112,7 @@ impl Registry {
                 storage,
                 env,
                 minter,
+                max_project_bytes,
             }),
         };
         let mut owners = HashMap::new();
@@ -128,6 +145,7 @@ impl Registry {
             &self.inner.storage,
             &self.inner.env,
             &self.inner.minter,
+            self.inner.max_project_bytes,
         )
     }
 
@@ -211,6 +229,7 @@ impl Registry {
             storage: self.inner.storage.clone(),
             env: self.inner.env.clone(),
             minter: self.inner.minter.clone(),
+            max_bytes: self.inner.max_project_bytes,
         };
         let id = record.id.clone();
         let state = tokio::task::spawn_blocking(move || build(&id, args))
@@ -283,6 +302,7 @@ fn project_args(
     storage: &Storage,
     env: &Env,
     minter: &KeyMinter,
+    max_bytes: u64,
 ) -> Result<ProjectArgs, String> {
     let record: ProjectRecord = serde_json::from_slice(&snapshot.record)
         .map_err(|e| format!("the record of project {id} is corrupt: {e}"))?;
@@ -292,6 +312,7 @@ fn project_args(
         storage: storage.clone(),
         env: env.clone(),
         minter: minter.clone(),
+        max_bytes,
     })
 }
 
@@ -332,6 +353,7 @@ struct SupervisorArgs {
     storage: Storage,
     env: Env,
     minter: KeyMinter,
+    max_project_bytes: u64,
 }
 
 struct Supervisor;
@@ -351,7 +373,14 @@ impl SupervisorArgs {
                 .load_project(&id)
                 .map_err(|e| format!("reloading project {id} failed: {e}"))?
                 .unwrap_or_default();
-            let args = project_args(&id, snapshot, &loader.storage, &loader.env, &loader.minter)?;
+            let args = project_args(
+                &id,
+                snapshot,
+                &loader.storage,
+                &loader.env,
+                &loader.minter,
+                loader.max_project_bytes,
+            )?;
             build(&id, args)
         })
         .await

@@ -82,6 +82,7 @@ impl ApiError {
             ErrorCode::Forbidden | ErrorCode::OriginRefused => (StatusCode::FORBIDDEN, "forbidden"),
             ErrorCode::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ErrorCode::Conflict => (StatusCode::CONFLICT, "conflict"),
+            ErrorCode::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ErrorCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ErrorCode::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ErrorCode::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

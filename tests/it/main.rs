@@ -15,6 +15,7 @@ mod isolation;
 mod listen;
 mod query;
 mod query_more;
+mod quota;
 mod robustness;
 mod secrets;
 mod tokens;

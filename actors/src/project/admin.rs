@@ -63,6 +63,7 @@ impl ProjectState {
                     .map_err(ProjectError::from)
                     .inspect(|_| {
                         self.collections.clear();
+                        self.bytes = 0;
                         self.users.clear();
                         self.log.append(Vec::new());
                         self.log.forget();

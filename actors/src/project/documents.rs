@@ -147,6 +147,8 @@ impl ProjectState {
                 let mut before = None;
                 if let Some(c) = self.collections.get_mut(&collection) {
                     before = c.remove(&id).map(|doc| doc.bytes().clone());
+                    let freed = before.as_ref().map_or(0, |b| b.len() as u64);
+                    self.bytes = self.bytes.saturating_sub(freed);
                     if c.is_empty() {
                         self.collections.remove(&collection);
                     }
@@ -200,6 +202,11 @@ impl ProjectState {
         doc: StoredDoc,
         created: bool,
     ) -> Result<Written, ProjectError> {
+        let old_len = self
+            .existing(&collection, &id)
+            .map_or(0, |old| old.bytes().len() as u64);
+        let new_len = doc.bytes().len() as u64;
+        self.check_quota(old_len, new_len)?;
         let (ticket, watch) = self.submit_commit(vec![Mutation::PutDoc {
             project: self.record.id.clone(),
             collection: collection.clone(),
@@ -213,6 +220,7 @@ impl ProjectState {
             .or_default()
             .insert(id.clone(), doc)
             .map(|old| old.bytes().clone());
+        self.bytes = self.bytes.saturating_sub(old_len) + new_len;
         self.publish(
             vec![DocChange {
                 collection: collection.into(),
@@ -228,6 +236,28 @@ impl ProjectState {
             created,
             ticket,
         })
+    }
+}
+
+impl ProjectState {
+    /// Refuses (413) a write that replaces `old_len` stored bytes by `new_len` when it would take
+    /// the project over its byte quota; writes that do not grow the project always pass, so a
+    /// project over its quota (after the quota was lowered) can still shrink.
+    fn check_quota(&self, old_len: u64, new_len: u64) -> Result<(), ProjectError> {
+        if self.max_bytes == 0 || new_len <= old_len {
+            return Ok(());
+        }
+        let after = self.bytes.saturating_sub(old_len) + new_len;
+        if after <= self.max_bytes {
+            return Ok(());
+        }
+        Err(ProjectError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "this write would take the project to {after} bytes of documents, over its quota of {} bytes (--max-project-bytes); delete documents or ask the operator to raise --max-project-bytes",
+                self.max_bytes
+            ),
+        ))
     }
 }
 
