@@ -351,3 +351,32 @@ async fn or_and_contains_queries_stream_exact_snapshots_and_changes() {
         assert_eq!(ids(&page["documents"]), want, "{name}");
     }
 }
+
+/// CONTRACT section 11, bounds: a client that reads nothing while far more than 8 MiB of events
+/// are committed (far more than the kernel's socket buffers hold too) is cut off with
+/// `unavailable`, and the stream closes.
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_off_with_unavailable() {
+    let s = Instance::start().await;
+    let q = todos(json!({}), Some(1000));
+    let mut sse = Sse::try_open(&s, &s.key, None, q).await.unwrap();
+    let filler = "x".repeat(64 * 1024);
+    // 400 events of 64 KiB: 25 MiB, over the 8 MiB bound plus a 4 MiB send buffer and the
+    // receive window of a socket nobody reads.
+    for i in 0..400 {
+        write(
+            &s,
+            Method::PUT,
+            &format!("d{i:04}"),
+            Some(json!({"pad": filler})),
+        )
+        .await;
+    }
+    let mut last = None;
+    while let Some(ev) = sse.next().await {
+        last = Some(ev);
+    }
+    let ev = last.expect("some event");
+    assert_eq!(ev.event, "error", "the last event is the error");
+    assert_eq!(ev.data["error"]["code"], "unavailable", "{}", ev.data);
+}
