@@ -310,7 +310,7 @@ async fn or_and_contains_queries_stream_exact_snapshots_and_changes() {
     assert_eq!(changes(&ev, "either"), [ch("removed", "c", "unmatched")]);
     assert_eq!(changes(&ev, "red"), [ch("added", "c", "")]);
     assert_eq!(changes(&ev, "both"), [ch("added", "c", "")]);
-    // b matches both branches of nothing any more; it loses red but stays in `either`.
+    // b loses its red tag: it leaves `red` but stays in `either` (pri 1), as a modification.
     write(&s, Method::PATCH, "b", Some(json!({"tags": ["x"], "n": 1}))).await;
     let ev = sse.next().await.unwrap();
     assert_eq!(changes(&ev, "either"), [ch("modified", "b", "")]);
