@@ -9,14 +9,14 @@ use crate::{Instance, code, read};
 
 /// One parsed SSE event.
 #[derive(Debug)]
-struct Ev {
-    event: String,
-    id: Option<u64>,
-    data: Value,
+pub(crate) struct Ev {
+    pub(crate) event: String,
+    pub(crate) id: Option<u64>,
+    pub(crate) data: Value,
 }
 
 /// Reads SSE events off a streaming response.
-struct Sse {
+pub(crate) struct Sse {
     response: reqwest::Response,
     buf: String,
 }
@@ -32,6 +32,31 @@ impl Sse {
             req = req.header("Last-Event-ID", last.to_string());
         }
         let response = req.send().await.unwrap();
+        Sse::from_response(response)
+    }
+
+    /// Opens a stream with `key` and an optional bearer; a refusal answers its status and body.
+    pub(crate) async fn try_open(
+        s: &Instance,
+        key: &str,
+        bearer: Option<&str>,
+        body: Value,
+    ) -> Result<Sse, (StatusCode, Value)> {
+        let mut req = s.client.post(format!("{}/v1/listen", s.url)).json(&body);
+        if !key.is_empty() {
+            req = req.header("X-API-Key", key);
+        }
+        if let Some(bearer) = bearer {
+            req = req.bearer_auth(bearer);
+        }
+        let response = req.send().await.unwrap();
+        if response.status() != StatusCode::OK {
+            return Err(read(response).await);
+        }
+        Ok(Sse::from_response(response))
+    }
+
+    fn from_response(response: reqwest::Response) -> Sse {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(
             response.headers()["content-type"].to_str().unwrap(),
@@ -44,7 +69,7 @@ impl Sse {
     }
 
     /// The next event (pings skipped); panics after 5 s without one.
-    async fn next(&mut self) -> Option<Ev> {
+    pub(crate) async fn next(&mut self) -> Option<Ev> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
             if let Some(at) = self.buf.find("\n\n") {
@@ -83,7 +108,7 @@ impl Sse {
     }
 }
 
-fn ids(docs: &Value) -> Vec<&str> {
+pub(crate) fn ids(docs: &Value) -> Vec<&str> {
     docs.as_array()
         .unwrap()
         .iter()
@@ -91,7 +116,7 @@ fn ids(docs: &Value) -> Vec<&str> {
         .collect()
 }
 
-fn changes(ev: &Ev, name: &str) -> Vec<(String, String, String)> {
+pub(crate) fn changes(ev: &Ev, name: &str) -> Vec<(String, String, String)> {
     ev.data["changes"][name]
         .as_array()
         .unwrap()
@@ -106,7 +131,7 @@ fn changes(ev: &Ev, name: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn ch(t: &str, id: &str, reason: &str) -> (String, String, String) {
+pub(crate) fn ch(t: &str, id: &str, reason: &str) -> (String, String, String) {
     (t.into(), id.into(), reason.into())
 }
 

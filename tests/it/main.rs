@@ -13,6 +13,7 @@ mod durability;
 mod harness;
 mod isolation;
 mod listen;
+mod listen_scope;
 mod query;
 mod query_more;
 mod quota;
