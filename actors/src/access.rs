@@ -26,6 +26,28 @@ use crate::query::Filter;
 use crate::records::Permission;
 use crate::scope::{Grant, Scope};
 
+/// The write rule of data routes: a read-only effective permission may not change data. Checked
+/// early by the HTTP layer on the signed claims and again by the actor on the live key table.
+pub fn require_write(permission: Permission) -> Result<(), ProjectError> {
+    if permission == Permission::Read {
+        return Err(ProjectError::forbidden(
+            "this credential is read-only; use a write key or a write token to change data",
+        ));
+    }
+    Ok(())
+}
+
+/// The rule of sign-up, login and magic links (CONTRACT section 4): they need a client or write
+/// key. Checked by the HTTP layer before any password is hashed and again by the actor.
+pub fn require_sign_in(key: Permission) -> Result<(), ProjectError> {
+    if key == Permission::Read {
+        return Err(ProjectError::forbidden(
+            "sign-up, login and magic links need a client or write key; read keys may call GET /v1/auth/me, GET /v1/auth/verify and POST /v1/auth/logout",
+        ));
+    }
+    Ok(())
+}
+
 /// The placeholder a `session_scope` names the signed-in user by.
 pub const USER_ID_PLACEHOLDER: &str = "{{user.id}}";
 

@@ -7,8 +7,10 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mammoth_actors::collection::{Collection, StoredDoc};
-use mammoth_actors::query::{Filter, Page, Query};
+use mammoth_actors::query::{Filter, Page, Query, QueryError};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -739,15 +741,172 @@ proptest! {
         }
     }
 
+    /// Cursors of real shape: a `next_cursor` from a real page, mutated at the JSON level (sort
+    /// values, id, version, sort hash) or the byte level (flips, truncation), then used under
+    /// the same or another sort. Most cases decode and run a query; each answers a valid page
+    /// or `invalid_cursor`, never a panic or another error.
     #[test]
-    fn arbitrary_cursors_never_panic(muts in mutations(30), cursor in "[A-Za-z0-9_=-]{0,80}") {
+    fn arbitrary_cursors_never_panic(
+        muts in mutations(30).prop_filter("two documents", |m| m.len() > 1),
+        first in sort(),
+        second in sort(),
+        limit in 1usize..4,
+        mutation in cursor_mutation(),
+        same_sort in prop::bool::weighted(0.9),
+    ) {
         let mut coll = Collection::new();
         let mut model = Model::new();
         for m in &muts {
             apply(&mut coll, &mut model, m);
         }
-        if let Ok(q) = Query::parse(&json!({"sort": [{"field": "a"}], "cursor": cursor})) {
-            coll.query(&q, None).unwrap();
+        let page = run(&coll, None, &sort_body(&first, 1, None));
+        // A real cursor, or one of the documented shape when the first page was the last.
+        let real = page.next_cursor.clone().unwrap_or_else(|| {
+            let cursor = page.docs.first().map(|_| {
+                URL_SAFE_NO_PAD.encode(json!([1, "AAAAAAAA", [], "d000"]).to_string())
+            });
+            cursor.unwrap_or_default()
+        });
+        let cursor = mutation.apply(&real);
+        let sort = if same_sort { &first } else { &second };
+        let body = sort_body(sort, limit, Some(Value::from(cursor.clone())));
+        let outcome = Query::parse(&body).and_then(|q| coll.query(&q, None));
+        match outcome {
+            Ok(page) => {
+                prop_assert!(page.docs.len() <= limit);
+                for doc in &page.docs {
+                    prop_assert!(serde_json::from_slice::<Value>(doc).is_ok());
+                }
+            }
+            Err(QueryError::InvalidCursor(_)) => {
+                // The cursor a page hands out is always accepted by the same query.
+                prop_assert!(
+                    !(matches!(mutation, CursorMutation::Keep) && same_sort && page.next_cursor.is_some()),
+                    "the unmodified next_cursor {cursor} was refused"
+                );
+            }
+            Err(other) => prop_assert!(false, "{body}: not invalid_cursor: {other}"),
+        }
+    }
+}
+
+/// A query body sorted by `sort`, starting at `cursor`.
+fn sort_body(sort: &Sort, limit: usize, cursor: Option<Value>) -> Value {
+    let sort: Vec<Value> = sort
+        .iter()
+        .map(|(p, desc)| json!({"field": p, "order": if *desc { "desc" } else { "asc" }}))
+        .collect();
+    let mut b = json!({"sort": sort, "limit": limit});
+    if let Some(c) = cursor {
+        b["cursor"] = c;
+    }
+    b
+}
+
+/// How a real `next_cursor` is bent before it is sent back.
+#[derive(Debug, Clone)]
+enum CursorMutation {
+    Keep,
+    /// Replace the sort value at this index (modulo the sort's length) with any JSON.
+    Value(usize, Value),
+    /// Drop or add a sort value entry.
+    Arity(bool),
+    /// Replace the id with any JSON.
+    Id(Value),
+    /// Replace the version with any JSON.
+    Version(Value),
+    /// Change one character of the sort hash.
+    Hash(usize, char),
+    /// Flip bits of one byte of the decoded JSON, then re-encode.
+    FlipDecoded(usize, u8),
+    /// Flip bits of one byte of the base64 text.
+    FlipText(usize, u8),
+    /// Keep only a prefix of the base64 text.
+    Truncate(usize),
+}
+
+fn cursor_mutation() -> impl Strategy<Value = CursorMutation> {
+    prop_oneof![
+        2 => Just(CursorMutation::Keep),
+        6 => (0usize..3, any_json()).prop_map(|(i, v)| CursorMutation::Value(i, v)),
+        1 => any::<bool>().prop_map(CursorMutation::Arity),
+        2 => prop_oneof![3 => "[a-z0-9]{0,6}".prop_map(Value::from), 1 => any_json()]
+            .prop_map(CursorMutation::Id),
+        1 => any_json().prop_map(CursorMutation::Version),
+        1 => (0usize..8, any::<char>()).prop_map(|(i, c)| CursorMutation::Hash(i, c)),
+        1 => (any::<usize>(), 1u8..=255).prop_map(|(i, b)| CursorMutation::FlipDecoded(i, b)),
+        1 => (any::<usize>(), 1u8..=255).prop_map(|(i, b)| CursorMutation::FlipText(i, b)),
+        1 => any::<usize>().prop_map(CursorMutation::Truncate),
+    ]
+}
+
+impl CursorMutation {
+    fn apply(&self, cursor: &str) -> String {
+        let decoded = URL_SAFE_NO_PAD.decode(cursor).unwrap_or_default();
+        let mut parts: Value = serde_json::from_slice(&decoded).unwrap_or(json!([1, "", [], "x"]));
+        let text = |parts: &Value| URL_SAFE_NO_PAD.encode(parts.to_string());
+        match self {
+            CursorMutation::Keep => cursor.to_owned(),
+            CursorMutation::Value(i, v) => {
+                if let Some(values) = parts[2].as_array_mut() {
+                    let len = values.len();
+                    if let Some(slot) = values.get_mut(i % len.max(1)) {
+                        *slot = json!([v]);
+                    }
+                }
+                text(&parts)
+            }
+            CursorMutation::Arity(drop) => {
+                if let Some(values) = parts[2].as_array_mut() {
+                    if *drop {
+                        values.pop();
+                    } else {
+                        values.push(json!([]));
+                    }
+                }
+                text(&parts)
+            }
+            CursorMutation::Id(v) => {
+                parts[3] = v.clone();
+                text(&parts)
+            }
+            CursorMutation::Version(v) => {
+                parts[0] = v.clone();
+                text(&parts)
+            }
+            CursorMutation::Hash(i, c) => {
+                let mut hash: Vec<char> = parts[1].as_str().unwrap_or("").chars().collect();
+                if !hash.is_empty() {
+                    let at = i % hash.len();
+                    hash[at] = *c;
+                }
+                parts[1] = Value::from(hash.into_iter().collect::<String>());
+                text(&parts)
+            }
+            CursorMutation::FlipDecoded(i, bits) => {
+                let mut bytes = decoded;
+                if !bytes.is_empty() {
+                    let at = i % bytes.len();
+                    bytes[at] ^= bits;
+                }
+                URL_SAFE_NO_PAD.encode(bytes)
+            }
+            CursorMutation::FlipText(i, bits) => {
+                let mut bytes = cursor.as_bytes().to_vec();
+                if !bytes.is_empty() {
+                    let at = i % bytes.len();
+                    bytes[at] ^= bits;
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            CursorMutation::Truncate(n) => {
+                let cut = if cursor.is_empty() {
+                    0
+                } else {
+                    n % cursor.len()
+                };
+                cursor[..cut].to_owned()
+            }
         }
     }
 }

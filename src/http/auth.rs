@@ -15,15 +15,14 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use mammoth_actors::ErrorCode;
-use mammoth_actors::records::Permission;
 use mammoth_actors::users::{
     AuthError, MAGIC_LINK_TTL_MS, SESSION_PREFIX, SignedIn, WRONG_CREDENTIALS, normalize_email,
 };
+use mammoth_actors::{ErrorCode, access};
 use serde_json::{Map, Value, json};
 
 use super::admin::Operator;
-use super::extract::{ApiKey, AuthKey, JsonObject, bearer, kind_of};
+use super::extract::{AuthKey, JsonObject, bearer, kind_of};
 use super::{ApiError, AppState};
 use crate::mail::Mail;
 use crate::password::{MAX_PASSWORD_CHARS, check_password};
@@ -63,7 +62,8 @@ async fn signup(
     AuthKey(key): AuthKey,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    require_write(&key, "signup")?;
+    // Refused before any password is hashed (the actor checks again).
+    access::require_sign_in(key.permission)?;
     only_fields(&body, &["email", "password"])?;
     let email = normalize_email(required(&body, "email")?)?;
     let password = required(&body, "password")?;
@@ -79,7 +79,8 @@ async fn login(
     AuthKey(key): AuthKey,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    require_write(&key, "login")?;
+    // Refused before any password is hashed (the actor checks again).
+    access::require_sign_in(key.permission)?;
     only_fields(&body, &["email", "password"])?;
     let email = normalize_email(required(&body, "email")?)?;
     let password = required(&body, "password")?;
@@ -124,7 +125,8 @@ async fn magic_link(
     AuthKey(key): AuthKey,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    require_write(&key, "magic-link")?;
+    // Refused before any password is hashed (the actor checks again).
+    access::require_sign_in(key.permission)?;
     only_fields(&body, &["email", "redirect_url"])?;
     let email = normalize_email(required(&body, "email")?)?;
     let redirect = match body.get("redirect_url") {
@@ -193,17 +195,6 @@ fn signed_in(status: StatusCode, signed: SignedIn) -> Response {
         axum::Json(json!({"user": signed.user, "session_token": signed.session_token})),
     )
         .into_response()
-}
-
-/// Read keys may not sign up, log in or send links (CONTRACT section 4); refused before any
-/// password is hashed (the actor checks again).
-fn require_write(key: &ApiKey, route: &str) -> Result<(), ApiError> {
-    if key.permission == Permission::Read {
-        return Err(ApiError::forbidden(format!(
-            "{route} needs a client or write key; read keys may call GET /v1/auth/me, GET /v1/auth/verify and POST /v1/auth/logout"
-        )));
-    }
-    Ok(())
 }
 
 fn only_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {

@@ -148,12 +148,9 @@ impl ApiKey {
     /// Refuses writes early for read keys and read tokens (the actor checks again against the
     /// live table).
     pub(crate) fn require_write(&self) -> Result<(), ApiError> {
-        if self.claimed_permission()? == Permission::Read {
-            return Err(ApiError::forbidden(
-                "this credential is read-only; use a write key or a write token to change data",
-            ));
-        }
-        Ok(())
+        Ok(mammoth_actors::access::require_write(
+            self.claimed_permission()?,
+        )?)
     }
 
     /// What the signed claims allow, by the actors' one rule.

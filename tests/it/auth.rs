@@ -800,6 +800,11 @@ async fn the_outbox_is_for_operators_only() {
     assert_eq!((status, body), (StatusCode::OK, json!({"messages": []})));
 }
 
+/// Argon2 runs on the password pool, never on the project actor: with many more logins in
+/// flight than hashing threads, every document GET on the same project completes while most
+/// logins are still queued for the pool. Checked by order (how many logins had finished when
+/// the last GET did), not by a timing threshold. Were the hash computed in the actor's message
+/// handling, the first GET would queue behind every login's actor message and their hashes.
 #[tokio::test]
 async fn document_reads_keep_answering_during_a_login_storm() {
     let s = Arc::new(Instance::start().await);
@@ -811,42 +816,52 @@ async fn document_reads_keep_answering_during_a_login_storm() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    const USERS: usize = 8;
-    const LOGINS_PER_USER: usize = 4;
+    // Four logins per email, within the per-email throttle.
+    const USERS: usize = 16;
+    const LOGINS: usize = 64;
     for i in 0..USERS {
         let up = s.signup(&format!("user{i}@example.com"), PASSWORD).await;
         assert_eq!(up.status, StatusCode::CREATED);
     }
-    let storm: Vec<_> = (0..USERS * LOGINS_PER_USER)
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let first_tx = Arc::new(std::sync::Mutex::new(Some(first_tx)));
+    let storm: Vec<_> = (0..LOGINS)
         .map(|n| {
-            let s = s.clone();
+            let (s, done, first_tx) = (s.clone(), done.clone(), first_tx.clone());
             tokio::spawn(async move {
-                s.login(&format!("user{}@example.com", n % USERS), PASSWORD)
+                let status = s
+                    .login(&format!("user{}@example.com", n % USERS), PASSWORD)
                     .await
-                    .status
+                    .status;
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if let Some(tx) = first_tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+                status
             })
         })
         .collect();
-    let reads = {
-        let s = s.clone();
-        tokio::spawn(async move {
-            let mut statuses = Vec::new();
-            for _ in 0..100 {
-                statuses.push(
-                    s.call(Method::GET, "/v1/collections/c/documents/a", None)
-                        .await
-                        .0,
-                );
-            }
-            statuses
-        })
-    };
+    // The storm is under way: one login went through the actor and the pool, and the others
+    // have sent their actor messages and wait for a hashing thread.
+    first_rx.await.unwrap();
+    let mut reads = Vec::new();
+    for _ in 0..100 {
+        reads.push(
+            s.call(Method::GET, "/v1/collections/c/documents/a", None)
+                .await
+                .0,
+        );
+    }
+    let finished_logins = done.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(reads.iter().all(|s| *s == StatusCode::OK), "{reads:?}");
+    assert!(
+        finished_logins < LOGINS / 2,
+        "{finished_logins} of {LOGINS} logins finished before 100 document reads did: reads waited behind password hashing"
+    );
     for login in storm {
         assert_eq!(login.await.unwrap(), StatusCode::OK);
     }
-    let reads = reads.await.unwrap();
-    assert_eq!(reads.len(), 100);
-    assert!(reads.iter().all(|s| *s == StatusCode::OK), "{reads:?}");
 }
 
 /// A minimal SMTP server on 127.0.0.1:0: answers 220/250/354/221 and hands each session's

@@ -5,7 +5,9 @@
 use subtle::ConstantTimeEq;
 
 use super::ProjectState;
-use crate::access::{Access, KeyRef, Principal, Reach, session_scope_for};
+use crate::access::{
+    Access, KeyRef, Principal, Reach, require_sign_in, require_write, session_scope_for,
+};
 use crate::error::ProjectError;
 use crate::records::{KeyRecord, Permission};
 use crate::scope::Grant;
@@ -53,10 +55,8 @@ impl ProjectState {
                 }
             }
         };
-        if write && reach.permission == Permission::Read {
-            return Err(ProjectError::forbidden(
-                "this credential is read-only; use a write key or a write token to change data",
-            ));
+        if write {
+            require_write(reach.permission)?;
         }
         Ok(reach)
     }
@@ -87,10 +87,8 @@ impl ProjectState {
                 self.live_key(key)?
             }
         };
-        if sign_in && key.permission == Permission::Read {
-            return Err(ProjectError::forbidden(
-                "sign-up, login and magic links need a client or write key; read keys may call GET /v1/auth/me, GET /v1/auth/verify and POST /v1/auth/logout",
-            ));
+        if sign_in {
+            require_sign_in(key.permission)?;
         }
         Ok(key.permission)
     }
