@@ -185,32 +185,32 @@ pub(crate) enum HubMsg {
 #[derive(Debug)]
 pub(crate) struct Subscription {
     sink: Sink,
-    access: Access,
+    opening: Opening,
+}
+
+/// What the actor decided when a stream opened, in its listen message.
+#[derive(Debug)]
+pub(crate) struct Opening {
+    /// Who listens.
+    pub(crate) access: Access,
     /// Names, specs and windows at `start`.
-    queries: Vec<(String, Spec, Vec<Entry>)>,
+    pub(crate) queries: Vec<(String, Spec, Vec<Entry>)>,
     /// The `seq` the windows are at.
-    start: u64,
+    pub(crate) start: u64,
     /// The commits after `start` the hub already reported to others (a resume).
-    replay: Vec<Arc<Commit>>,
+    pub(crate) replay: Vec<Arc<Commit>>,
     /// Send `reset` with this reason, then the snapshot.
-    reset: Option<&'static str>,
+    pub(crate) reset: Option<&'static str>,
     /// Send the snapshot (not on a resume).
-    snapshot: bool,
+    pub(crate) snapshot: bool,
     /// Completes once everything up to `start` is durable.
-    durable: Ticket,
+    pub(crate) durable: Ticket,
 }
 
 /// Builds a stream: called by the actor inside its listen message.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn subscribe(
     count: &Arc<AtomicUsize>,
-    access: Access,
-    queries: Vec<(String, Spec, Vec<Entry>)>,
-    start: u64,
-    replay: Vec<Arc<Commit>>,
-    reset: Option<&'static str>,
-    snapshot: bool,
-    durable: Ticket,
+    opening: Opening,
 ) -> Result<(Listener, Subscription), ProjectError> {
     let before = count.fetch_add(1, AtomicOrdering::AcqRel);
     let guard = StreamCount(count.clone());
@@ -229,13 +229,7 @@ pub(crate) fn subscribe(
     };
     let sub = Subscription {
         sink: Sink { tx, shared },
-        access,
-        queries,
-        start,
-        replay,
-        reset,
-        snapshot,
-        durable,
+        opening,
     };
     Ok((listener, sub))
 }
@@ -376,13 +370,16 @@ impl Hub {
         self.prune();
         let Subscription {
             sink,
-            access,
-            queries,
-            start,
-            replay,
-            reset,
-            snapshot,
-            durable,
+            opening:
+                Opening {
+                    access,
+                    queries,
+                    start,
+                    replay,
+                    reset,
+                    snapshot,
+                    durable,
+                },
         } = sub;
         if durable.await.is_err() {
             sink.shared.fail(ProjectError::unavailable(

@@ -81,8 +81,7 @@ impl ProjectState {
             })
             .collect();
         let durable = self.storage.durable_point();
-        let (listener, subscription) = realtime::subscribe(
-            &self.streams,
+        let opening = realtime::Opening {
             access,
             queries,
             start,
@@ -90,7 +89,8 @@ impl ProjectState {
             reset,
             snapshot,
             durable,
-        )?;
+        };
+        let (listener, subscription) = realtime::subscribe(&self.streams, opening)?;
         self.hub
             .send(HubMsg::Subscribe(Box::new(subscription)))
             .map_err(|_| ProjectError::unavailable("the project is restarting; retry shortly"))?;
