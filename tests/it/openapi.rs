@@ -160,7 +160,10 @@ async fn every_operation_names_its_credentials_and_errors() {
     assert!(!refs.is_empty());
     for reference in refs {
         let pointer = reference.strip_prefix('#').expect("a local reference");
-        assert!(doc.pointer(pointer).is_some(), "{reference} does not resolve");
+        assert!(
+            doc.pointer(pointer).is_some(),
+            "{reference} does not resolve"
+        );
     }
     server.stop().await;
 }
