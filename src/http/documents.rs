@@ -50,7 +50,7 @@ async fn list_collections(key: ApiKey) -> Result<Response, ApiError> {
     path = "/v1/collections/{name}/documents",
     tag = "documents",
     summary = "Create a document",
-    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`")),
     request_body = super::openapi::DocumentBody,
     security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
     responses(
@@ -84,7 +84,7 @@ async fn create(
     path = "/v1/collections/{name}/documents/{id}",
     tag = "documents",
     summary = "Read a document",
-    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, pattern = "^[A-Za-z0-9_.-]{1,128}$", description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
     security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
     responses(
         (status = 200, description = "The document", body = super::openapi::Document),
@@ -103,7 +103,7 @@ async fn read(key: ApiKey, Path((name, id)): Path<(String, String)>) -> Result<R
     path = "/v1/collections/{name}/documents/{id}",
     tag = "documents",
     summary = "Replace (or create) a document",
-    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, pattern = "^[A-Za-z0-9_.-]{1,128}$", description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
     request_body = super::openapi::DocumentBody,
     security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
     responses(
@@ -130,7 +130,7 @@ async fn replace(
     path = "/v1/collections/{name}/documents/{id}",
     tag = "documents",
     summary = "Merge a JSON Merge Patch (RFC 7396) into a document",
-    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, pattern = "^[A-Za-z0-9_.-]{1,128}$", description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
     request_body = super::openapi::DocumentBody,
     security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
     responses(
@@ -156,7 +156,7 @@ async fn merge(
     path = "/v1/collections/{name}/documents/{id}",
     tag = "documents",
     summary = "Delete a document",
-    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, pattern = "^[A-Za-z0-9_.-]{1,128}$", description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
     security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
     responses(
         (status = 204, description = "Deleted"),
@@ -178,7 +178,7 @@ async fn remove(
     path = "/v1/collections/{name}/query",
     tag = "query",
     summary = "Query a collection",
-    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`")),
     request_body = super::openapi::QueryRequest,
     security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
     responses(
@@ -204,7 +204,7 @@ async fn query(
     path = "/v1/collections/{name}/aggregate",
     tag = "query",
     summary = "Count, sum, average, min and max over a collection",
-    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`")),
     request_body = super::openapi::AggregateRequest,
     security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
     responses(

@@ -99,7 +99,7 @@ async fn document() -> Response {
     ),
     // The error bodies are referenced by hand-built responses, which utoipa does not follow.
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
-    modifiers(&Credentials),
+    modifiers(&Shared),
     tags(
         (name = "documents", description = "Documents and collections (CONTRACT section 6)"),
         (name = "query", description = "Queries and aggregates (CONTRACT sections 7 and 13)"),
@@ -112,12 +112,15 @@ async fn document() -> Response {
 )]
 pub struct ApiDoc;
 
-/// The credential schemes of CONTRACT section 4.
-struct Credentials;
+/// The credential schemes of CONTRACT section 4, and the shared error responses.
+struct Shared;
 
-impl Modify for Credentials {
+impl Modify for Shared {
     fn modify(&self, doc: &mut openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
+        for (name, response) in shared_error_responses() {
+            components.responses.insert(name, RefOr::T(response));
+        }
         let bearer = |format: &str, about: &str| {
             let mut http = Http::new(HttpAuthScheme::Bearer);
             http.bearer_format = Some(format.to_owned());
@@ -198,12 +201,26 @@ pub(crate) enum ErrorCode {
     Internal,
 }
 
-/// Adds error responses (each an [`ErrorBody`]) for these statuses.
+/// Every error status a route may answer, each a shared response `#/components/responses/E<status>`.
+const ERROR_STATUSES: [u16; 8] = [400, 401, 403, 404, 409, 413, 429, 503];
+
+/// References to the shared error responses for these statuses.
 fn error_responses(statuses: &[u16]) -> BTreeMap<String, RefOr<openapi::Response>> {
+    statuses
+        .iter()
+        .map(|status| {
+            let reference = openapi::Ref::new(format!("#/components/responses/E{status}"));
+            (status.to_string(), RefOr::Ref(reference))
+        })
+        .collect()
+}
+
+/// The shared error responses (each an [`ErrorBody`]), by component name.
+fn shared_error_responses() -> Vec<(String, openapi::Response)> {
     use utoipa::openapi::ResponseBuilder;
     use utoipa::openapi::content::ContentBuilder;
     use utoipa::openapi::header::HeaderBuilder;
-    statuses
+    ERROR_STATUSES
         .iter()
         .map(|&status| {
             let about = match status {
@@ -234,7 +251,7 @@ fn error_responses(statuses: &[u16]) -> BTreeMap<String, RefOr<openapi::Response
                     .build();
                 response = response.header("Retry-After", seconds);
             }
-            (status.to_string(), RefOr::T(response.build()))
+            (format!("E{status}"), response.build())
         })
         .collect()
 }
@@ -278,7 +295,7 @@ pub(crate) struct Document {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct DocumentBody {
-    #[schema(pattern = "^[A-Za-z0-9_.-]{1,128}$")]
+    #[schema(nullable = false, pattern = "^[A-Za-z0-9_.-]{1,128}$")]
     id: Option<String>,
 }
 
@@ -305,17 +322,21 @@ pub(crate) struct CollectionInfo {
 pub(crate) struct QueryRequest {
     /// Field path → a value (equality) or an operator object (`$eq $ne $gt $gte $lt $lte $in
     /// $prefix $contains $containsAny`); `"$or": [FILTER, ...]`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(nullable = false, value_type = Option<Object>)]
     filter: Option<()>,
+    #[schema(nullable = false)]
     sort: Option<Vec<SortField>>,
     /// 1-1000; 20 when absent.
-    #[schema(minimum = 1, maximum = 1000)]
+    #[schema(nullable = false, minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// The id of the last document of the previous page.
+    #[schema(nullable = false)]
     start_after: Option<String>,
     /// A `next_cursor` of an earlier page.
+    #[schema(nullable = false)]
     cursor: Option<String>,
     /// Field paths to return (with `id`, `created_at`, `updated_at`).
+    #[schema(nullable = false)]
     select: Option<Vec<String>>,
 }
 
@@ -325,6 +346,7 @@ pub(crate) struct QueryRequest {
 pub(crate) struct SortField {
     /// A field path, e.g. `address.city`.
     field: String,
+    #[schema(nullable = false)]
     order: Option<SortOrder>,
 }
 
@@ -352,7 +374,7 @@ pub(crate) struct QueryPage {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct AggregateRequest {
-    #[schema(value_type = Option<Object>)]
+    #[schema(nullable = false, value_type = Option<Object>)]
     filter: Option<()>,
     /// 1-10 aliases, each `{"count": {}}`, `{"sum": PATH}`, `{"avg": PATH}`, `{"min": PATH}` or
     /// `{"max": PATH}`.
@@ -383,11 +405,13 @@ pub(crate) struct ListenRequest {
 #[allow(dead_code)]
 pub(crate) struct ListenQuery {
     collection: String,
-    #[schema(value_type = Option<Object>)]
+    #[schema(nullable = false, value_type = Option<Object>)]
     filter: Option<()>,
+    #[schema(nullable = false)]
     sort: Option<Vec<SortField>>,
-    #[schema(minimum = 1, maximum = 1000)]
+    #[schema(nullable = false, minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    #[schema(nullable = false)]
     select: Option<Vec<String>>,
 }
 
@@ -402,9 +426,10 @@ pub(crate) struct TokenRequest {
     #[schema(value_type = BTreeMap<String, Object>)]
     scope: (),
     /// Seconds, 1-86400 (3600 when absent).
-    #[schema(minimum = 1, maximum = 86400)]
+    #[schema(nullable = false, minimum = 1, maximum = 86400)]
     ttl: Option<u32>,
     /// At most the key's own permission.
+    #[schema(nullable = false)]
     permission: Option<TokenPermission>,
 }
 
@@ -438,8 +463,10 @@ pub(crate) struct TokenResponse {
 #[allow(dead_code)]
 pub(crate) struct Credentials8 {
     /// Trimmed and lower-cased.
+    #[schema(format = Email, max_length = 320)]
     email: String,
     /// 8-1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
 }
 
@@ -473,9 +500,11 @@ pub(crate) struct Me {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct MagicLinkRequest {
+    #[schema(format = Email, max_length = 320)]
     email: String,
     /// The app's page the link opens, with `token=...` added; its origin must be one of the
     /// project's `allowed_origins`.
+    #[schema(format = "uri", max_length = 2048)]
     redirect_url: Option<String>,
 }
 
@@ -494,7 +523,8 @@ pub(crate) struct MagicLinkSent {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct NewProject {
-    /// 1-128 characters.
+    /// 1-128 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     name: String,
 }
 
@@ -531,7 +561,11 @@ pub(crate) struct ProjectList {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct ProjectUpdate {
+    /// 1-128 characters, not only spaces.
+    #[schema(nullable = false, min_length = 1, max_length = 128, pattern = "\\S")]
     name: Option<String>,
+    /// Origins like `https://app.example.com` (scheme, host, optional port; no path).
+    #[schema(nullable = false)]
     allowed_origins: Option<Vec<String>>,
     /// A scope (section 9 syntax, `{{user.id}}` allowed); `null` removes it.
     #[schema(value_type = Option<Object>)]
@@ -552,8 +586,11 @@ pub(crate) enum KeyPermission {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct NewKey {
+    /// 1-128 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     name: String,
     /// `write` when absent.
+    #[schema(nullable = false)]
     permission: Option<KeyPermission>,
 }
 

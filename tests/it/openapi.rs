@@ -142,7 +142,12 @@ async fn every_operation_names_its_credentials_and_errors() {
             }
             let responses = op["responses"].as_object().unwrap();
             for status in ["400", "401"] {
-                let error = &responses[status]["content"]["application/json"]["schema"]["$ref"];
+                let shared = responses[status]["$ref"].as_str().unwrap_or_else(|| {
+                    panic!("{method} {path} {status} is not a shared error response")
+                });
+                let pointer = shared.strip_prefix('#').unwrap();
+                let error =
+                    &doc.pointer(pointer).unwrap()["content"]["application/json"]["schema"]["$ref"];
                 assert_eq!(
                     error, "#/components/schemas/ErrorBody",
                     "{method} {path} {status}"
