@@ -39,6 +39,8 @@ pub(crate) fn layout(title: &str, session: Option<&OperatorSession>, body: Marku
             body {
                 header.top {
                     a.brand href="/dashboard" { span.logo aria-hidden="true" { "M" } "Mammoth" }
+                    // The API's description (CONTRACT section 17), for client generators and readers.
+                    a.apidoc href="/v1/openapi.json" title="OpenAPI 3.1 description of the HTTP API" { "API reference (OpenAPI)" }
                     @if let Some(session) = session {
                         form.signout method="post" action="/dashboard/sign-out" {
                             input type="hidden" name="csrf" value=(session.csrf);

@@ -187,3 +187,19 @@ fn collect_refs(value: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[tokio::test]
+async fn the_dashboard_links_to_the_document() {
+    let server = Instance::start().await;
+    let page = server
+        .client
+        .get(format!("{}/dashboard", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("href=\"/v1/openapi.json\""), "{page}");
+    server.stop().await;
+}
