@@ -62,7 +62,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     path = "/v1/auth/signup",
     tag = "auth",
     summary = "Sign up with email and password",
-    request_body = super::openapi::Credentials8,
+    request_body = super::openapi::EmailPassword,
     security(("api_key" = [])),
     responses(
         (status = 201, description = "Signed up and in", body = super::openapi::SignedIn),
@@ -91,7 +91,7 @@ async fn signup(
     path = "/v1/auth/login",
     tag = "auth",
     summary = "Sign in with email and password",
-    request_body = super::openapi::Credentials8,
+    request_body = super::openapi::EmailPassword,
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Signed in", body = super::openapi::SignedIn),
@@ -225,7 +225,7 @@ async fn magic_link(
     path = "/v1/auth/verify",
     tag = "auth",
     summary = "Redeem a sign-in link (creates the account when needed)",
-    params(("token" = String, Query, description = "The token from the link")),
+    params(("token" = String, Query, min_length = 1, description = "The token from the link")),
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Signed in", body = super::openapi::SignedIn),

@@ -318,6 +318,7 @@ pub(crate) struct CollectionInfo {
 
 /// A query (CONTRACT sections 7 and 13).
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct QueryRequest {
     /// Field path → a value (equality) or an operator object (`$eq $ne $gt $gte $lt $lte $in
@@ -342,6 +343,7 @@ pub(crate) struct QueryRequest {
 
 /// One sort key.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct SortField {
     /// A field path, e.g. `address.city`.
@@ -372,6 +374,7 @@ pub(crate) struct QueryPage {
 
 /// An aggregation request (CONTRACT section 13).
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct AggregateRequest {
     #[schema(nullable = false, value_type = Option<Object>)]
@@ -395,6 +398,7 @@ pub(crate) struct AggregateResult {
 
 /// The queries to listen to, 1-100, by name (`^[A-Za-z0-9_-]{1,64}$`).
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct ListenRequest {
     queries: BTreeMap<String, ListenQuery>,
@@ -402,6 +406,7 @@ pub(crate) struct ListenRequest {
 
 /// A query as in section 7, without paging fields.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct ListenQuery {
     collection: String,
@@ -420,6 +425,7 @@ pub(crate) struct ListenQuery {
 
 /// What to mint.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct TokenRequest {
     /// Collection (or `*`) → a filter in the query syntax.
@@ -460,8 +466,9 @@ pub(crate) struct TokenResponse {
 
 /// Email and password.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
-pub(crate) struct Credentials8 {
+pub(crate) struct EmailPassword {
     /// Trimmed and lower-cased.
     #[schema(format = Email, max_length = 320)]
     email: String,
@@ -498,6 +505,7 @@ pub(crate) struct Me {
 
 /// Where to send a sign-in link.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct MagicLinkRequest {
     #[schema(format = Email, max_length = 320)]
@@ -559,6 +567,7 @@ pub(crate) struct ProjectList {
 
 /// A change to a project; absent fields stay.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct ProjectUpdate {
     /// 1-128 characters, not only spaces.
