@@ -121,6 +121,17 @@ impl Modify for Shared {
         for (name, response) in shared_error_responses() {
             components.responses.insert(name, RefOr::T(response));
         }
+        // Documents hold any fields beside the declared ones: say so, so that generated client
+        // types carry an index signature.
+        for name in ["Document", "DocumentBody"] {
+            if let Some(RefOr::T(openapi::Schema::Object(object))) =
+                components.schemas.get_mut(name)
+            {
+                object.additional_properties = Some(Box::new(
+                    openapi::schema::AdditionalProperties::FreeForm(true),
+                ));
+            }
+        }
         let bearer = |format: &str, about: &str| {
             let mut http = Http::new(HttpAuthScheme::Bearer);
             http.bearer_format = Some(format.to_owned());

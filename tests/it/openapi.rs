@@ -122,6 +122,13 @@ async fn every_operation_names_its_credentials_and_errors() {
         assert!(schemes.contains_key(scheme), "{scheme} missing");
     }
     assert_eq!(schemes["api_key"]["name"], "X-API-Key");
+    // A document holds any fields besides id, created_at and updated_at.
+    let document = &doc["components"]["schemas"]["Document"];
+    assert_eq!(document["additionalProperties"], true, "{document}");
+    assert_eq!(
+        document["required"],
+        serde_json::json!(["id", "created_at", "updated_at"])
+    );
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let security = op["security"].as_array().unwrap_or_else(|| {
