@@ -28,6 +28,7 @@ pub(super) fn routes() -> Router<AppState> {
 #[utoipa::path(
     get,
     path = "/v1/collections",
+    operation_id = "list_collections",
     tag = "documents",
     summary = "The collections and their document counts",
     security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
@@ -48,6 +49,7 @@ async fn list_collections(key: ApiKey) -> Result<Response, ApiError> {
 #[utoipa::path(
     post,
     path = "/v1/collections/{name}/documents",
+    operation_id = "create_document",
     tag = "documents",
     summary = "Create a document",
     params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`")),
@@ -82,6 +84,7 @@ async fn create(
 #[utoipa::path(
     get,
     path = "/v1/collections/{name}/documents/{id}",
+    operation_id = "read_document",
     tag = "documents",
     summary = "Read a document",
     params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, pattern = "^[A-Za-z0-9_.-]{1,128}$", description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
@@ -101,6 +104,7 @@ async fn read(key: ApiKey, Path((name, id)): Path<(String, String)>) -> Result<R
 #[utoipa::path(
     put,
     path = "/v1/collections/{name}/documents/{id}",
+    operation_id = "replace_document",
     tag = "documents",
     summary = "Replace (or create) a document",
     params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, pattern = "^[A-Za-z0-9_.-]{1,128}$", description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
@@ -128,6 +132,7 @@ async fn replace(
 #[utoipa::path(
     patch,
     path = "/v1/collections/{name}/documents/{id}",
+    operation_id = "merge_document",
     tag = "documents",
     summary = "Merge a JSON Merge Patch (RFC 7396) into a document",
     params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, pattern = "^[A-Za-z0-9_.-]{1,128}$", description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
@@ -154,6 +159,7 @@ async fn merge(
 #[utoipa::path(
     delete,
     path = "/v1/collections/{name}/documents/{id}",
+    operation_id = "delete_document",
     tag = "documents",
     summary = "Delete a document",
     params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, pattern = "^[A-Za-z0-9_.-]{1,128}$", description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
@@ -176,6 +182,7 @@ async fn remove(
 #[utoipa::path(
     post,
     path = "/v1/collections/{name}/query",
+    operation_id = "query_documents",
     tag = "query",
     summary = "Query a collection",
     params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`")),
@@ -202,6 +209,7 @@ async fn query(
 #[utoipa::path(
     post,
     path = "/v1/collections/{name}/aggregate",
+    operation_id = "aggregate_documents",
     tag = "query",
     summary = "Count, sum, average, min and max over a collection",
     params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Collection name: 1-64 of `[A-Za-z0-9_-]`")),

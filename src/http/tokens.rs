@@ -28,6 +28,7 @@ pub(super) fn routes() -> Router<AppState> {
 #[utoipa::path(
     post,
     path = "/v1/tokens",
+    operation_id = "mint_token",
     tag = "tokens",
     summary = "Mint a scoped token (with a read or write key alone)",
     request_body = super::openapi::TokenRequest,

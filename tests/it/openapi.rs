@@ -166,6 +166,14 @@ async fn every_operation_names_its_credentials_and_errors() {
             );
         }
     }
+    // Operation ids name client functions: present and unique.
+    let mut ids = BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"].as_str().expect("an operationId");
+            assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+        }
+    }
     // Every reference resolves.
     let mut refs = Vec::new();
     collect_refs(&doc, &mut refs);
