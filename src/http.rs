@@ -9,6 +9,7 @@ mod documents;
 pub mod error;
 pub(crate) mod extract;
 mod listen;
+pub mod openapi;
 mod system;
 mod tokens;
 
@@ -95,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tokens::routes())
         .merge(listen::routes())
         .merge(auth::routes())
+        .merge(openapi::routes())
         .merge(crate::dashboard::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)

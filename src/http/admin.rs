@@ -122,6 +122,18 @@ fn string_field(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/v1/projects",
+    tag = "admin",
+    summary = "Create a project (and its first write key)",
+    request_body = super::openapi::NewProject,
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 201, description = "Created", body = super::openapi::ProjectCreated),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn create_project(
     _: Operator,
     State(state): State<AppState>,
@@ -138,6 +150,17 @@ async fn create_project(
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/v1/projects",
+    tag = "admin",
+    summary = "The projects",
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 200, description = "The projects", body = super::openapi::ProjectList),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn list_projects(_: Operator, State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut projects = Vec::new();
     for handle in state.registry.projects() {
@@ -146,6 +169,18 @@ async fn list_projects(_: Operator, State(state): State<AppState>) -> Result<Res
     Ok(axum::Json(json!({ "projects": projects })).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/v1/projects/{id}",
+    tag = "admin",
+    summary = "A project",
+    params(("id" = String, Path, description = "Project id")),
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 200, description = "The project", body = super::openapi::Project),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn get_project(
     _: Operator,
     State(state): State<AppState>,
@@ -155,6 +190,19 @@ async fn get_project(
     Ok(axum::Json(json!(record)).into_response())
 }
 
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/projects/{id}",
+    tag = "admin",
+    summary = "Change a project's name, allowed origins or session scope",
+    params(("id" = String, Path, description = "Project id")),
+    request_body = super::openapi::ProjectUpdate,
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 200, description = "The project", body = super::openapi::Project),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn update_project(
     _: Operator,
     State(state): State<AppState>,
@@ -223,6 +271,18 @@ pub(crate) fn parse_origin(value: &Value) -> Result<String, ApiError> {
     Ok(origin.ascii_serialization())
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/v1/projects/{id}/reset",
+    tag = "admin",
+    summary = "Delete a project's collections, users and sessions (its keys stay)",
+    params(("id" = String, Path, description = "Project id")),
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 204, description = "Reset"),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn reset_project(
     _: Operator,
     State(state): State<AppState>,
@@ -232,6 +292,19 @@ async fn reset_project(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/v1/projects/{id}/keys",
+    tag = "admin",
+    summary = "Create an API key",
+    params(("id" = String, Path, description = "Project id")),
+    request_body = super::openapi::NewKey,
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 201, description = "Created; the secret is shown only here", body = super::openapi::IssuedKey),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn create_key(
     _: Operator,
     State(state): State<AppState>,
@@ -262,6 +335,18 @@ async fn create_key(
     Ok((StatusCode::CREATED, axum::Json(json!(key))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/v1/projects/{id}/keys",
+    tag = "admin",
+    summary = "A project's keys, without their secrets",
+    params(("id" = String, Path, description = "Project id")),
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 200, description = "The keys", body = super::openapi::KeyList),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn list_keys(
     _: Operator,
     State(state): State<AppState>,
@@ -271,6 +356,18 @@ async fn list_keys(
     Ok(axum::Json(json!({ "keys": keys })).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/v1/keys/{key_id}/regenerate",
+    tag = "admin",
+    summary = "Replace a key's secret; the old one is dead at once",
+    params(("key_id" = String, Path, description = "Key id")),
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 201, description = "The new key", body = super::openapi::IssuedKey),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn regenerate_key(
     _: Operator,
     State(state): State<AppState>,
@@ -280,6 +377,18 @@ async fn regenerate_key(
     Ok((StatusCode::CREATED, axum::Json(json!(key))).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/keys/{key_id}",
+    tag = "admin",
+    summary = "Revoke a key",
+    params(("key_id" = String, Path, description = "Key id")),
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn delete_key(
     _: Operator,
     State(state): State<AppState>,
@@ -290,6 +399,18 @@ async fn delete_key(
 }
 
 /// Test hook: makes a project's actor panic. Exists only when the server runs with test hooks.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/projects/{id}/crash",
+    tag = "admin",
+    summary = "Test hook: make a project's actor panic (404 unless the server runs with test hooks)",
+    params(("id" = String, Path, description = "Project id")),
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 202, description = "The actor will crash"),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn crash_project(
     _: Operator,
     State(state): State<AppState>,

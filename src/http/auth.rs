@@ -57,6 +57,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/signup",
+    tag = "auth",
+    summary = "Sign up with email and password",
+    request_body = super::openapi::Credentials8,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "Signed up and in", body = super::openapi::SignedIn),
+        super::openapi::AuthErrors,
+    )
+)]
 async fn signup(
     State(state): State<AppState>,
     AuthKey(key): AuthKey,
@@ -74,6 +86,18 @@ async fn signup(
     Ok(signed_in(StatusCode::CREATED, signed))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    summary = "Sign in with email and password",
+    request_body = super::openapi::Credentials8,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Signed in", body = super::openapi::SignedIn),
+        super::openapi::AuthErrors,
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     AuthKey(key): AuthKey,
@@ -110,16 +134,50 @@ async fn login(
     Ok(signed_in(StatusCode::OK, signed))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    summary = "End the session",
+    security(("api_key" = [], "session" = [])),
+    responses(
+        (status = 204, description = "The session is dead"),
+        super::openapi::AuthErrors,
+    )
+)]
 async fn logout(AuthKey(key): AuthKey, Session(token): Session) -> Result<Response, ApiError> {
     key.project.sign_out(key.access, token).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/auth/me",
+    tag = "auth",
+    summary = "The signed-in user",
+    security(("api_key" = [], "session" = [])),
+    responses(
+        (status = 200, description = "The user", body = super::openapi::Me),
+        super::openapi::AuthErrors,
+    )
+)]
 async fn me(AuthKey(key): AuthKey, Session(token): Session) -> Result<Response, ApiError> {
     let user = key.project.session_user(key.access, token).await?;
     Ok(axum::Json(json!({ "user": user })).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/magic-link",
+    tag = "auth",
+    summary = "Email a single-use sign-in link",
+    request_body = super::openapi::MagicLinkRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Sent (whether or not the account exists)", body = super::openapi::MagicLinkSent),
+        super::openapi::AuthErrors,
+    )
+)]
 async fn magic_link(
     State(state): State<AppState>,
     AuthKey(key): AuthKey,
@@ -162,6 +220,18 @@ async fn magic_link(
     Ok((StatusCode::ACCEPTED, axum::Json(json!({"status": "sent"}))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/auth/verify",
+    tag = "auth",
+    summary = "Redeem a sign-in link (creates the account when needed)",
+    params(("token" = String, Query, description = "The token from the link")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Signed in", body = super::openapi::SignedIn),
+        super::openapi::AuthErrors,
+    )
+)]
 async fn verify(AuthKey(key): AuthKey, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let token = query
         .as_deref()
@@ -180,6 +250,17 @@ async fn verify(AuthKey(key): AuthKey, RawQuery(query): RawQuery) -> Result<Resp
     Ok(signed_in(StatusCode::OK, signed))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/v1/outbox",
+    tag = "admin",
+    summary = "The dev mailer's outbox",
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 200, description = "The messages, oldest first", body = super::openapi::Outbox),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn outbox(_: Operator, State(state): State<AppState>) -> Result<Response, ApiError> {
     let messages = state.mailer.outbox_messages().ok_or_else(|| {
         ApiError::not_found(

@@ -25,6 +25,17 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/collections/{name}/aggregate", post(aggregate))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/collections",
+    tag = "documents",
+    summary = "The collections and their document counts",
+    security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
+    responses(
+        (status = 200, description = "Sorted by name", body = super::openapi::CollectionList),
+        super::openapi::ReadErrors,
+    )
+)]
 async fn list_collections(key: ApiKey) -> Result<Response, ApiError> {
     let collections = key.project.collections(key.access).await?;
     let list: Vec<Value> = collections
@@ -34,6 +45,19 @@ async fn list_collections(key: ApiKey) -> Result<Response, ApiError> {
     Ok(axum::Json(json!({ "collections": list })).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/collections/{name}/documents",
+    tag = "documents",
+    summary = "Create a document",
+    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`")),
+    request_body = super::openapi::DocumentBody,
+    security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
+    responses(
+        (status = 201, description = "Created", body = super::openapi::Document),
+        super::openapi::WriteErrors,
+    )
+)]
 async fn create(
     key: ApiKey,
     Path(name): Path<String>,
@@ -55,6 +79,18 @@ async fn create(
     write(key, name, WriteOp::Create { id, body }).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/collections/{name}/documents/{id}",
+    tag = "documents",
+    summary = "Read a document",
+    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
+    security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
+    responses(
+        (status = 200, description = "The document", body = super::openapi::Document),
+        super::openapi::ReadErrors,
+    )
+)]
 async fn read(key: ApiKey, Path((name, id)): Path<(String, String)>) -> Result<Response, ApiError> {
     check_collection(&name)?;
     check_id(&id)?;
@@ -62,6 +98,20 @@ async fn read(key: ApiKey, Path((name, id)): Path<(String, String)>) -> Result<R
     Ok(json_bytes(StatusCode::OK, bytes))
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/collections/{name}/documents/{id}",
+    tag = "documents",
+    summary = "Replace (or create) a document",
+    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
+    request_body = super::openapi::DocumentBody,
+    security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
+    responses(
+        (status = 200, description = "Replaced", body = super::openapi::Document),
+        (status = 201, description = "Created", body = super::openapi::Document),
+        super::openapi::WriteErrors,
+    )
+)]
 async fn replace(
     key: ApiKey,
     Path((name, id)): Path<(String, String)>,
@@ -75,6 +125,19 @@ async fn replace(
     write(key, name, WriteOp::Replace { id, body }).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/collections/{name}/documents/{id}",
+    tag = "documents",
+    summary = "Merge a JSON Merge Patch (RFC 7396) into a document",
+    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
+    request_body = super::openapi::DocumentBody,
+    security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
+    responses(
+        (status = 200, description = "Merged", body = super::openapi::Document),
+        super::openapi::WriteErrors,
+    )
+)]
 async fn merge(
     key: ApiKey,
     Path((name, id)): Path<(String, String)>,
@@ -88,6 +151,18 @@ async fn merge(
     write(key, name, WriteOp::Merge { id, patch }).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/collections/{name}/documents/{id}",
+    tag = "documents",
+    summary = "Delete a document",
+    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`"), ("id" = String, Path, description = "Document id: 1-128 of `[A-Za-z0-9_.-]`")),
+    security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        super::openapi::WriteErrors,
+    )
+)]
 async fn remove(
     key: ApiKey,
     Path((name, id)): Path<(String, String)>,
@@ -98,6 +173,19 @@ async fn remove(
     write(key, name, WriteOp::Delete { id }).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/collections/{name}/query",
+    tag = "query",
+    summary = "Query a collection",
+    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`")),
+    request_body = super::openapi::QueryRequest,
+    security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
+    responses(
+        (status = 200, description = "A page of results", body = super::openapi::QueryPage),
+        super::openapi::ReadErrors,
+    )
+)]
 async fn query(
     key: ApiKey,
     Path(name): Path<String>,
@@ -111,6 +199,19 @@ async fn query(
     Ok(json_bytes(StatusCode::OK, page_body(page)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/collections/{name}/aggregate",
+    tag = "query",
+    summary = "Count, sum, average, min and max over a collection",
+    params(("name" = String, Path, description = "Collection name: 1-64 of `[A-Za-z0-9_-]`")),
+    request_body = super::openapi::AggregateRequest,
+    security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
+    responses(
+        (status = 200, description = "The values by alias", body = super::openapi::AggregateResult),
+        super::openapi::ReadErrors,
+    )
+)]
 async fn aggregate(
     key: ApiKey,
     Path(name): Path<String>,

@@ -34,6 +34,19 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/v1/listen", post(listen))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/listen",
+    tag = "realtime",
+    summary = "Listen to queries: a Server-Sent Events stream of snapshot, changes, reset and error events",
+    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (a seq)")),
+    request_body = super::openapi::ListenRequest,
+    security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
+    responses(
+        (status = 200, description = "An SSE stream", content_type = "text/event-stream", body = String),
+        super::openapi::ReadErrors,
+    )
+)]
 async fn listen(
     axum::extract::State(state): axum::extract::State<AppState>,
     headers: HeaderMap,

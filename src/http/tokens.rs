@@ -25,6 +25,18 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/v1/tokens", post(mint))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tokens",
+    tag = "tokens",
+    summary = "Mint a scoped token (with a read or write key alone)",
+    request_body = super::openapi::TokenRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "Minted", body = super::openapi::TokenResponse),
+        super::openapi::ReadErrors,
+    )
+)]
 async fn mint(
     State(state): State<AppState>,
     AuthKey(key): AuthKey,

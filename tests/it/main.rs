@@ -14,6 +14,7 @@ mod harness;
 mod isolation;
 mod listen;
 mod listen_scope;
+mod openapi;
 mod query;
 mod query_more;
 mod quota;

@@ -1,0 +1,605 @@
+//! The OpenAPI 3.1 document at `GET /v1/openapi.json` (CONTRACT section 17).
+//!
+//! Each handler carries its own `#[utoipa::path]` (method, path, body, responses, credentials)
+//! beside its code; this module lists those handlers once in [`ApiDoc`], and defines the body
+//! schemas the handlers read and write as JSON. The handlers parse bodies by hand (so every
+//! bad input gets the contract's own 400 message), so these types exist for the document only.
+//! `tests/it/openapi.rs` fails when a route of the router is missing here, or the reverse.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{self, RefOr};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/v1/openapi.json", get(document))
+}
+
+/// The document, serialised once per process (it is derived at compile time).
+pub fn json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises")
+    })
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "discovery",
+    operation_id = "openapi",
+    security(()),
+    responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json", body = Object))
+)]
+async fn document() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        json(),
+    )
+        .into_response()
+}
+
+/// Every documented route. Add a handler here when you add it to a router.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Mammoth",
+        description = "A multi-tenant document database served over HTTP. Errors are always `{\"error\": {\"code\", \"message\"}}`.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    paths(
+        document,
+        super::documents::list_collections,
+        super::documents::create,
+        super::documents::read,
+        super::documents::replace,
+        super::documents::merge,
+        super::documents::remove,
+        super::documents::query,
+        super::documents::aggregate,
+        super::tokens::mint,
+        super::listen::listen,
+        super::auth::signup,
+        super::auth::login,
+        super::auth::logout,
+        super::auth::me,
+        super::auth::magic_link,
+        super::auth::verify,
+        super::auth::outbox,
+        super::admin::create_project,
+        super::admin::list_projects,
+        super::admin::get_project,
+        super::admin::update_project,
+        super::admin::reset_project,
+        super::admin::create_key,
+        super::admin::list_keys,
+        super::admin::regenerate_key,
+        super::admin::delete_key,
+        super::admin::crash_project,
+    ),
+    modifiers(&Credentials),
+    tags(
+        (name = "documents", description = "Documents and collections (CONTRACT section 6)"),
+        (name = "query", description = "Queries and aggregates (CONTRACT sections 7 and 13)"),
+        (name = "realtime", description = "Query subscriptions over Server-Sent Events (CONTRACT section 11)"),
+        (name = "auth", description = "End-user sign-up, login, sessions, magic links (CONTRACT section 8)"),
+        (name = "tokens", description = "Scoped tokens (CONTRACT section 9)"),
+        (name = "admin", description = "The operators' API (CONTRACT section 5)"),
+        (name = "discovery", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The credential schemes of CONTRACT section 4.
+struct Credentials;
+
+impl Modify for Credentials {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let bearer = |format: &str, about: &str| {
+            let mut http = Http::new(HttpAuthScheme::Bearer);
+            http.bearer_format = Some(format.to_owned());
+            http.description = Some(about.to_owned());
+            SecurityScheme::Http(http)
+        };
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "A project's API key, `mm_...` (read, write or client). Also accepted as \
+                 `Authorization: Bearer mm_...` when no X-API-Key is sent.",
+            ))),
+        );
+        components.add_security_scheme(
+            "scoped_token",
+            bearer(
+                "JWT",
+                "A scoped token minted by POST /v1/tokens, sent with an X-API-Key of the same project.",
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            bearer(
+                "mms_...",
+                "An end user's session token from sign-up, login or verify, sent with an X-API-Key.",
+            ),
+        );
+        components.add_security_scheme(
+            "root_token",
+            bearer("opaque", "The operator's root token (MAMMOTH_ROOT_TOKEN)."),
+        );
+        components.add_security_scheme(
+            "operator_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::dashboard::COOKIE_NAME,
+                "A dashboard operator session; state-changing calls also need X-CSRF-Token.",
+            ))),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors (CONTRACT section 3).
+
+/// Every error answer.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorDetail {
+    code: ErrorCode,
+    /// What went wrong and how to fix it.
+    message: String,
+}
+
+/// The error codes of CONTRACT section 3.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(crate) enum ErrorCode {
+    BadRequest,
+    InvalidQuery,
+    InvalidCursor,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    PreconditionFailed,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+/// Adds error responses (each an [`ErrorBody`]) for these statuses.
+fn error_responses(statuses: &[u16]) -> BTreeMap<String, RefOr<openapi::Response>> {
+    use utoipa::openapi::ResponseBuilder;
+    use utoipa::openapi::content::ContentBuilder;
+    use utoipa::openapi::header::HeaderBuilder;
+    statuses
+        .iter()
+        .map(|&status| {
+            let about = match status {
+                400 => "`bad_request`, `invalid_query` or `invalid_cursor`: the input is malformed",
+                401 => "`unauthorized`: missing, malformed, forged, revoked or expired credentials",
+                403 => "`forbidden`: the credentials may not do this (or the Origin is refused)",
+                404 => "`not_found`: no such document, route or resource",
+                409 => "`conflict`: it exists already",
+                413 => "`payload_too_large`: the body is over the limit",
+                429 => "`rate_limited`: too many attempts; see Retry-After",
+                503 => "`unavailable`: overloaded or restarting; see Retry-After",
+                _ => "an error",
+            };
+            let content = ContentBuilder::new()
+                .schema(Some(openapi::Ref::from_schema_name("ErrorBody")))
+                .build();
+            let mut response = ResponseBuilder::new()
+                .description(about)
+                .content("application/json", content);
+            if matches!(status, 429 | 503) {
+                let seconds = HeaderBuilder::new()
+                    .schema(Some(
+                        openapi::ObjectBuilder::new()
+                            .schema_type(openapi::schema::Type::Integer)
+                            .build(),
+                    ))
+                    .description(Some("Seconds to wait before trying again"))
+                    .build();
+                response = response.header("Retry-After", seconds);
+            }
+            (status.to_string(), RefOr::T(response.build()))
+        })
+        .collect()
+}
+
+/// Declares a set of error answers a group of routes can give.
+macro_rules! errors {
+    ($name:ident: $($status:literal),+) => {
+        #[doc = concat!("Error answers ", $(stringify!($status), " "),+)]
+        pub(crate) struct $name;
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<openapi::Response>> {
+                error_responses(&[$($status),+])
+            }
+        }
+    };
+}
+
+errors!(ReadErrors: 400, 401, 403, 404, 413, 503);
+errors!(WriteErrors: 400, 401, 403, 404, 409, 413, 503);
+errors!(AuthErrors: 400, 401, 403, 409, 413, 429, 503);
+errors!(AdminErrors: 400, 401, 403, 404, 413, 503);
+
+// ---------------------------------------------------------------------------------------------
+// Documents and queries (CONTRACT sections 6, 7, 13).
+
+/// A stored document: the body sent plus the three server-managed fields.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Document {
+    /// 1-128 of `[A-Za-z0-9_.-]`.
+    id: String,
+    /// RFC 3339 UTC with milliseconds.
+    created_at: String,
+    /// RFC 3339 UTC with milliseconds.
+    updated_at: String,
+}
+
+/// A document body: any JSON object, at most 1 MiB and 32 levels deep. `created_at` and
+/// `updated_at` are ignored; `id` (on create) picks the id, (on replace and merge) must equal
+/// the path's.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct DocumentBody {
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,128}$")]
+    id: Option<String>,
+}
+
+/// `GET /v1/collections`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct CollectionList {
+    /// Sorted by name.
+    collections: Vec<CollectionInfo>,
+}
+
+/// A collection and how many documents it holds.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct CollectionInfo {
+    name: String,
+    #[schema(minimum = 0)]
+    count: u64,
+}
+
+/// A query (CONTRACT sections 7 and 13).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct QueryRequest {
+    /// Field path → a value (equality) or an operator object (`$eq $ne $gt $gte $lt $lte $in
+    /// $prefix $contains $containsAny`); `"$or": [FILTER, ...]`.
+    #[schema(value_type = Option<Object>)]
+    filter: Option<()>,
+    sort: Option<Vec<SortField>>,
+    /// 1-1000; 20 when absent.
+    #[schema(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// The id of the last document of the previous page.
+    start_after: Option<String>,
+    /// A `next_cursor` of an earlier page.
+    cursor: Option<String>,
+    /// Field paths to return (with `id`, `created_at`, `updated_at`).
+    select: Option<Vec<String>>,
+}
+
+/// One sort key.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SortField {
+    /// A field path, e.g. `address.city`.
+    field: String,
+    order: Option<SortOrder>,
+}
+
+/// `asc` (the default) or `desc`.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum SortOrder {
+    Asc,
+    Desc,
+}
+
+/// A page of results.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct QueryPage {
+    documents: Vec<Document>,
+    /// `null` when this page is the last.
+    next_start_after: Option<String>,
+    /// `null` when this page is the last; send it back as `cursor`.
+    next_cursor: Option<String>,
+}
+
+/// An aggregation request (CONTRACT section 13).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct AggregateRequest {
+    #[schema(value_type = Option<Object>)]
+    filter: Option<()>,
+    /// 1-10 aliases, each `{"count": {}}`, `{"sum": PATH}`, `{"avg": PATH}`, `{"min": PATH}` or
+    /// `{"max": PATH}`.
+    #[schema(value_type = BTreeMap<String, Object>)]
+    aggregates: (),
+}
+
+/// The aggregates' values by alias.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct AggregateResult {
+    #[schema(value_type = BTreeMap<String, Value>)]
+    aggregates: (),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Realtime (CONTRACT section 11).
+
+/// The queries to listen to, 1-100, by name (`^[A-Za-z0-9_-]{1,64}$`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ListenRequest {
+    queries: BTreeMap<String, ListenQuery>,
+}
+
+/// A query as in section 7, without paging fields.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ListenQuery {
+    collection: String,
+    #[schema(value_type = Option<Object>)]
+    filter: Option<()>,
+    sort: Option<Vec<SortField>>,
+    #[schema(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    select: Option<Vec<String>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scoped tokens (CONTRACT section 9).
+
+/// What to mint.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct TokenRequest {
+    /// Collection (or `*`) → a filter in the query syntax.
+    #[schema(value_type = BTreeMap<String, Object>)]
+    scope: (),
+    /// Seconds, 1-86400 (3600 when absent).
+    #[schema(minimum = 1, maximum = 86400)]
+    ttl: Option<u32>,
+    /// At most the key's own permission.
+    permission: Option<TokenPermission>,
+}
+
+/// `read` or `write`.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum TokenPermission {
+    Read,
+    Write,
+}
+
+/// A minted token.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct TokenResponse {
+    /// Send as `Authorization: Bearer <token>` with the X-API-Key.
+    token: String,
+    /// RFC 3339.
+    expires_at: String,
+    #[schema(value_type = BTreeMap<String, Object>)]
+    scope: (),
+    permission: TokenPermission,
+}
+
+// ---------------------------------------------------------------------------------------------
+// End-user auth (CONTRACT section 8).
+
+/// Email and password.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Credentials8 {
+    /// Trimmed and lower-cased.
+    email: String,
+    /// 8-1024 characters.
+    password: String,
+}
+
+/// An end user.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct User {
+    id: String,
+    email: String,
+    email_verified: bool,
+    created_at: String,
+}
+
+/// A signed-in user and the session.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SignedIn {
+    user: User,
+    /// `mms_...`; send as `Authorization: Bearer` with the X-API-Key.
+    session_token: String,
+}
+
+/// `GET /v1/auth/me`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Me {
+    user: User,
+}
+
+/// Where to send a sign-in link.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct MagicLinkRequest {
+    email: String,
+    /// The app's page the link opens, with `token=...` added; its origin must be one of the
+    /// project's `allowed_origins`.
+    redirect_url: Option<String>,
+}
+
+/// Always `{"status": "sent"}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct MagicLinkSent {
+    #[schema(pattern = "^sent$")]
+    status: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin (CONTRACT section 5).
+
+/// A project's name.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct NewProject {
+    /// 1-128 characters.
+    name: String,
+}
+
+/// A project.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Project {
+    id: String,
+    name: String,
+    created_at: String,
+    /// Origins (`scheme://host[:port]`) that may call from a browser and receive magic links.
+    allowed_origins: Vec<String>,
+    /// What a session confines a client key to, or `null`.
+    #[schema(value_type = Option<Object>)]
+    session_scope: (),
+}
+
+/// A created project and its first write key.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ProjectCreated {
+    project: Project,
+    api_key: IssuedKey,
+}
+
+/// `GET /admin/v1/projects`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ProjectList {
+    projects: Vec<Project>,
+}
+
+/// A change to a project; absent fields stay.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ProjectUpdate {
+    name: Option<String>,
+    allowed_origins: Option<Vec<String>>,
+    /// A scope (section 9 syntax, `{{user.id}}` allowed); `null` removes it.
+    #[schema(value_type = Option<Object>)]
+    session_scope: (),
+}
+
+/// What a key may do.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum KeyPermission {
+    Read,
+    Write,
+    Client,
+}
+
+/// A key to create.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct NewKey {
+    name: String,
+    /// `write` when absent.
+    permission: Option<KeyPermission>,
+}
+
+/// A key with its secret, shown only once.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct IssuedKey {
+    id: String,
+    name: String,
+    permission: KeyPermission,
+    /// `mm_...`.
+    key: String,
+    created_at: String,
+}
+
+/// A key without its secret.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct KeyInfo {
+    id: String,
+    name: String,
+    permission: KeyPermission,
+    created_at: String,
+    /// The key's last four characters.
+    last4: String,
+}
+
+/// `GET /admin/v1/projects/{id}/keys`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct KeyList {
+    keys: Vec<KeyInfo>,
+}
+
+/// The dev mailer's outbox.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Outbox {
+    messages: Vec<OutboxMessage>,
+}
+
+/// A message the dev mailer kept.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct OutboxMessage {
+    to: String,
+    subject: String,
+    body: String,
+    link: String,
+    sent_at: String,
+}

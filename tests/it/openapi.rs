@@ -1,0 +1,158 @@
+//! `GET /v1/openapi.json` (CONTRACT section 17): served without credentials, cacheable, and in
+//! step with the router: every (method, path) the router serves under `/v1` and `/admin/v1` is
+//! in the document, and every operation of the document is served.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use super::Instance;
+
+const METHODS: [Method; 5] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
+/// The document as a client fetches it: no key, no token.
+async fn fetch_document(server: &Instance) -> Value {
+    let response = server
+        .client
+        .get(format!("{}/v1/openapi.json", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/json");
+    let cache = headers["cache-control"].to_str().unwrap();
+    assert!(cache.starts_with("public"), "{cache}");
+    response.json().await.unwrap()
+}
+
+/// The (method, path) pairs of the document, e.g. `("POST", "/v1/collections/{name}/query")`.
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            if item.get(method.as_str().to_lowercase()).is_some() {
+                out.insert((method.as_str().to_owned(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Whether the router serves `method` on `path` (its parameters filled in): anything but the
+/// router's own "no route" answer means a handler took it. No credentials are sent, so no
+/// handler does anything beyond refusing the request.
+async fn served(server: &Instance, method: &Method, path: &str) -> bool {
+    let concrete: String = path
+        .split('/')
+        .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/");
+    let response = server
+        .client
+        .request(method.clone(), format!("{}{concrete}", server.url))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let fallback = status == StatusCode::NOT_FOUND
+        && body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("no route for"));
+    !fallback
+}
+
+#[tokio::test]
+async fn the_document_and_the_router_list_the_same_operations() {
+    let server = Instance::start().await;
+    let doc = fetch_document(&server).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let in_doc = documented(&doc);
+
+    let api_paths: Vec<&String> = server
+        .routes
+        .iter()
+        .filter(|p| p.starts_with("/v1/") || p.starts_with("/admin/v1/"))
+        .collect();
+    // The router walk must see the routes (a change in its output must not hide every route).
+    assert!(api_paths.len() >= 20, "{api_paths:?}");
+
+    let mut in_router = BTreeSet::new();
+    for path in &api_paths {
+        for method in &METHODS {
+            if served(&server, method, path).await {
+                in_router.insert((method.as_str().to_owned(), (*path).clone()));
+            }
+        }
+    }
+    let undocumented: Vec<_> = in_router.difference(&in_doc).collect();
+    assert!(
+        undocumented.is_empty(),
+        "served but not in /v1/openapi.json (add #[utoipa::path] to the handler and list it in \
+         src/http/openapi.rs): {undocumented:?}"
+    );
+    let unserved: Vec<_> = in_doc.difference(&in_router).collect();
+    assert!(
+        unserved.is_empty(),
+        "in /v1/openapi.json but not served: {unserved:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_operation_names_its_credentials_and_errors() {
+    let server = Instance::start().await;
+    let doc = fetch_document(&server).await;
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    for scheme in [
+        "api_key",
+        "scoped_token",
+        "session",
+        "root_token",
+        "operator_session",
+    ] {
+        assert!(schemes.contains_key(scheme), "{scheme} missing");
+    }
+    assert_eq!(schemes["api_key"]["name"], "X-API-Key");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let security = op["security"].as_array().unwrap_or_else(|| {
+                panic!("{method} {path} declares no security");
+            });
+            if path == "/v1/openapi.json" {
+                assert_eq!(security, &[serde_json::json!({})]);
+                continue;
+            }
+            let names: BTreeSet<&str> = security
+                .iter()
+                .flat_map(|s| s.as_object().unwrap().keys().map(String::as_str))
+                .collect();
+            if path.starts_with("/admin/v1/") {
+                assert!(names.contains("root_token"), "{method} {path}");
+            } else {
+                assert!(names.contains("api_key"), "{method} {path}");
+            }
+            let responses = op["responses"].as_object().unwrap();
+            for status in ["400", "401"] {
+                let error = &responses[status]["content"]["application/json"]["schema"]["$ref"];
+                assert_eq!(
+                    error, "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {path} has no success response"
+            );
+        }
+    }
+    server.stop().await;
+}
