@@ -97,6 +97,8 @@ async fn document() -> Response {
         super::admin::delete_key,
         super::admin::crash_project,
     ),
+    // The error bodies are referenced by hand-built responses, which utoipa does not follow.
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
     modifiers(&Credentials),
     tags(
         (name = "documents", description = "Documents and collections (CONTRACT section 6)"),
