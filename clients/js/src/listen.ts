@@ -210,8 +210,15 @@ export function subscribe(
         }
       } catch (cause) {
         if (closed) return;
-        // A dropped connection or a failed fetch: resume below.
-        void cause;
+        // The transport may throw the HTTP error itself; otherwise a dropped connection or a
+        // failed fetch: resume below.
+        if (cause instanceof MammothError) {
+          if (FATAL.has(cause.code)) {
+            fail(cause);
+            return;
+          }
+          if (cause.retryAfter !== undefined) wait = cause.retryAfter * 1000;
+        }
       }
       if (closed) return;
       await new Promise((r) => setTimeout(r, wait));

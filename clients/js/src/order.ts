@@ -76,7 +76,7 @@ function at(doc: Record<string, unknown>, path: string): Slot {
 
 /** A comparator of documents in `sort`, ties broken by `id` ascending. */
 export function documentOrder(
-  sort: SortField[] | undefined,
+  sort: SortField[] | null | undefined,
 ): (a: { id: string }, b: { id: string }) => number {
   const fields = sort ?? [];
   return (a, b) => {
