@@ -54,7 +54,7 @@ async fn serve_page(client_dir: PathBuf) -> (String, tokio::task::JoinHandle<()>
         } else {
             "text/javascript; charset=utf-8"
         };
-        match tokio::fs::read(dir.join(name)).await {
+        match std::fs::read(dir.join(name)) {
             Ok(bytes) => ([(header::CONTENT_TYPE, kind)], bytes).into_response(),
             Err(_) => StatusCode::NOT_FOUND.into_response(),
         }
