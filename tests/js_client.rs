@@ -17,7 +17,9 @@ fn node_modules_missing() -> bool {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("clients/js/node_modules is missing under CI: .ci/run must run npm ci there");
     }
-    eprintln!("skipped: clients/js/node_modules is not installed (run .ci/run, or npm ci in clients/js)");
+    eprintln!(
+        "skipped: clients/js/node_modules is not installed (run .ci/run, or npm ci in clients/js)"
+    );
     true
 }
 
@@ -33,7 +35,10 @@ fn javascript_client_suite_passes() {
             .current_dir(DIR)
             .status()
             .unwrap();
-        assert!(built.success(), "clients/js does not type-check (tsc -p {config})");
+        assert!(
+            built.success(),
+            "clients/js does not type-check (tsc -p {config})"
+        );
     }
     let status = Command::new("node_modules/.bin/vitest")
         .arg("run")
@@ -41,7 +46,10 @@ fn javascript_client_suite_passes() {
         .env("MAMMOTH_BIN", env!("CARGO_BIN_EXE_mammoth"))
         .status()
         .unwrap();
-    assert!(status.success(), "the JavaScript client's vitest suite failed");
+    assert!(
+        status.success(),
+        "the JavaScript client's vitest suite failed"
+    );
 }
 
 #[test]

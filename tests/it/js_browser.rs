@@ -60,28 +60,30 @@ async fn serve_page(client_dir: PathBuf) -> (String, tokio::task::JoinHandle<()>
         }
     }
     let page_dir = Path::new(CLIENT).join("test/browser");
-    let router = Router::new()
-        .route(
-            "/",
-            get(|State((page, _)): State<(PathBuf, PathBuf)>| async move {
-                file(&page, "index.html").await
-            }),
-        )
-        .route(
-            "/app.js",
-            get(|State((page, _)): State<(PathBuf, PathBuf)>| async move {
-                file(&page, "app.js").await
-            }),
-        )
-        .route(
-            "/client/{name}",
-            get(
-                |State((_, client)): State<(PathBuf, PathBuf)>, UrlPath(name): UrlPath<String>| async move {
-                    file(&client, &name).await
-                },
-            ),
-        )
-        .with_state((page_dir, client_dir));
+    let router =
+        Router::new()
+            .route(
+                "/",
+                get(|State((page, _)): State<(PathBuf, PathBuf)>| async move {
+                    file(&page, "index.html").await
+                }),
+            )
+            .route(
+                "/app.js",
+                get(|State((page, _)): State<(PathBuf, PathBuf)>| async move {
+                    file(&page, "app.js").await
+                }),
+            )
+            .route(
+                "/client/{name}",
+                get(
+                    |State((_, client)): State<(PathBuf, PathBuf)>,
+                     UrlPath(name): UrlPath<String>| async move {
+                        file(&client, &name).await
+                    },
+                ),
+            )
+            .with_state((page_dir, client_dir));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
@@ -160,8 +162,14 @@ async fn walk(browser: Client, s: Instance, origin: String, client_key: String) 
     browser.goto(&page).await.unwrap();
     let listening = wait_phase(&browser, "starting").await;
     assert_eq!(listening["phase"], "listening", "{listening}");
-    assert_eq!(listening["stored"], true, "the session is kept in localStorage");
-    assert_eq!(listening["refused"], "MammothError forbidden 403", "{listening}");
+    assert_eq!(
+        listening["stored"], true,
+        "the session is kept in localStorage"
+    );
+    assert_eq!(
+        listening["refused"], "MammothError forbidden 403",
+        "{listening}"
+    );
     assert_eq!(listening["queried"], json!(["first"]));
     assert_eq!(listening["ids"], json!(["first"]));
     let user = listening["user"].as_str().unwrap();
