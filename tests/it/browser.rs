@@ -21,7 +21,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const OPS: &str = "ops@example.com";
 
-fn browser_missing() -> bool {
+pub(crate) fn browser_missing() -> bool {
     if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
         return false;
     }
@@ -33,13 +33,13 @@ fn browser_missing() -> bool {
 }
 
 /// A chromedriver on a free port, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     _child: Child,
     url: String,
 }
 
 impl Driver {
-    async fn start() -> Driver {
+    pub(crate) async fn start() -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -65,7 +65,7 @@ impl Driver {
         Driver { _child: child, url }
     }
 
-    async fn browser(&self, profile: &Path) -> Client {
+    pub(crate) async fn browser(&self, profile: &Path) -> Client {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),

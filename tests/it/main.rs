@@ -12,6 +12,7 @@ mod documents;
 mod durability;
 mod harness;
 mod isolation;
+mod js_browser;
 mod listen;
 mod listen_scope;
 mod openapi;

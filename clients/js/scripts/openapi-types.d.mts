@@ -1,0 +1,2 @@
+/** src/openapi.ts's text for an OpenAPI document's text. */
+export function generate(documentText: string): Promise<string>;
