@@ -248,6 +248,8 @@ impl ProjectState {
             .map_or(0, |doc| doc.bytes().len() as u64);
         let (state, result) = match planned {
             Planned::Put { doc, created } => {
+                // Later ops of the batch see the document at the batch's seq.
+                let doc = doc.with_seq(self.log.next_seq());
                 let new_len = doc.bytes().len() as u64;
                 // The quota counts the batch's earlier ops: the project as it would stand.
                 let project_now = self.bytes.saturating_add_signed(staged.growth);
