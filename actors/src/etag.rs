@@ -86,7 +86,9 @@ mod tests {
         assert_eq!(format(42), "\"42\"");
         assert!(matches(&format(42), 42));
         assert!(matches(" \"42\" ", 42));
-        for bad in ["42", "W/\"42\"", "\"042\"", "\"+42\"", "\"\"", "\"43\"", "\"4 2\"", "*"] {
+        for bad in [
+            "42", "W/\"42\"", "\"042\"", "\"+42\"", "\"\"", "\"43\"", "\"4 2\"", "*",
+        ] {
             assert!(!matches(bad, 42), "{bad}");
         }
         assert!(matches("\"0\"", 0));

@@ -104,7 +104,9 @@ impl Model {
                 let (body, _) = self.docs.remove(&key).expect("checked above");
                 let mut value = Value::Object(body);
                 merge_patch(&mut value, Value::Object(op.body.clone()));
-                let Value::Object(body) = value else { unreachable!() };
+                let Value::Object(body) = value else {
+                    unreachable!()
+                };
                 self.docs.insert(key, (body, seq));
             }
             Kind::Delete => {
@@ -156,7 +158,10 @@ fn random_op(rng: &mut Rng, model: &Model) -> Op {
     } else if rng.below(2) == 0 {
         body.insert("m".into(), json!({"deep": rng.below(3)}));
     }
-    let current = model.docs.get(&(collection.clone(), id.clone())).map(|(_, s)| *s);
+    let current = model
+        .docs
+        .get(&(collection.clone(), id.clone()))
+        .map(|(_, s)| *s);
     let mut precondition = Precondition::none();
     match rng.below(6) {
         0 => {
@@ -222,9 +227,7 @@ async fn open(path: &std::path::Path, project: Option<&str>) -> (Server, Option<
 async fn check_state(handle: &ProjectHandle, access: &Access, model: &Model, context: &str) {
     for c in COLLECTIONS {
         for id in IDS {
-            let got = handle
-                .get_tagged(access.clone(), c.into(), id.into())
-                .await;
+            let got = handle.get_tagged(access.clone(), c.into(), id.into()).await;
             match (got, model.docs.get(&(c.to_owned(), id.to_owned()))) {
                 (Err(e), None) => assert_eq!(e.code, ErrorCode::NotFound, "{context}"),
                 (Ok((bytes, seq)), Some((body, want_seq))) => {
@@ -284,10 +287,17 @@ async fn run(seed: u64) {
             }
             2..=11 => {
                 let op = random_op(&mut rng, &model);
-                let want = model.batch(std::slice::from_ref(&op)).map_err(|(_, e)| (None, e));
+                let want = model
+                    .batch(std::slice::from_ref(&op))
+                    .map_err(|(_, e)| (None, e));
                 let got = server
                     .handle
-                    .write_if(access.clone(), op.collection.clone(), op.to_batch_op().op, op.precondition.clone())
+                    .write_if(
+                        access.clone(),
+                        op.collection.clone(),
+                        op.to_batch_op().op,
+                        op.precondition.clone(),
+                    )
                     .await;
                 let got = match got {
                     Ok(written) => {
@@ -311,7 +321,11 @@ async fn run(seed: u64) {
                 let want = model.batch(&ops).map_err(|(i, e)| (Some(i), e));
                 let got = server
                     .handle
-                    .batch(access.clone(), ops.iter().map(Op::to_batch_op).collect(), 500)
+                    .batch(
+                        access.clone(),
+                        ops.iter().map(Op::to_batch_op).collect(),
+                        500,
+                    )
                     .await;
                 let got = match got {
                     Ok(applied) => {
@@ -330,8 +344,14 @@ async fn run(seed: u64) {
     }
     check_state(&server.handle, &access, &model, "end").await;
     // The op cap is the caller's: over it, nothing applies.
-    let ops = (0..3).map(|_| random_op(&mut rng, &model).to_batch_op()).collect();
-    let err = server.handle.batch(access.clone(), ops, 2).await.unwrap_err();
+    let ops = (0..3)
+        .map(|_| random_op(&mut rng, &model).to_batch_op())
+        .collect();
+    let err = server
+        .handle
+        .batch(access.clone(), ops, 2)
+        .await
+        .unwrap_err();
     assert_eq!((err.op, err.error.code), (None, ErrorCode::BadRequest));
     check_state(&server.handle, &access, &model, "after the capped batch").await;
     server.registry.stop();

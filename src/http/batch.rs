@@ -43,9 +43,7 @@ async fn batch(key: ApiKey, body: Result<Bytes, BytesRejection>) -> Result<Respo
         Ok(ops) => ops,
         Err(error) => {
             // A credential error answers first: a bad body never hides a 401 or 403.
-            key.project
-                .authorize_data(key.access.clone(), true)
-                .await?;
+            key.project.authorize_data(key.access.clone(), true).await?;
             return Err(error);
         }
     };
@@ -270,7 +268,5 @@ fn need_id(id: Option<String>, kind: &str) -> Result<String, ApiError> {
 }
 
 fn need_body(body: Option<Map<String, Value>>, kind: &str) -> Result<Map<String, Value>, ApiError> {
-    body.ok_or_else(|| {
-        ApiError::bad_request(format!("a {kind} op needs \"body\": a JSON object"))
-    })
+    body.ok_or_else(|| ApiError::bad_request(format!("a {kind} op needs \"body\": a JSON object")))
 }

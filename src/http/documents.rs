@@ -5,8 +5,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::{BufMut, Bytes, BytesMut};
-use mammoth_actors::ids::{valid_collection_name, valid_doc_id};
 use mammoth_actors::etag::{self, Precondition};
+use mammoth_actors::ids::{valid_collection_name, valid_doc_id};
 use mammoth_actors::project::WriteOp;
 use mammoth_actors::query::{Aggregation, Page, Query};
 use serde_json::{Map, Value, json};
@@ -53,7 +53,13 @@ async fn create(
         }
     };
     strip_server_fields(&mut body);
-    write(key, name, WriteOp::Create { id, body }, Precondition::none()).await
+    write(
+        key,
+        name,
+        WriteOp::Create { id, body },
+        Precondition::none(),
+    )
+    .await
 }
 
 async fn read(

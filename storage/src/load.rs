@@ -279,7 +279,10 @@ fn read_doc_seqs(
     };
     let mut groups = Vec::new();
     let mut current: Option<(String, String, Vec<(String, u64)>)> = None;
-    for entry in table.range::<&[u8]>(range).map_err(io("read document seqs"))? {
+    for entry in table
+        .range::<&[u8]>(range)
+        .map_err(io("read document seqs"))?
+    {
         let (key, value) = entry.map_err(io("read document seqs"))?;
         let (project, collection, id) = split3(key.value()).ok_or_else(|| {
             StorageError::Io(format!(

@@ -158,10 +158,7 @@ impl ProjectState {
         let mut staged = Staged::default();
         let mut results = Vec::with_capacity(ops.len());
         for (i, op) in ops.into_iter().enumerate() {
-            let at = |error| BatchError {
-                op: Some(i),
-                error,
-            };
+            let at = |error| BatchError { op: Some(i), error };
             results.push(self.plan_op(&mut staged, op, &now, scope_of).map_err(at)?);
         }
 
@@ -239,7 +236,11 @@ impl ProjectState {
                 None => None,
             };
             if !precondition.holds(current) {
-                return Err(precondition_failed(&collection, target_id(&op), &precondition));
+                return Err(precondition_failed(
+                    &collection,
+                    target_id(&op),
+                    &precondition,
+                ));
             }
         }
         let (id, planned) = self.plan_write(staged, &collection, op, scope, now)?;

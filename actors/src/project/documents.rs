@@ -103,7 +103,10 @@ impl ProjectState {
                 // is never named as existing (CONTRACT section 18).
                 let doc = build_doc(body, &id, now.to_owned(), now.to_owned(), scope)?;
                 if self.current(staged, collection, &id).is_some() {
-                    if self.current_in_scope(staged, collection, &id, scope).is_none() {
+                    if self
+                        .current_in_scope(staged, collection, &id, scope)
+                        .is_none()
+                    {
                         return Err(outside_scope());
                     }
                     return Err(ProjectError::new(
@@ -118,7 +121,9 @@ impl ProjectState {
             WriteOp::Replace { id, body } => {
                 let existing = self.current(staged, collection, &id);
                 if existing.is_some()
-                    && self.current_in_scope(staged, collection, &id, scope).is_none()
+                    && self
+                        .current_in_scope(staged, collection, &id, scope)
+                        .is_none()
                 {
                     return Err(outside_scope());
                 }
