@@ -72,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
                     collection: "users".into(),
                     id: format!("u{i:08}"),
                     doc: Bytes::from(bytes),
+                    seq: 1,
                 }
             })
             .collect();

@@ -4,6 +4,7 @@
 
 pub(crate) mod admin;
 mod auth;
+mod batch;
 mod cors;
 mod documents;
 pub mod error;
@@ -91,6 +92,7 @@ pub fn app(state: AppState) -> Router {
     let tracked = state.metrics.is_some();
     let router = Router::new()
         .merge(documents::routes())
+        .merge(batch::routes())
         .merge(admin::routes())
         .merge(system::routes())
         .merge(tokens::routes())

@@ -36,6 +36,9 @@ pub struct StoredDoc {
     /// and drops it, so that no write parses its own bytes again. Always `None` inside a
     /// collection.
     parsed: Option<Box<Map<String, Value>>>,
+    /// The `seq` of the commit that last wrote it: its ETag (CONTRACT section 12, see
+    /// [`crate::etag`]). 0 until the writing commit is numbered.
+    pub(crate) seq: u64,
 }
 
 impl StoredDoc {
@@ -60,6 +63,7 @@ impl StoredDoc {
             bytes,
             keys: DocKeys::default(),
             parsed: Some(Box::new(value)),
+            seq: 0,
         }
     }
 
@@ -71,6 +75,7 @@ impl StoredDoc {
             bytes,
             keys: DocKeys::default(),
             parsed: Some(Box::new(value)),
+            seq: 0,
         })
     }
 
@@ -82,6 +87,17 @@ impl StoredDoc {
             None => parse(&self.bytes),
         };
         crate::query::lookup(&doc, path).map(key_bytes)
+    }
+
+    /// The `seq` of the commit that last wrote it (its ETag, [`crate::etag`]).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The same document, as written by commit `seq`.
+    pub fn with_seq(mut self, seq: u64) -> StoredDoc {
+        self.seq = seq;
+        self
     }
 
     /// The encoded document, served as is.

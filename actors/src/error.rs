@@ -23,6 +23,9 @@ pub enum ErrorCode {
     NotFound,
     /// 409 `conflict`.
     Conflict,
+    /// 412 `precondition_failed`: an `If-Match` / `If-None-Match` / batch op precondition does
+    /// not hold (CONTRACT section 12).
+    PreconditionFailed,
     /// 413 `payload_too_large`: a write that would take a project over its byte quota.
     PayloadTooLarge,
     /// 429 `rate_limited`.

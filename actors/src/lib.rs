@@ -66,6 +66,7 @@ pub mod collection;
 pub mod commitlog;
 pub mod env;
 pub mod error;
+pub mod etag;
 pub mod ids;
 pub mod index;
 pub mod project;

@@ -9,6 +9,7 @@
 mod access;
 mod admin;
 mod auth;
+mod batch;
 mod documents;
 mod listen;
 
@@ -28,6 +29,7 @@ use crate::collection::{Collection, StoredDoc};
 use crate::commitlog::CommitLog;
 use crate::env::Env;
 use crate::error::ProjectError;
+use crate::etag::Precondition;
 use crate::query::{Aggregation, Page, Query};
 use crate::realtime::{Entry, HubMsg, ListenQuery, Listener, Spec};
 use crate::records::{IssuedKey, KeyInfo, KeyMinter, KeyRecord, Permission, ProjectRecord};
@@ -36,6 +38,7 @@ use crate::users::Users;
 pub use crate::access::{Access, KeyRef, Principal};
 pub(crate) use admin::encode;
 pub use auth::{AuthMsg, IssuedLink};
+pub use batch::{Applied, BatchError, BatchOp, MAX_BATCH_OPS, OpResult};
 pub use documents::{MAX_DOC_BYTES, merge_patch};
 
 /// How long a caller waits for a project actor before answering 503.
@@ -88,6 +91,8 @@ pub struct Written {
     pub created: bool,
     /// Completes when the write is durable.
     pub ticket: Ticket,
+    /// The commit's `seq`: the document's new ETag ([`crate::etag`]).
+    pub seq: u64,
 }
 
 /// A collection and how many documents it holds.
@@ -112,8 +117,8 @@ pub enum ProjectMsg {
         collection: String,
         /// The document id.
         id: String,
-        /// Where the answer goes.
-        reply: Reply<Bytes>,
+        /// Where the answer goes: the bytes and the `seq` of its last write (its ETag).
+        reply: Reply<(Bytes, u64)>,
     },
     /// Change one document.
     Write {
@@ -123,8 +128,21 @@ pub enum ProjectMsg {
         collection: String,
         /// The change.
         op: WriteOp,
+        /// What must hold of the document first (`If-Match`, `If-None-Match`).
+        precondition: Precondition,
         /// Where the answer goes.
         reply: Reply<Written>,
+    },
+    /// Apply several writes as one commit, all or nothing (CONTRACT section 12).
+    Batch {
+        /// Who is asking.
+        access: Access,
+        /// The ops, in order.
+        ops: Vec<BatchOp>,
+        /// Most ops allowed.
+        max_ops: usize,
+        /// Where the answer goes (an op's error carries its index).
+        reply: Reply<Result<Applied, BatchError>>,
     },
     /// Run a query.
     Query {
@@ -444,6 +462,7 @@ impl ProjectState {
         let mut collections = BTreeMap::new();
         let mut stored_bytes = 0u64;
         for (name, docs) in snapshot.docs {
+            let seqs = snapshot.doc_seqs.get(&name);
             let mut collection = Collection::new();
             for (id, bytes) in docs {
                 let doc = StoredDoc::from_bytes(bytes).map_err(|e| {
@@ -453,7 +472,12 @@ impl ProjectState {
                     )
                 })?;
                 stored_bytes += doc.bytes().len() as u64;
-                collection.insert(id, doc);
+                // A document written before per-document seqs were stored takes the project's
+                // last seq: later writes get higher ones, so its ETag still never repeats.
+                let seq = seqs
+                    .and_then(|s| s.get(&id).copied())
+                    .unwrap_or(snapshot.seq);
+                collection.insert(id, doc.with_seq(seq));
             }
             if !collection.is_empty() {
                 collections.insert(name, collection);
@@ -493,11 +517,23 @@ impl ProjectState {
                 access,
                 collection,
                 op,
+                precondition,
                 reply,
             } => {
                 let result = self.authorize(&access, true).and_then(|reach| {
                     let scope = reach.filter(&collection)?;
-                    self.write(collection, op, scope)
+                    self.write_if(collection, op, precondition, scope)
+                });
+                let _ = reply.send(result);
+            }
+            ProjectMsg::Batch {
+                access,
+                ops,
+                max_ops,
+                reply,
+            } => {
+                let result = self.authorize(&access, true).map(|reach| {
+                    self.commit_ops(ops, max_ops, &|collection| reach.filter(collection))
                 });
                 let _ = reply.send(result);
             }
@@ -672,6 +708,16 @@ impl ProjectHandle {
         collection: String,
         id: String,
     ) -> Result<Bytes, ProjectError> {
+        Ok(self.get_tagged(access, collection, id).await?.0)
+    }
+
+    /// A document's stored bytes and the `seq` of its last write (its ETag, [`crate::etag`]).
+    pub async fn get_tagged(
+        &self,
+        access: Access,
+        collection: String,
+        id: String,
+    ) -> Result<(Bytes, u64), ProjectError> {
         self.count_request();
         self.call(|reply| ProjectMsg::Get {
             access,
@@ -689,14 +735,47 @@ impl ProjectHandle {
         collection: String,
         op: WriteOp,
     ) -> Result<Written, ProjectError> {
+        self.write_if(access, collection, op, Precondition::none())
+            .await
+    }
+
+    /// Applies a write when `precondition` holds (else 412 `precondition_failed`).
+    pub async fn write_if(
+        &self,
+        access: Access,
+        collection: String,
+        op: WriteOp,
+        precondition: Precondition,
+    ) -> Result<Written, ProjectError> {
         self.count_request();
         self.call(|reply| ProjectMsg::Write {
             access,
             collection,
             op,
+            precondition,
             reply,
         })
         .await
+    }
+
+    /// Applies 1 to `max_ops` ops as one commit, all or nothing, with one `seq` and one
+    /// durability ticket (await [`Applied::ticket`] before acknowledging). Each op is checked as
+    /// its single call would be; the first that fails is named by its index and nothing is
+    /// applied. `POST /v1/batch` caps at [`MAX_BATCH_OPS`]; bulk loaders may choose more.
+    pub async fn batch(
+        &self,
+        access: Access,
+        ops: Vec<BatchOp>,
+        max_ops: usize,
+    ) -> Result<Applied, BatchError> {
+        self.count_request();
+        self.call(|reply| ProjectMsg::Batch {
+            access,
+            ops,
+            max_ops,
+            reply,
+        })
+        .await?
     }
 
     /// Runs a query.

@@ -120,6 +120,14 @@ impl Target {
                 let path = format!("{}/documents/{id}", self.base);
                 self.request(Method::PATCH, &path, workload::update_body(rng))
             }
+            Op::Batch => {
+                let collection = self.base.rsplit('/').next().unwrap_or_default();
+                self.request(
+                    Method::POST,
+                    "/v1/batch",
+                    workload::batch_body(collection, rng),
+                )
+            }
         }
     }
 }

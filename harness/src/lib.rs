@@ -279,6 +279,13 @@ async fn measure(
         .filter(|c| c.req_per_s > 0.0)
         .map(|c| mammoth_report.req_per_s / c.req_per_s);
     drop(ceiling);
+    if args.workload == Workload::Batch {
+        notes.push(format!(
+            "batch: {:.0} documents/s acknowledged ({} creates per request)",
+            mammoth_report.req_per_s * workload::BATCH_SIZE as f64,
+            workload::BATCH_SIZE
+        ));
+    }
     Ok(Report {
         workload: args.workload.name().to_owned(),
         connections: args.connections,

@@ -19,7 +19,12 @@ pub enum Workload {
     Update,
     /// 80 % get, 10 % query, 10 % update.
     Mixed,
+    /// `POST /v1/batch` of [`BATCH_SIZE`] creates per request (the server picks the ids).
+    Batch,
 }
+
+/// Creates per request of the batch workload.
+pub(crate) const BATCH_SIZE: usize = 100;
 
 /// One request's kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +33,7 @@ pub(crate) enum Op {
     Query,
     Create,
     Update,
+    Batch,
 }
 
 impl Workload {
@@ -39,6 +45,7 @@ impl Workload {
             Workload::Create => "create",
             Workload::Update => "update",
             Workload::Mixed => "mixed",
+            Workload::Batch => "batch",
         }
     }
 
@@ -49,6 +56,7 @@ impl Workload {
             Workload::Query => Op::Query,
             Workload::Create => Op::Create,
             Workload::Update => Op::Update,
+            Workload::Batch => Op::Batch,
             Workload::Mixed => match rng.u32(0..10) {
                 0..=7 => Op::Get,
                 8 => Op::Query,
@@ -119,6 +127,20 @@ pub(crate) fn seed_body(i: u64) -> Bytes {
 pub(crate) fn create_body(rng: &mut fastrand::Rng) -> Bytes {
     let doc = doc_body(rng.u64(1 << 40..1 << 50));
     Bytes::from(serde_json::to_vec(&doc).expect("a JSON map encodes"))
+}
+
+/// A `POST /v1/batch` body of [`BATCH_SIZE`] creates into `collection`.
+pub(crate) fn batch_body(collection: &str, rng: &mut fastrand::Rng) -> Bytes {
+    let ops: Vec<Value> = (0..BATCH_SIZE)
+        .map(|_| {
+            json!({
+                "op": "create",
+                "collection": collection,
+                "body": doc_body(rng.u64(1 << 40..1 << 50)),
+            })
+        })
+        .collect();
+    Bytes::from(serde_json::to_vec(&json!({ "ops": ops })).expect("JSON encodes"))
 }
 
 /// A `PATCH` body for the update workload. It leaves `status` and `age` alone, so the example

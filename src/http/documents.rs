@@ -1,10 +1,11 @@
 //! Documents, collections and queries (CONTRACT sections 6 and 7).
 
 use axum::Router;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::{BufMut, Bytes, BytesMut};
+use mammoth_actors::etag::{self, Precondition};
 use mammoth_actors::ids::{valid_collection_name, valid_doc_id};
 use mammoth_actors::project::WriteOp;
 use mammoth_actors::query::{Aggregation, Page, Query};
@@ -78,7 +79,13 @@ async fn create(
         }
     };
     strip_server_fields(&mut body);
-    write(key, name, WriteOp::Create { id, body }).await
+    write(
+        key,
+        name,
+        WriteOp::Create { id, body },
+        Precondition::none(),
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -94,11 +101,19 @@ async fn create(
         super::openapi::ReadErrors,
     )
 )]
-async fn read(key: ApiKey, Path((name, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn read(
+    key: ApiKey,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     check_collection(&name)?;
     check_id(&id)?;
-    let bytes = key.project.get(key.access, name, id).await?;
-    Ok(json_bytes(StatusCode::OK, bytes))
+    let none_match = header_tags(&headers, header::IF_NONE_MATCH)?;
+    let (bytes, seq) = key.project.get_tagged(key.access, name, id).await?;
+    if none_match.is_some_and(|tags| etag::none_match_fails(&tags, seq)) {
+        return Ok(tagged(StatusCode::NOT_MODIFIED.into_response(), seq));
+    }
+    Ok(tagged(json_bytes(StatusCode::OK, bytes), seq))
 }
 
 #[utoipa::path(
@@ -118,6 +133,7 @@ async fn read(key: ApiKey, Path((name, id)): Path<(String, String)>) -> Result<R
 )]
 async fn replace(
     key: ApiKey,
+    headers: HeaderMap,
     Path((name, id)): Path<(String, String)>,
     JsonObject(mut body): JsonObject,
 ) -> Result<Response, ApiError> {
@@ -126,7 +142,8 @@ async fn replace(
     check_id(&id)?;
     check_body_id(&mut body, &id)?;
     strip_server_fields(&mut body);
-    write(key, name, WriteOp::Replace { id, body }).await
+    let precondition = write_precondition(&headers, true)?;
+    write(key, name, WriteOp::Replace { id, body }, precondition).await
 }
 
 #[utoipa::path(
@@ -145,6 +162,7 @@ async fn replace(
 )]
 async fn merge(
     key: ApiKey,
+    headers: HeaderMap,
     Path((name, id)): Path<(String, String)>,
     JsonObject(mut patch): JsonObject,
 ) -> Result<Response, ApiError> {
@@ -153,7 +171,8 @@ async fn merge(
     check_id(&id)?;
     check_body_id(&mut patch, &id)?;
     strip_server_fields(&mut patch);
-    write(key, name, WriteOp::Merge { id, patch }).await
+    let precondition = write_precondition(&headers, false)?;
+    write(key, name, WriteOp::Merge { id, patch }, precondition).await
 }
 
 #[utoipa::path(
@@ -171,12 +190,73 @@ async fn merge(
 )]
 async fn remove(
     key: ApiKey,
+    headers: HeaderMap,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     key.require_write()?;
     check_collection(&name)?;
     check_id(&id)?;
-    write(key, name, WriteOp::Delete { id }).await
+    let precondition = write_precondition(&headers, false)?;
+    write(key, name, WriteOp::Delete { id }, precondition).await
+}
+
+/// The entity tags of an `If-Match` / `If-None-Match` header (every line of it), quotes kept;
+/// `["*"]` for `*`. `None` when the request has no such header.
+fn header_tags(
+    headers: &HeaderMap,
+    name: header::HeaderName,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let mut tags: Option<Vec<String>> = None;
+    for value in headers.get_all(&name) {
+        let text = value.to_str().map_err(|_| {
+            ApiError::bad_request(format!(
+                "the {name} header must be ASCII: an ETag as the server sent it, quotes included, or *"
+            ))
+        })?;
+        let list = tags.get_or_insert_with(Vec::new);
+        list.extend(
+            text.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    Ok(tags)
+}
+
+/// The precondition of a PUT, PATCH or DELETE: `If-Match` (a list of ETags, or `*`: it must
+/// exist) and, on PUT only (`put`), `If-None-Match: *` (create only).
+fn write_precondition(headers: &HeaderMap, put: bool) -> Result<Precondition, ApiError> {
+    let mut precondition = Precondition::none();
+    if let Some(tags) = header_tags(headers, header::IF_MATCH)? {
+        if tags.iter().any(|t| t == "*") {
+            precondition.exists = Some(true);
+        } else {
+            precondition.if_match = Some(tags);
+        }
+    }
+    if let Some(tags) = header_tags(headers, header::IF_NONE_MATCH)? {
+        if !put || tags != ["*"] {
+            return Err(ApiError::bad_request(
+                "If-None-Match on a write is supported only as `If-None-Match: *` on PUT (create only); use If-Match to update a known version",
+            ));
+        }
+        if precondition.exists == Some(true) {
+            return Err(ApiError::bad_request(
+                "If-Match: * and If-None-Match: * together can never hold; send one of them",
+            ));
+        }
+        precondition.exists = Some(false);
+    }
+    Ok(precondition)
+}
+
+/// Adds the `ETag` of a document last written by commit `seq`.
+fn tagged(mut response: Response, seq: u64) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&etag::format(seq)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
 }
 
 #[utoipa::path(
@@ -234,20 +314,31 @@ async fn aggregate(
     Ok(json_bytes(StatusCode::OK, Bytes::from(body.to_string())))
 }
 
-/// Sends one write to the project and answers once it is durable.
-async fn write(key: ApiKey, collection: String, op: WriteOp) -> Result<Response, ApiError> {
-    let written = key.project.write(key.access, collection, op).await?;
+/// Sends one write to the project and answers once it is durable, with the document's new
+/// `ETag`.
+async fn write(
+    key: ApiKey,
+    collection: String,
+    op: WriteOp,
+    precondition: Precondition,
+) -> Result<Response, ApiError> {
+    let written = key
+        .project
+        .write_if(key.access, collection, op, precondition)
+        .await?;
     key.project.durable(written.ticket).await?;
 
     Ok(match written.doc {
-        Some(bytes) if written.created => json_bytes(StatusCode::CREATED, bytes),
-        Some(bytes) => json_bytes(StatusCode::OK, bytes),
+        Some(bytes) if written.created => {
+            tagged(json_bytes(StatusCode::CREATED, bytes), written.seq)
+        }
+        Some(bytes) => tagged(json_bytes(StatusCode::OK, bytes), written.seq),
         None => StatusCode::NO_CONTENT.into_response(),
     })
 }
 
 /// A response whose body is already-encoded JSON.
-fn json_bytes(status: StatusCode, bytes: Bytes) -> Response {
+pub(super) fn json_bytes(status: StatusCode, bytes: Bytes) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
@@ -270,7 +361,7 @@ fn page_body(page: Page) -> Bytes {
     out.freeze()
 }
 
-fn check_collection(name: &str) -> Result<(), ApiError> {
+pub(super) fn check_collection(name: &str) -> Result<(), ApiError> {
     if valid_collection_name(name) {
         Ok(())
     } else {
@@ -280,7 +371,7 @@ fn check_collection(name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn check_id(id: &str) -> Result<(), ApiError> {
+pub(super) fn check_id(id: &str) -> Result<(), ApiError> {
     if valid_doc_id(id) {
         Ok(())
     } else {
@@ -290,13 +381,13 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-fn checked_id(id: String) -> Result<String, ApiError> {
+pub(super) fn checked_id(id: String) -> Result<String, ApiError> {
     check_id(&id)?;
     Ok(id)
 }
 
 /// A body `id` must match the path; it is then dropped (the server sets it).
-fn check_body_id(body: &mut Map<String, Value>, path_id: &str) -> Result<(), ApiError> {
+pub(super) fn check_body_id(body: &mut Map<String, Value>, path_id: &str) -> Result<(), ApiError> {
     match body.remove("id") {
         None => Ok(()),
         Some(Value::String(id)) if id == path_id => Ok(()),
@@ -307,7 +398,7 @@ fn check_body_id(body: &mut Map<String, Value>, path_id: &str) -> Result<(), Api
 }
 
 /// `created_at` and `updated_at` are managed by the server; values sent by clients are ignored.
-fn strip_server_fields(body: &mut Map<String, Value>) {
+pub(super) fn strip_server_fields(body: &mut Map<String, Value>) {
     body.remove("created_at");
     body.remove("updated_at");
 }

@@ -26,6 +26,9 @@ pub struct ApiError {
     pub message: String,
     /// Seconds, for 429 and 503.
     pub retry_after: Option<u64>,
+    /// The index of the batch op that failed (CONTRACT section 12), sent as `"op"` inside
+    /// `error`.
+    pub op: Option<usize>,
 }
 
 impl ApiError {
@@ -35,6 +38,7 @@ impl ApiError {
             kind: Kind::Domain(code),
             message: message.into(),
             retry_after: None,
+            op: None,
         }
     }
 
@@ -65,7 +69,24 @@ impl ApiError {
             message: "the request body is larger than 1 MiB (1048576 bytes); send a smaller body"
                 .into(),
             retry_after: None,
+            op: None,
         }
+    }
+
+    /// 413 `payload_too_large` for a route whose limit is not the default one.
+    pub fn payload_too_large_over(limit: usize) -> ApiError {
+        ApiError {
+            message: format!(
+                "the request body is larger than {limit} bytes; send a smaller body (split a batch in several)"
+            ),
+            ..ApiError::payload_too_large()
+        }
+    }
+
+    /// The same error, naming the batch op that caused it.
+    pub fn at_op(mut self, op: Option<usize>) -> ApiError {
+        self.op = op;
+        self
     }
 
     /// The status and code for this error.
@@ -82,6 +103,9 @@ impl ApiError {
             ErrorCode::Forbidden | ErrorCode::OriginRefused => (StatusCode::FORBIDDEN, "forbidden"),
             ErrorCode::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ErrorCode::Conflict => (StatusCode::CONFLICT, "conflict"),
+            ErrorCode::PreconditionFailed => {
+                (StatusCode::PRECONDITION_FAILED, "precondition_failed")
+            }
             ErrorCode::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ErrorCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ErrorCode::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -100,6 +124,7 @@ impl From<ProjectError> for ApiError {
             kind: Kind::Domain(err.code),
             message: err.message,
             retry_after,
+            op: None,
         }
     }
 }
@@ -113,7 +138,10 @@ impl IntoResponse for ApiError {
         } else {
             self.message
         };
-        let body = Json(json!({"error": {"code": code, "message": message}}));
+        let body = match self.op {
+            None => Json(json!({"error": {"code": code, "message": message}})),
+            Some(op) => Json(json!({"error": {"code": code, "message": message, "op": op}})),
+        };
         let mut response = (status, body).into_response();
         if self.kind == Kind::Domain(ErrorCode::OriginRefused) {
             response.extensions_mut().insert(super::cors::OriginRefused);

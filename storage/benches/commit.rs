@@ -150,6 +150,7 @@ fn group_commit(path: &std::path::Path, writers: usize, doc: &Bytes, run_for: Du
                         collection: "c".into(),
                         id: format!("{w:03}-{i:010}"),
                         doc: doc.clone(),
+                        seq: 1,
                     };
                     let t = Instant::now();
                     storage
@@ -206,6 +207,7 @@ fn load(path: &std::path::Path, docs: usize, doc: &Bytes) {
                 collection: format!("c{}", i % 4),
                 id: format!("{i:012}"),
                 doc: doc.clone(),
+                seq: 1,
             })
             .collect();
         tickets.push(storage.submit(batch).expect("submit"));

@@ -10,7 +10,7 @@ use redb::{Database, Table, WriteTransaction};
 use crate::error::{StorageError, io};
 use crate::mutation::Mutation;
 use crate::schema::{
-    self, DOCS, KEYS, MAGIC_LINKS, META, PROJECTS, SEQS, SESSIONS, USERS, key2, key3,
+    self, DOC_SEQS, DOCS, KEYS, MAGIC_LINKS, META, PROJECTS, SEQS, SESSIONS, USERS, key2, key3,
 };
 
 /// Applies `writes` in order in one transaction and commits it with `durability`. Returns how
@@ -53,6 +53,7 @@ struct Tables<'txn> {
     projects: Table<'txn, &'static str, &'static [u8]>,
     keys: Table<'txn, &'static [u8], &'static [u8]>,
     docs: Table<'txn, &'static [u8], &'static [u8]>,
+    doc_seqs: Table<'txn, &'static [u8], u64>,
     users: Table<'txn, &'static [u8], &'static [u8]>,
     sessions: Table<'txn, &'static [u8], &'static [u8]>,
     magic_links: Table<'txn, &'static [u8], &'static [u8]>,
@@ -66,6 +67,8 @@ impl<'txn> Tables<'txn> {
             projects: txn.open_table(PROJECTS).map_err(io("open table"))?,
             keys: txn.open_table(KEYS).map_err(io("open table"))?,
             docs: txn.open_table(DOCS).map_err(io("open table"))?,
+            // Created here on a file written before the table existed.
+            doc_seqs: txn.open_table(DOC_SEQS).map_err(io("open table"))?,
             users: txn.open_table(USERS).map_err(io("open table"))?,
             sessions: txn.open_table(SESSIONS).map_err(io("open table"))?,
             magic_links: txn.open_table(MAGIC_LINKS).map_err(io("open table"))?,
@@ -100,16 +103,20 @@ impl<'txn> Tables<'txn> {
                 collection,
                 id,
                 doc,
+                seq,
             } => {
-                self.docs
-                    .insert(key3(key, project, collection, id), &doc[..])?;
+                let k = key3(key, project, collection, id);
+                self.docs.insert(k, &doc[..])?;
+                self.doc_seqs.insert(k, *seq)?;
             }
             Mutation::DeleteDoc {
                 project,
                 collection,
                 id,
             } => {
-                self.docs.remove(key3(key, project, collection, id))?;
+                let k = key3(key, project, collection, id);
+                self.docs.remove(k)?;
+                self.doc_seqs.remove(k)?;
             }
             Mutation::PutUser {
                 project,
@@ -162,6 +169,8 @@ impl<'txn> Tables<'txn> {
                 ] {
                     table.retain_in::<&[u8], _>(range.clone(), |_, _| false)?;
                 }
+                self.doc_seqs
+                    .retain_in::<&[u8], _>(range.clone(), |_, _| false)?;
             }
         }
         Ok(())

@@ -19,6 +19,7 @@
 //!         collection: "todos".into(),
 //!         id: "a".into(),
 //!         doc: Bytes::from_static(br#"{"id":"a"}"#),
+//!         seq: 1,
 //!     },
 //! ])?;
 //! ticket.wait()?; // async code: `ticket.await?`

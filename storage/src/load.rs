@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use crate::error::{StorageError, io};
 use crate::schema::{
-    self, DOCS, KEYS, MAGIC_LINKS, META, PROJECTS, SEQS, SESSIONS, USERS, split2, split3,
+    self, DOC_SEQS, DOCS, KEYS, MAGIC_LINKS, META, PROJECTS, SEQS, SESSIONS, USERS, split2, split3,
 };
 use crate::snapshot::{ProjectSnapshot, Snapshot};
 
@@ -71,6 +71,11 @@ pub(crate) fn load_all(db: &Database) -> Result<Snapshot, StorageError> {
     for (project, seq) in read_seqs(&txn)? {
         if let Some(p) = projects.get_mut(&project) {
             p.seq = seq;
+        }
+    }
+    for (project, collection, rows) in read_doc_seqs(&txn, EVERYTHING)? {
+        if let Some(p) = projects.get_mut(&project) {
+            p.doc_seqs.insert(collection, rows);
         }
     }
     let mut docs = 0;
@@ -131,6 +136,7 @@ pub(crate) fn load_project(
         record,
         keys: only(read_grouped(&txn, KEYS, range)?),
         docs: BTreeMap::new(),
+        doc_seqs: BTreeMap::new(),
         users: only(read_grouped(&txn, USERS, range)?),
         sessions: only(read_grouped(&txn, SESSIONS, range)?),
         magic_links: only(read_grouped(&txn, MAGIC_LINKS, range)?),
@@ -139,6 +145,10 @@ pub(crate) fn load_project(
     for (p, collection, rows) in read_docs(&txn, range)? {
         debug_assert_eq!(p, project);
         snapshot.docs.insert(collection, rows);
+    }
+    for (p, collection, rows) in read_doc_seqs(&txn, range)? {
+        debug_assert_eq!(p, project);
+        snapshot.doc_seqs.insert(collection, rows);
     }
     Ok(Some(snapshot))
 }
@@ -248,6 +258,46 @@ fn read_docs(txn: &ReadTransaction, range: KeyRange<'_>) -> Result<Vec<DocGroup>
         }
         if let Some((_, _, rows)) = &mut current {
             rows.push((id.to_owned(), Bytes::copy_from_slice(value.value())));
+        }
+    }
+    if let Some((p, c, rows)) = current {
+        groups.push((p, c, rows.into_iter().collect()));
+    }
+    Ok(groups)
+}
+
+/// Each document's last-write `seq` within `range`, grouped by project and collection. A file
+/// written before the table existed has none.
+fn read_doc_seqs(
+    txn: &ReadTransaction,
+    range: KeyRange<'_>,
+) -> Result<Vec<(String, String, BTreeMap<String, u64>)>, StorageError> {
+    let table = match txn.open_table(DOC_SEQS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(err) => return Err(io("open table")(err)),
+    };
+    let mut groups = Vec::new();
+    let mut current: Option<(String, String, Vec<(String, u64)>)> = None;
+    for entry in table
+        .range::<&[u8]>(range)
+        .map_err(io("read document seqs"))?
+    {
+        let (key, value) = entry.map_err(io("read document seqs"))?;
+        let (project, collection, id) = split3(key.value()).ok_or_else(|| {
+            StorageError::Io(format!(
+                "corrupt key {:?} in table doc_seqs_v1: expected NUL-separated UTF-8 names",
+                String::from_utf8_lossy(key.value())
+            ))
+        })?;
+        if !matches!(&current, Some((p, c, _)) if p == project && c == collection) {
+            if let Some((p, c, rows)) = current.take() {
+                groups.push((p, c, rows.into_iter().collect()));
+            }
+            current = Some((project.to_owned(), collection.to_owned(), Vec::new()));
+        }
+        if let Some((_, _, rows)) = &mut current {
+            rows.push((id.to_owned(), value.value()));
         }
     }
     if let Some((p, c, rows)) = current {

@@ -56,6 +56,8 @@ pub enum Mutation {
         id: String,
         /// The stored document, as served.
         doc: Bytes,
+        /// The `seq` of the commit that writes it (its ETag, CONTRACT section 12).
+        seq: u64,
     },
     /// Remove a document.
     DeleteDoc {
@@ -140,6 +142,7 @@ impl Mutation {
                 collection,
                 id,
                 doc,
+                ..
             } => ([project, collection, id], Some(doc)),
             Mutation::DeleteDoc {
                 project,
@@ -202,6 +205,7 @@ mod tests {
             collection: "todos".into(),
             id: "abc".into(),
             doc: Bytes::from_static(b"0123456789"),
+            seq: 1,
         };
         assert_eq!(m.weight(), 1 + 5 + 3 + 10);
         assert_eq!(

@@ -43,6 +43,12 @@ pub(crate) const MAGIC_LINKS: TableDefinition<&[u8], &[u8]> =
 /// same transaction as the write it numbers, never cleared, so it never goes back.
 pub(crate) const SEQS: TableDefinition<&str, u64> = TableDefinition::new("commit_seq_v1");
 
+/// The `seq` of each document's last write: `project \0 collection \0 id` -> seq. Written in the
+/// same transaction as the document (and removed with it), so a document's ETag (CONTRACT
+/// section 12) survives restarts. A file written before this table existed has no rows: such a
+/// document takes its project's last `seq` on load.
+pub(crate) const DOC_SEQS: TableDefinition<&[u8], u64> = TableDefinition::new("doc_seqs_v1");
+
 /// Separates the parts of a key. Names never contain it (checked on submit).
 const SEP: u8 = 0;
 
@@ -126,6 +132,7 @@ pub(crate) fn prepare(db: &Database, durability: redb::Durability) -> Result<(),
             txn.open_table(table).map_err(io("create table"))?;
         }
         txn.open_table(SEQS).map_err(io("create table"))?;
+        txn.open_table(DOC_SEQS).map_err(io("create table"))?;
     }
     txn.commit().map_err(io("commit the new file's tables"))
 }

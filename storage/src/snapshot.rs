@@ -14,6 +14,9 @@ pub struct ProjectSnapshot {
     /// Documents by collection, then id, in id order. A collection is present only while it
     /// holds a document.
     pub docs: BTreeMap<String, BTreeMap<String, Bytes>>,
+    /// The `seq` of each document's last write, by collection, then id; a document written by
+    /// a build that did not record it has no entry.
+    pub doc_seqs: BTreeMap<String, BTreeMap<String, u64>>,
     /// End users by user id.
     pub users: BTreeMap<String, Bytes>,
     /// Sessions by token hash.

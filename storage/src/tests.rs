@@ -70,6 +70,7 @@ fn put_doc(project: &str, collection: &str, id: &str, body: &str) -> Mutation {
         collection: collection.into(),
         id: id.into(),
         doc: b(body),
+        seq: 1,
     }
 }
 

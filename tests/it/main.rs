@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod batch;
 mod browser;
 mod client_keys;
 mod connections;
@@ -10,6 +11,7 @@ mod credentials;
 mod dashboard;
 mod documents;
 mod durability;
+mod etag;
 mod harness;
 mod isolation;
 mod js_browser;

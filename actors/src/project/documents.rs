@@ -7,15 +7,13 @@
 use std::sync::LazyLock;
 
 use bytes::Bytes;
-use mammoth_storage::Mutation;
 use serde_json::{Map, Value};
 
-use super::{CollectionInfo, ProjectState, WriteOp, Written};
+use super::batch::{Planned, Staged};
+use super::{CollectionInfo, ProjectState, WriteOp};
 use crate::access::Reach;
 use crate::collection::{Collection, StoredDoc};
-use crate::commitlog::{DocChange, Reason};
 use crate::error::{ErrorCode, ProjectError};
-use crate::ids::rfc3339_millis;
 use crate::query::{Filter, Page, Query};
 
 /// Largest stored document, encoded (CONTRACT section 6).
@@ -24,15 +22,16 @@ pub const MAX_DOC_BYTES: usize = 1 << 20;
 static EMPTY: LazyLock<Collection> = LazyLock::new(Collection::new);
 
 impl ProjectState {
-    /// A document's bytes; one outside the scope is reported missing.
+    /// A document's bytes and the `seq` of its last write (its ETag); one outside the scope is
+    /// reported missing.
     pub(super) fn get(
         &self,
         collection: &str,
         id: &str,
         scope: Option<&Filter>,
-    ) -> Result<Bytes, ProjectError> {
+    ) -> Result<(Bytes, u64), ProjectError> {
         self.in_scope(collection, id, scope)
-            .map(|doc| doc.bytes().clone())
+            .map(|doc| (doc.bytes().clone(), doc.seq()))
             .ok_or_else(|| not_found(collection, id))
     }
 
@@ -75,31 +74,41 @@ impl ProjectState {
             .collect()
     }
 
-    /// Applies a write. Under a scope, the resulting document must match it (and, for replace and
-    /// merge, the existing one too), else 403; a delete outside it is reported missing.
-    pub(super) fn write(
-        &mut self,
-        collection: String,
+    /// Decides what one write does to the document it targets, as it stands after the earlier
+    /// ops of its batch (`staged`), without changing anything: the rules of CONTRACT sections 6
+    /// and 9. Under a scope, the resulting document must match it (and, for replace and merge,
+    /// the existing one too), else 403; a delete outside it is reported missing. Every write,
+    /// single or in a batch, is planned here ([`ProjectState::commit_ops`]). Answers the
+    /// document's id and its new state.
+    pub(super) fn plan_write(
+        &self,
+        staged: &Staged,
+        collection: &str,
         op: WriteOp,
         scope: Option<&Filter>,
-    ) -> Result<Written, ProjectError> {
-        let now = rfc3339_millis(self.env.now_millis());
+        now: &str,
+    ) -> Result<(String, Planned), ProjectError> {
         match op {
             WriteOp::Create { id, body } => {
                 let id = match id {
                     Some(id) => id,
                     None => loop {
                         let id = self.env.new_id();
-                        if self.existing(&collection, &id).is_none() {
+                        if self.current(staged, collection, &id).is_none() {
                             break id;
                         }
                     },
                 };
                 // The scope is checked on the result first, and a document outside the scope
                 // is never named as existing (CONTRACT section 18).
-                let doc = build_doc(body, &id, now.clone(), now, scope)?;
-                if self.existing(&collection, &id).is_some() {
-                    self.check_existing_in_scope(&collection, &id, scope)?;
+                let doc = build_doc(body, &id, now.to_owned(), now.to_owned(), scope)?;
+                if self.current(staged, collection, &id).is_some() {
+                    if self
+                        .current_in_scope(staged, collection, &id, scope)
+                        .is_none()
+                    {
+                        return Err(outside_scope());
+                    }
                     return Err(ProjectError::new(
                         ErrorCode::Conflict,
                         format!(
@@ -107,23 +116,27 @@ impl ProjectState {
                         ),
                     ));
                 }
-                self.store(collection, id, doc, true)
+                Ok((id, Planned::Put { doc, created: true }))
             }
             WriteOp::Replace { id, body } => {
-                let existing = self.existing(&collection, &id);
-                if existing.is_some() {
-                    self.check_existing_in_scope(&collection, &id, scope)?;
+                let existing = self.current(staged, collection, &id);
+                if existing.is_some()
+                    && self
+                        .current_in_scope(staged, collection, &id, scope)
+                        .is_none()
+                {
+                    return Err(outside_scope());
                 }
                 let created_at = existing.map(|doc| created_at_of(&doc.value()));
                 let created = created_at.is_none();
-                let created_at = created_at.unwrap_or_else(|| now.clone());
-                let doc = build_doc(body, &id, created_at, now, scope)?;
-                self.store(collection, id, doc, created)
+                let created_at = created_at.unwrap_or_else(|| now.to_owned());
+                let doc = build_doc(body, &id, created_at, now.to_owned(), scope)?;
+                Ok((id, Planned::Put { doc, created }))
             }
             WriteOp::Merge { id, patch } => {
                 // Outside the scope is missing, as for get and delete (CONTRACT section 18).
-                let Some(existing) = self.in_scope(&collection, &id, scope) else {
-                    return Err(not_found(&collection, &id));
+                let Some(existing) = self.current_in_scope(staged, collection, &id, scope) else {
+                    return Err(not_found(collection, &id));
                 };
                 let current = existing.value();
                 let created_at = created_at_of(&current);
@@ -132,122 +145,93 @@ impl ProjectState {
                 let Value::Object(body) = value else {
                     unreachable!("merging an object patch into an object gives an object")
                 };
-                let doc = build_doc(body, &id, created_at, now, scope)?;
-                self.store(collection, id, doc, false)
+                let doc = build_doc(body, &id, created_at, now.to_owned(), scope)?;
+                Ok((
+                    id,
+                    Planned::Put {
+                        doc,
+                        created: false,
+                    },
+                ))
             }
             WriteOp::Delete { id } => {
-                if self.in_scope(&collection, &id, scope).is_none() {
-                    return Err(not_found(&collection, &id));
+                if self
+                    .current_in_scope(staged, collection, &id, scope)
+                    .is_none()
+                {
+                    return Err(not_found(collection, &id));
                 }
-                let (ticket, watch) = self.submit_commit(vec![Mutation::DeleteDoc {
-                    project: self.record.id.clone(),
-                    collection: collection.clone(),
-                    id: id.clone(),
-                }])?;
-                let mut before = None;
-                if let Some(c) = self.collections.get_mut(&collection) {
-                    before = c.remove(&id).map(|doc| doc.bytes().clone());
-                    let freed = before.as_ref().map_or(0, |b| b.len() as u64);
-                    self.bytes = self.bytes.saturating_sub(freed);
-                    if c.is_empty() {
-                        self.collections.remove(&collection);
-                    }
-                }
-                self.publish(
-                    vec![DocChange {
-                        collection: collection.into(),
-                        id: id.into(),
-                        before,
-                        after: None,
-                        reason: Reason::Write,
-                    }],
-                    watch,
-                );
-                Ok(Written {
-                    doc: None,
-                    created: false,
-                    ticket,
-                })
+                Ok((id, Planned::Delete))
             }
         }
     }
 
-    fn existing(&self, collection: &str, id: &str) -> Option<&StoredDoc> {
+    /// The committed document (before any op of the batch being applied).
+    pub(super) fn existing(&self, collection: &str, id: &str) -> Option<&StoredDoc> {
         self.collections.get(collection).and_then(|c| c.get(id))
     }
 
     /// The document if it exists and matches the scope (when there is one).
-    fn in_scope(&self, collection: &str, id: &str, scope: Option<&Filter>) -> Option<&StoredDoc> {
+    pub(super) fn in_scope(
+        &self,
+        collection: &str,
+        id: &str,
+        scope: Option<&Filter>,
+    ) -> Option<&StoredDoc> {
         self.collections
             .get(collection)
             .and_then(|c| c.get_in_scope(id, scope))
     }
 
-    fn check_existing_in_scope(
-        &self,
-        collection: &str,
-        id: &str,
-        scope: Option<&Filter>,
-    ) -> Result<(), ProjectError> {
-        match self.in_scope(collection, id, scope) {
-            Some(_) => Ok(()),
-            None => Err(outside_scope()),
-        }
-    }
-
-    fn store(
+    /// Puts a document's new state in memory (`None` removes it), keeping the project's byte
+    /// count and dropping a collection with its last document. Answers the previous bytes.
+    pub(super) fn install(
         &mut self,
-        collection: String,
+        collection: &str,
         id: String,
-        doc: StoredDoc,
-        created: bool,
-    ) -> Result<Written, ProjectError> {
-        let old_len = self
-            .existing(&collection, &id)
-            .map_or(0, |old| old.bytes().len() as u64);
-        let new_len = doc.bytes().len() as u64;
-        self.check_quota(old_len, new_len)?;
-        let (ticket, watch) = self.submit_commit(vec![Mutation::PutDoc {
-            project: self.record.id.clone(),
-            collection: collection.clone(),
-            id: id.clone(),
-            doc: doc.bytes().clone(),
-        }])?;
-        let bytes = doc.bytes().clone();
-        let before = self
-            .collections
-            .entry(collection.clone())
-            .or_default()
-            .insert(id.clone(), doc)
-            .map(|old| old.bytes().clone());
-        self.bytes = self.bytes.saturating_sub(old_len) + new_len;
-        self.publish(
-            vec![DocChange {
-                collection: collection.into(),
-                id: id.into(),
-                before,
-                after: Some(bytes.clone()),
-                reason: Reason::Write,
-            }],
-            watch,
-        );
-        Ok(Written {
-            doc: Some(bytes),
-            created,
-            ticket,
-        })
+        doc: Option<StoredDoc>,
+    ) -> Option<Bytes> {
+        let before = match doc {
+            Some(doc) => {
+                let new_len = doc.bytes().len() as u64;
+                let before = self
+                    .collections
+                    .entry(collection.to_owned())
+                    .or_default()
+                    .insert(id, doc)
+                    .map(|old| old.bytes().clone());
+                self.bytes += new_len;
+                before
+            }
+            None => {
+                let c = self.collections.get_mut(collection)?;
+                let before = c.remove(&id).map(|doc| doc.bytes().clone());
+                if c.is_empty() {
+                    self.collections.remove(collection);
+                }
+                before
+            }
+        };
+        let freed = before.as_ref().map_or(0, |b| b.len() as u64);
+        self.bytes = self.bytes.saturating_sub(freed);
+        before
     }
 }
 
 impl ProjectState {
     /// Refuses (413) a write that replaces `old_len` stored bytes by `new_len` when it would take
-    /// the project over its byte quota; writes that do not grow the project always pass, so a
-    /// project over its quota (after the quota was lowered) can still shrink.
-    fn check_quota(&self, old_len: u64, new_len: u64) -> Result<(), ProjectError> {
+    /// a project holding `project_bytes` over its byte quota; writes that do not grow the project
+    /// always pass, so a project over its quota (after the quota was lowered) can still shrink.
+    pub(super) fn check_quota(
+        &self,
+        project_bytes: u64,
+        old_len: u64,
+        new_len: u64,
+    ) -> Result<(), ProjectError> {
         if self.max_bytes == 0 || new_len <= old_len {
             return Ok(());
         }
-        let after = self.bytes.saturating_sub(old_len) + new_len;
+        let after = project_bytes.saturating_sub(old_len) + new_len;
         if after <= self.max_bytes {
             return Ok(());
         }

@@ -163,6 +163,11 @@ fn the_format_1_fixture_still_loads() {
     fixture_mutations()
         .iter()
         .for_each(|m| super::model::apply(&mut expected, m));
+    // The fixture predates the per-document seq table (ETags, issue 15): its documents load
+    // without one, and the actor gives them the project's last seq.
+    for p in expected.projects.values_mut() {
+        p.doc_seqs.clear();
+    }
 
     let config = crate::StorageConfig {
         path: Some(path),

@@ -48,8 +48,13 @@ pub(super) fn apply(model: &mut Snapshot, mutation: &Mutation) {
             collection,
             id,
             doc,
+            seq,
         } => {
             let p = model.projects.entry(project).or_default();
+            p.doc_seqs
+                .entry(collection.clone())
+                .or_default()
+                .insert(id.clone(), seq);
             p.docs.entry(collection).or_default().insert(id, doc);
         }
         Mutation::DeleteDoc {
@@ -62,6 +67,12 @@ pub(super) fn apply(model: &mut Snapshot, mutation: &Mutation) {
                 docs.remove(&id);
                 if docs.is_empty() {
                     p.docs.remove(&collection);
+                }
+            }
+            if let Some(seqs) = p.doc_seqs.get_mut(&collection) {
+                seqs.remove(&id);
+                if seqs.is_empty() {
+                    p.doc_seqs.remove(&collection);
                 }
             }
         }
@@ -126,6 +137,7 @@ pub(super) fn apply(model: &mut Snapshot, mutation: &Mutation) {
         Mutation::ClearProject { project } => {
             let p = model.projects.entry(project).or_default();
             p.docs.clear();
+            p.doc_seqs.clear();
             p.users.clear();
             p.sessions.clear();
             p.magic_links.clear();
