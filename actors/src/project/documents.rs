@@ -32,6 +32,7 @@ impl ProjectState {
         scope: Option<&Filter>,
     ) -> Result<Bytes, ProjectError> {
         self.in_scope(collection, id, scope)
+            .filter(|_| !self.is_expired(collection, id))
             .map(|doc| doc.bytes().clone())
             .ok_or_else(|| not_found(collection, id))
     }
