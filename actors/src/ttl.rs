@@ -139,7 +139,8 @@ impl Expiries {
                     Some(_) => {}
                     None => self.len += 1,
                 }
-                self.heap.push(Reverse((at, collection.clone(), id.clone())));
+                self.heap
+                    .push(Reverse((at, collection.clone(), id.clone())));
                 self.compact();
             }
             None => {
@@ -225,10 +226,7 @@ mod tests {
 
     #[test]
     fn timestamps_parse_and_round_up() {
-        assert_eq!(
-            timestamp_millis(&json!("1970-01-01T00:00:01Z")),
-            Some(1000)
-        );
+        assert_eq!(timestamp_millis(&json!("1970-01-01T00:00:01Z")), Some(1000));
         assert_eq!(
             timestamp_millis(&json!("1970-01-01T00:00:01.0001Z")),
             Some(1001)

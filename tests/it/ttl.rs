@@ -178,7 +178,11 @@ async fn an_expired_document_is_invisible_at_once_everywhere() {
     );
     // Gone means gone for writes too: a create succeeds, a merge and a delete find nothing.
     let (status, _) = s
-        .call(Method::PATCH, "/v1/collections/s/documents/a", Some(json!({"v": 9})))
+        .call(
+            Method::PATCH,
+            "/v1/collections/s/documents/a",
+            Some(json!({"v": 9})),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = s
@@ -305,7 +309,11 @@ async fn after_a_restart_due_documents_are_gone_before_anything_is_served_and_de
     clock.set(T0);
     let mut s = Instance::with_config(config(&clock, Some(dir.path()))).await;
     s.key = key;
-    assert_eq!(get(&s, "s", "due").await, StatusCode::NOT_FOUND, "deleted on disk");
+    assert_eq!(
+        get(&s, "s", "due").await,
+        StatusCode::NOT_FOUND,
+        "deleted on disk"
+    );
     assert_eq!(get(&s, "s", "later").await, StatusCode::OK);
     s.stop().await;
 }
