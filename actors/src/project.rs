@@ -494,8 +494,13 @@ impl ProjectState {
     }
 
     fn handle(&mut self, msg: ProjectMsg) {
-        // No message ever meets a due document (CONTRACT section 14; see `project/ttl.rs`).
-        self.expire_due();
+        // No message ever meets a due document (CONTRACT section 14; see `project/ttl.rs`): a
+        // get checks its one document itself, so it (and the timer) sweep one step only.
+        if matches!(msg, ProjectMsg::Get { .. } | ProjectMsg::Expire) {
+            self.expire_step();
+        } else {
+            self.expire_due();
+        }
         self.dispatch(msg);
         self.arm_timer();
     }

@@ -343,3 +343,58 @@ async fn ttl_matches_a_reference_model() {
         run(seed, 250).await;
     }
 }
+
+/// More documents due at once than one sweep step removes: the gets that run between the steps
+/// never see one the sweep has not reached yet, and the sweep still finishes with no other
+/// message (the timer re-arms itself while documents are due).
+#[tokio::test]
+async fn gets_between_sweep_steps_never_see_a_due_document() {
+    let w = world().await;
+    w.set_policy(true).await;
+    const N: usize = 3_000;
+    for i in 0..N {
+        let body = json!({"exp": rfc3339_millis(T0 + 1000)});
+        w.handle
+            .write(
+                w.access.clone(),
+                C.into(),
+                WriteOp::Replace {
+                    id: format!("d{i:05}"),
+                    body: body.as_object().unwrap().clone(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    w.handle
+        .write(
+            w.access.clone(),
+            C.into(),
+            WriteOp::Replace {
+                id: "live".into(),
+                body: Map::new(),
+            },
+        )
+        .await
+        .unwrap();
+    w.clock.advance(1000);
+    // The sweep goes in id order: ask for the last ones first.
+    for i in (0..N).rev().step_by(7) {
+        let got = w
+            .handle
+            .get(w.access.clone(), C.into(), format!("d{i:05}"))
+            .await;
+        assert_eq!(got.unwrap_err().code, ErrorCode::NotFound, "d{i:05}");
+    }
+    assert!(w.handle.get(w.access.clone(), C.into(), "live".into()).await.is_ok());
+    // No other message: the timer's steps delete every one on disk.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if w.stored_ids().await == ["live"] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "swept within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.registry.stop();
+}

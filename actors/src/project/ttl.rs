@@ -1,10 +1,16 @@
 //! Time to live inside the project actor (CONTRACT section 14).
 //!
-//! Exactness comes from the actor being single-threaded: [`ProjectState::expire_due`] runs
-//! before every message and removes from memory every document due at that instant, so no
-//! get, query, aggregate, listing, listen snapshot, window or write ever meets a due document.
-//! Each removal step is one commit (one `seq`, [`Reason::Expired`], so listeners get `removed`
-//! with reason `expired`) whose deletes go through the normal commit path. A timer armed for the
+//! Exactness comes from the actor being single-threaded: before every message except a get,
+//! [`ProjectState::expire_due`] removes from memory every document due at that instant, so no
+//! query, aggregate, listing, listen snapshot, window, write or admin call ever meets a due
+//! document. A get looks at one document only, and asks [`ProjectState::is_expired`] about it;
+//! so before a get (and on a timer tick) the sweep advances by one step of [`CHUNK`] documents
+//! only ([`ProjectState::expire_step`]) and the timer is re-armed at once while documents are
+//! still due: 100,000 documents due in the same millisecond never stall the gets that arrive
+//! meanwhile, and never become visible to them.
+//!
+//! Each step is one commit (one `seq`, [`Reason::Expired`], so listeners get `removed` with
+//! reason `expired`) whose deletes go through the normal commit path. A timer armed for the
 //! earliest due time (at most [`MAX_TIMER_WAIT`] away) sends [`super::ProjectMsg::Expire`], so
 //! deletes happen within a second with no traffic at all.
 //!
@@ -24,9 +30,8 @@ use crate::collection::StoredDoc;
 use crate::commitlog::{DocChange, Reason};
 use crate::ttl::{Expiries, PolicyUpdate, due_of};
 
-/// Most documents one expiry commit deletes (storage refuses a single submit much larger than
-/// its pending bound while anything else is pending).
-pub(crate) const CHUNK: usize = 4_096;
+/// Most documents one expiry commit deletes: one step of the sweep, between two gets.
+pub(crate) const CHUNK: usize = 1_024;
 
 /// Longest the timer sleeps, so that a clock that jumps (or a test's manual clock) is noticed
 /// within a second.
@@ -84,6 +89,15 @@ impl ProjectState {
             if due.is_empty() {
                 break;
             }
+            self.expire(due);
+        }
+    }
+
+    /// One step of the sweep: at most [`CHUNK`] due documents (before a get and on a tick; the
+    /// timer is re-armed at once while more are due).
+    pub(super) fn expire_step(&mut self) {
+        let due = self.ttl.expiries.pop_due(self.env.now_millis(), CHUNK);
+        if !due.is_empty() {
             self.expire(due);
         }
     }
