@@ -102,7 +102,11 @@ async fn run() {
             doc: Bytes::from(serde_json::to_vec(&doc).unwrap()),
         });
         if batch.len() == 4096 {
-            storage.submit(std::mem::take(&mut batch)).unwrap().await.unwrap();
+            storage
+                .submit(std::mem::take(&mut batch))
+                .unwrap()
+                .await
+                .unwrap();
         }
     }
     storage.submit(batch).unwrap().await.unwrap();
@@ -170,7 +174,11 @@ async fn run() {
     baseline.sort();
     during.sort();
     let stored = storage.load_project(&project.id).unwrap().unwrap();
-    assert_eq!(stored.doc_count(), LIVE, "every expired document is deleted on disk");
+    assert_eq!(
+        stored.doc_count(),
+        LIVE,
+        "every expired document is deleted on disk"
+    );
 
     println!(
         "bench: ttl_sweep.durable_ms = {:.1} ({EXPIRING} documents due at one instant, until every delete is committed with fsync)",

@@ -386,7 +386,12 @@ async fn gets_between_sweep_steps_never_see_a_due_document() {
             .await;
         assert_eq!(got.unwrap_err().code, ErrorCode::NotFound, "d{i:05}");
     }
-    assert!(w.handle.get(w.access.clone(), C.into(), "live".into()).await.is_ok());
+    assert!(
+        w.handle
+            .get(w.access.clone(), C.into(), "live".into())
+            .await
+            .is_ok()
+    );
     // No other message: the timer's steps delete every one on disk.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
