@@ -403,3 +403,34 @@ async fn gets_between_sweep_steps_never_see_a_due_document() {
     }
     w.registry.stop();
 }
+
+/// With no message at all (no request, no stream), the actor's timer deletes a due document on
+/// disk within a second of the (manual) clock passing its time.
+#[tokio::test]
+async fn the_timer_deletes_durably_with_no_traffic() {
+    let w = world().await;
+    w.set_policy(true).await;
+    let body = json!({"exp": rfc3339_millis(T0 + 1000)});
+    w.handle
+        .write(
+            w.access.clone(),
+            C.into(),
+            WriteOp::Replace {
+                id: "a".into(),
+                body: body.as_object().unwrap().clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(w.stored_ids().await, ["a"]);
+    w.clock.advance(1000);
+    let started = std::time::Instant::now();
+    while !w.stored_ids().await.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "deleted within a second (3 s allowed on a loaded machine)"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    w.registry.stop();
+}
