@@ -50,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/projects/{id}/data", get(browse::data_page))
         .route("/dashboard/projects/{id}/keys", post(create_key))
         .route("/dashboard/projects/{id}/settings", post(update_settings))
+        .route("/dashboard/projects/{id}/ttl", post(update_ttl))
         .route(
             "/dashboard/projects/{id}/keys/{key_id}/regenerate",
             post(regenerate_key),
@@ -444,6 +445,73 @@ async fn revoke_key(
     match state.registry.delete_key(&key_id).await {
         Ok(()) => Redirect::to(&format!("/dashboard/projects/{id}")).into_response(),
         Err(e) => failure(StatusCode::NOT_FOUND, &e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct TtlForm {
+    #[serde(default)]
+    csrf: String,
+    /// One `collection: field.path` per line; the listed policies replace the current ones.
+    #[serde(default)]
+    ttl: String,
+}
+
+/// Sets the project's TTL policies (CONTRACT section 14) from one `collection: field` per line;
+/// collections not listed lose their policy. Validated by the same code as
+/// `PATCH /admin/v1/projects/{id}` (`mammoth_actors::ttl::parse_update`).
+async fn update_ttl(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    signed: Signed,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Form(form): Form<TtlForm>,
+) -> Response {
+    if let Err(r) = guard(&headers, &state, &signed, &form.csrf) {
+        return r.into_response();
+    }
+    let handle = match project(&state, &id) {
+        Ok(h) => h,
+        Err(r) => return r.into_response(),
+    };
+    let current = match handle.describe().await {
+        Ok(record) => record.ttl,
+        Err(e) => return internal(e),
+    };
+    let mut wanted = serde_json::Map::new();
+    for line in form.ttl.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Some((collection, path)) = line.split_once(':') else {
+            return failure(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "'{line}' is not a policy; write one per line as collection: field, e.g. sessions: expires_at"
+                ),
+            );
+        };
+        wanted.insert(
+            collection.trim().to_owned(),
+            serde_json::Value::String(path.trim().to_owned()),
+        );
+    }
+    for collection in current.keys() {
+        if !wanted.contains_key(collection) {
+            wanted.insert(collection.clone(), serde_json::Value::Null);
+        }
+    }
+    let update = match mammoth_actors::ttl::parse_update(&serde_json::Value::Object(wanted)) {
+        Ok(update) => update,
+        Err(e) => return failure(StatusCode::BAD_REQUEST, &e.message),
+    };
+    let update = mammoth_actors::project::ProjectUpdate {
+        ttl: Some(update),
+        ..Default::default()
+    };
+    match handle.update(update).await {
+        Ok(_) => Redirect::to(&format!("/dashboard/projects/{id}")).into_response(),
+        Err(e) if e.code == mammoth_actors::ErrorCode::BadRequest => {
+            failure(StatusCode::BAD_REQUEST, &e.message)
+        }
+        Err(e) => internal(e),
     }
 }
 

@@ -29,6 +29,7 @@ fn snapshot() -> Snapshot {
             created_at: "2026-01-01T00:00:00.000Z".into(),
             allowed_origins: Vec::new(),
             session_scope: None,
+            ttl: Default::default(),
         };
         let mut docs = BTreeMap::new();
         for i in 0..DOCS {

@@ -75,6 +75,7 @@ pub mod realtime;
 pub mod records;
 pub mod registry;
 pub mod scope;
+pub mod ttl;
 pub mod users;
 pub mod value;
 

@@ -12,6 +12,7 @@ mod auth;
 mod batch;
 mod documents;
 mod listen;
+mod ttl;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -223,6 +224,8 @@ pub enum ProjectMsg {
     Admin(AdminMsg),
     /// End-user sign-up, sign-in, sessions and magic links.
     Auth(AuthMsg),
+    /// The TTL timer: expire due documents (done before every message) and retry refused deletes.
+    Expire,
     /// Test hook: panic inside the actor, to exercise supervision.
     Crash,
     /// Ends the actor so that the supervisor reloads it from storage: sent after a failed
@@ -291,6 +294,8 @@ pub struct ProjectUpdate {
     pub allowed_origins: Option<Vec<String>>,
     /// The new session scope (`Some(None)` removes it); validated by the actor.
     pub session_scope: Option<Option<Value>>,
+    /// TTL policies to set (`Some(path)`) or remove (`None`), by collection (CONTRACT section 14).
+    pub ttl: Option<crate::ttl::PolicyUpdate>,
 }
 
 /// Operator calls on one project.
@@ -390,6 +395,8 @@ pub struct ProjectState {
     bytes: u64,
     /// The byte quota `bytes` may not grow past; 0 = no limit.
     max_bytes: u64,
+    /// Due times of documents under a TTL policy, and the expiry timer.
+    ttl: ttl::Ttl,
 }
 
 impl Actor for ProjectActor {
@@ -406,7 +413,8 @@ impl Actor for ProjectActor {
     ) -> Result<ProjectState, ActorProcessingErr> {
         // The state was built on a blocking thread before this actor existed; its realtime hub
         // needs the actor's address, so it starts here.
-        state.hub = crate::realtime::Hub::spawn(myself);
+        state.hub = crate::realtime::Hub::spawn(myself.clone());
+        state.attach_timer(myself);
         Ok(state)
     }
 
@@ -461,9 +469,11 @@ impl ProjectState {
         let log = CommitLog::new(record.id.clone(), snapshot.seq);
         let mut collections = BTreeMap::new();
         let mut stored_bytes = 0u64;
+        let mut expiries = crate::ttl::Expiries::default();
         for (name, docs) in snapshot.docs {
             let seqs = snapshot.doc_seqs.get(&name);
             let mut collection = Collection::new();
+            let name_arc: Arc<str> = name.as_str().into();
             for (id, bytes) in docs {
                 let doc = StoredDoc::from_bytes(bytes).map_err(|e| {
                     format!(
@@ -477,13 +487,16 @@ impl ProjectState {
                 let seq = seqs
                     .and_then(|s| s.get(&id).copied())
                     .unwrap_or(snapshot.seq);
+                if let Some(due) = ttl::due_at_load(&record.ttl, &name, &doc) {
+                    expiries.set(&name_arc, &id.as_str().into(), Some(due));
+                }
                 collection.insert(id, doc.with_seq(seq));
             }
             if !collection.is_empty() {
                 collections.insert(name, collection);
             }
         }
-        Ok(ProjectState {
+        let mut state = ProjectState {
             record,
             keys,
             collections,
@@ -497,10 +510,26 @@ impl ProjectState {
             streams: Arc::new(AtomicUsize::new(0)),
             bytes: stored_bytes,
             max_bytes,
-        })
+            ttl: ttl::Ttl::new(expiries),
+        };
+        // Documents already due are gone before anything is served (their deletes submitted).
+        state.expire_due();
+        Ok(state)
     }
 
     fn handle(&mut self, msg: ProjectMsg) {
+        // No message ever meets a due document (CONTRACT section 14; see `project/ttl.rs`): a
+        // get checks its one document itself, so it (and the timer) sweep one step only.
+        if matches!(msg, ProjectMsg::Get { .. } | ProjectMsg::Expire) {
+            self.expire_step();
+        } else {
+            self.expire_due();
+        }
+        self.dispatch(msg);
+        self.arm_timer();
+    }
+
+    fn dispatch(&mut self, msg: ProjectMsg) {
         match msg {
             ProjectMsg::Get {
                 access,
@@ -596,6 +625,7 @@ impl ProjectState {
             }
             ProjectMsg::Admin(msg) => self.admin(msg),
             ProjectMsg::Auth(msg) => self.auth(msg),
+            ProjectMsg::Expire => self.timer_fired(),
             ProjectMsg::Reload | ProjectMsg::Stall(_) | ProjectMsg::Admitted { .. } => {
                 unreachable!("handled before dispatch")
             }

@@ -53,6 +53,10 @@ pub struct ProjectRecord {
     /// string values may hold `{{user.id}}`. Validated when set.
     #[serde(default)]
     pub session_scope: Option<serde_json::Value>,
+    /// Time to live (CONTRACT section 14): collection name to the field path holding its
+    /// documents' expiry time. Validated when set ([`crate::ttl::parse_update`]).
+    #[serde(default)]
+    pub ttl: crate::ttl::Policies,
 }
 
 /// An API key as stored. The key string itself is never stored: only `nonce`, which the signed key

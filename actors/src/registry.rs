@@ -192,6 +192,7 @@ impl Registry {
             created_at: rfc3339_millis(self.inner.env.now_millis()),
             allowed_origins: Vec::new(),
             session_scope: None,
+            ttl: Default::default(),
         };
         let key_id = self.inner.env.new_id();
         let (key_record, key) = KeyRecord::issue(

@@ -231,6 +231,18 @@ pub(crate) fn project_page(
                     button.primary #save-settings type="submit" { "Save" }
                 }
             }
+            section.card #ttl {
+                h2 { "Time to live" }
+                p.muted { "A document whose field holds an RFC 3339 time at or before now disappears at once from reads, queries and listeners, and is deleted within a second. Other values never expire." }
+                form method="post" action={ (base) "/ttl" } {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    label for="ttl-policies" { "Policies (one per line, collection: field; empty: none)" }
+                    textarea #ttl-policies name="ttl" rows="3" placeholder="sessions: expires_at" {
+                        @for (collection, path) in &project.ttl { (collection) ": " (path) "\n" }
+                    }
+                    button.primary #save-ttl type="submit" { "Save" }
+                }
+            }
         },
     )
 }

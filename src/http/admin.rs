@@ -211,9 +211,12 @@ async fn update_project(
 ) -> Result<Response, ApiError> {
     let handle = project(&state, &id)?;
     for field in body.keys() {
-        if !matches!(field.as_str(), "name" | "allowed_origins" | "session_scope") {
+        if !matches!(
+            field.as_str(),
+            "name" | "allowed_origins" | "session_scope" | "ttl"
+        ) {
             return Err(ApiError::bad_request(format!(
-                "unknown field \"{field}\"; a project has \"name\", \"allowed_origins\" and \"session_scope\""
+                "unknown field \"{field}\"; a project has \"name\", \"allowed_origins\", \"session_scope\" and \"ttl\""
             )));
         }
     }
@@ -238,11 +241,16 @@ async fn update_project(
         Value::Null => None,
         scope => Some(scope.clone()),
     });
+    let ttl = body
+        .get("ttl")
+        .map(mammoth_actors::ttl::parse_update)
+        .transpose()?;
     let record = handle
         .update(ProjectUpdate {
             name,
             allowed_origins: origins,
             session_scope,
+            ttl,
         })
         .await?;
     Ok(axum::Json(json!(record)).into_response())

@@ -541,3 +541,70 @@ async fn an_operator_session_dies_when_its_email_leaves_the_admin_list() {
     assert_eq!(csrf, None, "the dashboard shows the sign-in page: {html}");
     s.stop().await;
 }
+
+/// Issue 15: the project page shows the TTL policies and its form sets and removes them, with
+/// the admin API's validation.
+#[tokio::test]
+async fn operators_see_and_edit_ttl_policies() {
+    let s = with_admins(None).await;
+    let cookie = sign_in(&s).await;
+    let path = format!("/dashboard/projects/{}", s.project);
+    let (_, csrf) = page(&s, &path, &cookie).await;
+    let csrf = csrf.unwrap();
+    let post = |ttl: &'static str, csrf: String| {
+        let s = &s;
+        let cookie = cookie.clone();
+        let path = path.clone();
+        async move {
+            post_form(
+                s,
+                &format!("{path}/ttl"),
+                Some(&cookie),
+                form(&[("csrf", &csrf), ("ttl", ttl)]),
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(
+        post("sessions: expires_at\n\ncarts : meta.exp\n", csrf.clone()).await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, record) = s
+        .admin(Method::GET, &format!("/projects/{}", s.project), None)
+        .await;
+    assert_eq!(
+        record["ttl"],
+        json!({"sessions": "expires_at", "carts": "meta.exp"})
+    );
+    let (html, _) = page(&s, &path, &cookie).await;
+    assert!(
+        html.contains("sessions: expires_at") && html.contains("carts: meta.exp"),
+        "{html}"
+    );
+    for bad in ["no colon here", "bad name: x", "s: a..b", "s: updated_at"] {
+        assert_eq!(
+            post(bad, csrf.clone()).await,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        post("", "wrong".into()).await,
+        StatusCode::FORBIDDEN,
+        "CSRF"
+    );
+    assert_eq!(
+        post("carts: exp", csrf.clone()).await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, record) = s
+        .admin(Method::GET, &format!("/projects/{}", s.project), None)
+        .await;
+    assert_eq!(
+        record["ttl"],
+        json!({"carts": "exp"}),
+        "unlisted ones are removed"
+    );
+    s.stop().await;
+}

@@ -24,6 +24,7 @@ mod quota;
 mod robustness;
 mod secrets;
 mod tokens;
+mod ttl;
 
 use std::path::Path;
 

@@ -35,6 +35,14 @@ impl ProjectState {
                     }
                     record.session_scope = scope;
                 }
+                if let Some(ttl) = &update.ttl {
+                    for (collection, path) in ttl {
+                        match path {
+                            Some(path) => record.ttl.insert(collection.clone(), path.clone()),
+                            None => record.ttl.remove(collection),
+                        };
+                    }
+                }
                 let result = self
                     .storage
                     .submit(vec![Mutation::PutProject {
@@ -44,6 +52,9 @@ impl ProjectState {
                     .map_err(ProjectError::from)
                     .map(|ticket| {
                         self.record = record.clone();
+                        if let Some(ttl) = &update.ttl {
+                            self.apply_policies(ttl);
+                        }
                         (record, ticket)
                     });
                 let _ = reply.send(result);
@@ -63,6 +74,7 @@ impl ProjectState {
                     .map_err(ProjectError::from)
                     .inspect(|_| {
                         self.collections.clear();
+                        self.clear_expiries();
                         self.bytes = 0;
                         self.users.clear();
                         self.log.append(Vec::new());

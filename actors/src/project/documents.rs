@@ -31,6 +31,7 @@ impl ProjectState {
         scope: Option<&Filter>,
     ) -> Result<(Bytes, u64), ProjectError> {
         self.in_scope(collection, id, scope)
+            .filter(|_| !self.is_expired(collection, id))
             .map(|doc| (doc.bytes().clone(), doc.seq()))
             .ok_or_else(|| not_found(collection, id))
     }

@@ -32,6 +32,7 @@ impl ProjectState {
     /// Appends the commit [`ProjectState::submit_commit`] numbered to the log, and hands it to
     /// the fan-out when it has a ticket to wait for.
     pub(super) fn publish(&mut self, changes: Vec<DocChange>, watch: Option<Ticket>) {
+        self.track_expiries(&changes);
         let commit = self.log.append(changes);
         if let Some(durable) = watch {
             let _ = self.hub.send(HubMsg::Commit { commit, durable });
