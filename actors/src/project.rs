@@ -24,7 +24,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::{Map, Value};
 
-use crate::collection::{Collection, StoredDoc};
+use crate::collection::Collection;
 use crate::commitlog::CommitLog;
 use crate::env::Env;
 use crate::error::ProjectError;
@@ -444,17 +444,13 @@ impl ProjectState {
         let mut collections = BTreeMap::new();
         let mut stored_bytes = 0u64;
         for (name, docs) in snapshot.docs {
-            let mut collection = Collection::new();
-            for (id, bytes) in docs {
-                let doc = StoredDoc::from_bytes(bytes).map_err(|e| {
-                    format!(
-                        "document {name}/{id} of project {} is corrupt: {e}",
-                        record.id
-                    )
-                })?;
-                stored_bytes += doc.bytes().len() as u64;
-                collection.insert(id, doc);
-            }
+            stored_bytes += docs.values().map(|b| b.len() as u64).sum::<u64>();
+            let collection = Collection::from_stored(docs).map_err(|(id, e)| {
+                format!(
+                    "document {name}/{id} of project {} is corrupt: {e}",
+                    record.id
+                )
+            })?;
             if !collection.is_empty() {
                 collections.insert(name, collection);
             }
