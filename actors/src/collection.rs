@@ -199,8 +199,8 @@ impl Collection {
             docs.sort_by(|a, b| a.0.cmp(&b.0));
             docs.dedup_by(|later, kept| later.0 == kept.0);
         }
-        let (indexes, keys) = crate::index::build_all(&docs)
-            .map_err(|(i, err)| (docs[i].0.to_string(), err))?;
+        let (indexes, keys) =
+            crate::index::build_all(&docs).map_err(|(i, err)| (docs[i].0.to_string(), err))?;
         let mut by_id = HashMap::with_capacity(docs.len());
         let mut order = Vec::with_capacity(docs.len());
         for ((id, bytes), keys) in docs.into_iter().zip(keys) {

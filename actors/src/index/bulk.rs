@@ -148,7 +148,10 @@ pub(crate) fn build_all(
     // A path no document kept (impossible: every interned path came from a document) would
     // leave an empty index; drop it to keep `FieldIndex::docs > 0`.
     for p in 0..ix.fields.len() {
-        if ix.fields[p].as_ref().is_some_and(|f: &FieldIndex| f.docs == 0) {
+        if ix.fields[p]
+            .as_ref()
+            .is_some_and(|f: &FieldIndex| f.docs == 0)
+        {
             let path = ix.fields[p].take().map(|f| f.path).unwrap_or_default();
             ix.ids.remove(&path);
             ix.free.push(p as PathId);
@@ -175,7 +178,10 @@ fn build_field(pairs: &[(&[u8], u32)], docs: &[(DocId, Bytes)]) -> BTreeMap<Valu
             Posting::One(id(sorted[i].1))
         } else {
             Posting::Many(Box::new(
-                sorted[i..j].iter().map(|&(_, d)| id(d)).collect::<BTreeSet<_>>(),
+                sorted[i..j]
+                    .iter()
+                    .map(|&(_, d)| id(d))
+                    .collect::<BTreeSet<_>>(),
             ))
         };
         entries.push((ValueKey::from_raw(key.to_vec()), posting));
