@@ -2,6 +2,10 @@
 //! from redb, rebuild every index and accept requests, and the resident memory per stored
 //! document once loaded. Prints `bench: <name> = <value> <unit>` lines.
 //!
+//! Two shapes, each in a fresh process: the ~200 B one (`million.*`) and the nested ~240 B
+//! one the external judge loads (`million.nested.*`: server-made ULID ids and timestamps, an
+//! `address` object and a `tags` array, like /work/shared/tools/perf/memory.py).
+//!
 //! Run: `cargo bench --bench million` (`MAMMOTH_BENCH_DOCS` changes the count).
 
 use std::time::Instant;
@@ -37,8 +41,45 @@ fn document(i: usize) -> serde_json::Value {
     })
 }
 
+/// The judge's nested shape: ~240 B once encoded.
+fn nested(i: usize) -> (String, serde_json::Value) {
+    let millis = 1_765_000_000_000 + i as u64 / 16;
+    let mut random = [0u8; 10];
+    random[..8].copy_from_slice(&(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
+    let id = mammoth_actors::ids::ulid(millis, random);
+    let t = mammoth_actors::ids::rfc3339_millis(millis);
+    let doc = json!({
+        "status": "active", "age": i % 90, "name": format!("user {i}"),
+        "email": format!("u{i}@example.com"), "tags": ["a", "b"],
+        "address": {"city": "Lyon", "zip": "69001"},
+        "id": id, "created_at": t, "updated_at": t,
+    });
+    (id, doc)
+}
+
+fn main() -> anyhow::Result<()> {
+    if let Ok(shape) = std::env::var("MILLION_SHAPE") {
+        return run(&shape);
+    }
+    let exe = std::env::current_exe()?;
+    for shape in ["plain", "nested"] {
+        let out = std::process::Command::new(&exe)
+            .env("MILLION_SHAPE", shape)
+            .stderr(std::process::Stdio::inherit())
+            .output()?;
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        anyhow::ensure!(out.status.success(), "the {shape} run failed");
+    }
+    Ok(())
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run(shape: &str) -> anyhow::Result<()> {
+    let prefix = if shape == "nested" {
+        "million.nested"
+    } else {
+        "million"
+    };
     let docs: usize = std::env::var("MAMMOTH_BENCH_DOCS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -65,12 +106,17 @@ async fn main() -> anyhow::Result<()> {
         let batch: Vec<Mutation> = chunk
             .iter()
             .map(|&i| {
-                let bytes = serde_json::to_vec(&document(i)).expect("encodes");
+                let (id, doc) = if prefix == "million" {
+                    (format!("u{i:08}"), document(i))
+                } else {
+                    nested(i)
+                };
+                let bytes = serde_json::to_vec(&doc).expect("encodes");
                 json_bytes += bytes.len();
                 Mutation::PutDoc {
                     project: "bench".into(),
                     collection: "users".into(),
-                    id: format!("u{i:08}"),
+                    id,
                     doc: Bytes::from(bytes),
                     seq: 1,
                 }
@@ -101,15 +147,15 @@ async fn main() -> anyhow::Result<()> {
     assert_eq!(count, docs);
     let per_doc = after.saturating_sub(before) as f64 / docs as f64;
     let avg_json = json_bytes as f64 / docs as f64;
-    println!("bench: million.documents = {docs} docs");
-    println!("bench: million.average_json = {avg_json:.0} bytes");
+    println!("bench: {prefix}.documents = {docs} docs");
+    println!("bench: {prefix}.average_json = {avg_json:.0} bytes");
     println!(
-        "bench: million.start_to_accepting = {:.2} s",
+        "bench: {prefix}.start_to_accepting = {:.2} s",
         loaded.as_secs_f64()
     );
-    println!("bench: million.resident_per_document = {per_doc:.0} bytes");
+    println!("bench: {prefix}.resident_per_document = {per_doc:.0} bytes");
     println!(
-        "bench: million.resident_vs_json = {:.2} x",
+        "bench: {prefix}.resident_vs_json = {:.2} x",
         per_doc / avg_json
     );
     Ok(())

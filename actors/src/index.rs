@@ -37,6 +37,9 @@ use serde_json::{Map, Value};
 
 use crate::value::{ValueKey, encode_index_key};
 
+mod bulk;
+pub(crate) use bulk::build_all;
+
 /// A document id, shared between the document map and every index posting.
 pub(crate) type DocId = Arc<str>;
 
@@ -205,31 +208,7 @@ impl Indexes {
 
     /// Adds every (path, value) of `doc` under `id`; returns the document's key list.
     pub(crate) fn add_doc(&mut self, id: &DocId, doc: &Map<String, Value>) -> DocKeys {
-        let mut pairs: Vec<(PathId, Vec<u8>)> = Vec::new();
-        let mut path = String::new();
-        flatten(doc, &mut path, &mut |path, value| {
-            let mut key = Vec::with_capacity(16);
-            encode_index_key(value, &mut key);
-            pairs.push((self.intern(path), key));
-            // The membership index: each distinct element under `path.`.
-            if let Value::Array(items) = value
-                && !items.is_empty()
-            {
-                let mut elems: Vec<Vec<u8>> = items
-                    .iter()
-                    .map(|item| {
-                        let mut key = Vec::with_capacity(16);
-                        encode_index_key(item, &mut key);
-                        key
-                    })
-                    .collect();
-                elems.sort_unstable();
-                elems.dedup();
-                let pid = self.intern(&crate::query::filter::membership_path(path));
-                pairs.extend(elems.into_iter().map(|k| (pid, k)));
-            }
-        });
-        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        let pairs = doc_pairs(doc, &mut |path| self.intern(path));
         let keys = DocKeys::build(&pairs);
         for (pid, key) in pairs {
             let Some(field) = self.fields[pid as usize].as_mut() else {
@@ -288,6 +267,41 @@ impl Indexes {
     }
 }
 
+/// Every `(path id, value key)` pair of `doc`, ascending: one per addressable path, plus one
+/// per distinct element of each non-empty array under its membership path. `intern` names the
+/// paths.
+pub(crate) fn doc_pairs(
+    doc: &Map<String, Value>,
+    intern: &mut impl FnMut(&str) -> PathId,
+) -> Vec<(PathId, Vec<u8>)> {
+    let mut pairs: Vec<(PathId, Vec<u8>)> = Vec::new();
+    let mut path = String::new();
+    flatten(doc, &mut path, &mut |path, value| {
+        let mut key = Vec::with_capacity(16);
+        encode_index_key(value, &mut key);
+        pairs.push((intern(path), key));
+        // The membership index: each distinct element under `path.`.
+        if let Value::Array(items) = value
+            && !items.is_empty()
+        {
+            let mut elems: Vec<Vec<u8>> = items
+                .iter()
+                .map(|item| {
+                    let mut key = Vec::with_capacity(16);
+                    encode_index_key(item, &mut key);
+                    key
+                })
+                .collect();
+            elems.sort_unstable();
+            elems.dedup();
+            let pid = intern(&crate::query::filter::membership_path(path));
+            pairs.extend(elems.into_iter().map(|k| (pid, k)));
+        }
+    });
+    pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    pairs
+}
+
 /// Calls `f(path, value)` for every addressable field path of `doc`, nested objects included,
 /// arrays as leaves. `path` is scratch space.
 pub(crate) fn flatten(
@@ -319,10 +333,11 @@ pub(crate) fn flatten(
 pub(crate) struct DocKeys(Box<[u8]>);
 
 impl DocKeys {
-    fn build(pairs: &[(PathId, Vec<u8>)]) -> DocKeys {
-        let size = pairs.iter().map(|(_, k)| k.len() + 4).sum();
+    pub(crate) fn build<K: AsRef<[u8]>>(pairs: &[(PathId, K)]) -> DocKeys {
+        let size = pairs.iter().map(|(_, k)| k.as_ref().len() + 4).sum();
         let mut out = Vec::with_capacity(size);
         for (pid, key) in pairs {
+            let key = key.as_ref();
             put_varint(&mut out, u64::from(*pid));
             put_varint(&mut out, key.len() as u64);
             out.extend_from_slice(key);

@@ -26,7 +26,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::{Map, Value};
 
-use crate::collection::{Collection, StoredDoc};
+use crate::collection::Collection;
 use crate::commitlog::CommitLog;
 use crate::env::Env;
 use crate::error::ProjectError;
@@ -472,25 +472,24 @@ impl ProjectState {
         let mut expiries = crate::ttl::Expiries::default();
         for (name, docs) in snapshot.docs {
             let seqs = snapshot.doc_seqs.get(&name);
-            let mut collection = Collection::new();
-            let name_arc: Arc<str> = name.as_str().into();
-            for (id, bytes) in docs {
-                let doc = StoredDoc::from_bytes(bytes).map_err(|e| {
-                    format!(
-                        "document {name}/{id} of project {} is corrupt: {e}",
-                        record.id
-                    )
-                })?;
-                stored_bytes += doc.bytes().len() as u64;
-                // A document written before per-document seqs were stored takes the project's
-                // last seq: later writes get higher ones, so its ETag still never repeats.
-                let seq = seqs
-                    .and_then(|s| s.get(&id).copied())
-                    .unwrap_or(snapshot.seq);
-                if let Some(due) = ttl::due_at_load(&record.ttl, &name, &doc) {
-                    expiries.set(&name_arc, &id.as_str().into(), Some(due));
+            stored_bytes += docs.values().map(|b| b.len() as u64).sum::<u64>();
+            let mut collection = Collection::from_stored(docs).map_err(|(id, e)| {
+                format!(
+                    "document {name}/{id} of project {} is corrupt: {e}",
+                    record.id
+                )
+            })?;
+            // A document written before per-document seqs were stored takes the project's
+            // last seq: later writes get higher ones, so its ETag still never repeats.
+            collection.restore_seqs(|id| seqs.and_then(|s| s.get(id).copied()), snapshot.seq);
+            if record.ttl.contains_key(name.as_str()) {
+                let name_arc: Arc<str> = name.as_str().into();
+                for id in collection.ids() {
+                    let doc = collection.get(id).expect("listed ids are present");
+                    if let Some(due) = ttl::due_at_load(&record.ttl, &name, doc) {
+                        expiries.set(&name_arc, &id.into(), Some(due));
+                    }
                 }
-                collection.insert(id, doc.with_seq(seq));
             }
             if !collection.is_empty() {
                 collections.insert(name, collection);
