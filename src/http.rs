@@ -5,6 +5,7 @@
 pub(crate) mod admin;
 mod auth;
 mod cors;
+pub mod data;
 mod documents;
 pub mod error;
 pub(crate) mod extract;
@@ -91,6 +92,7 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .merge(documents::routes())
         .merge(admin::routes())
+        .merge(data::routes())
         .merge(system::routes())
         .merge(tokens::routes())
         .merge(listen::routes())

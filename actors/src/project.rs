@@ -10,6 +10,7 @@ mod access;
 mod admin;
 mod auth;
 mod documents;
+mod import;
 mod listen;
 
 use std::collections::{BTreeMap, HashMap};
@@ -37,6 +38,7 @@ pub use crate::access::{Access, KeyRef, Principal};
 pub(crate) use admin::encode;
 pub use auth::{AuthMsg, IssuedLink};
 pub use documents::{MAX_DOC_BYTES, merge_patch};
+pub use import::{ImportDoc, ImportOutcome};
 
 /// How long a caller waits for a project actor before answering 503.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -327,6 +329,13 @@ pub enum AdminMsg {
     DocumentCount {
         /// Where the answer goes.
         reply: Reply<usize>,
+    },
+    /// Apply a chunk of imported documents in one commit (`project/import.rs`).
+    Import {
+        /// The documents, with their line numbers.
+        docs: Vec<ImportDoc>,
+        /// Where the answer goes.
+        reply: Reply<ImportOutcome>,
     },
 }
 
@@ -844,6 +853,13 @@ impl ProjectHandle {
     /// Number of documents.
     pub async fn document_count(&self) -> Result<usize, ProjectError> {
         self.call(|reply| ProjectMsg::Admin(AdminMsg::DocumentCount { reply }))
+            .await
+    }
+
+    /// Applies a chunk of imported documents as one commit; await the outcome's ticket before
+    /// reporting them imported.
+    pub async fn import(&self, docs: Vec<ImportDoc>) -> Result<ImportOutcome, ProjectError> {
+        self.call(|reply| ProjectMsg::Admin(AdminMsg::Import { docs, reply }))
             .await
     }
 

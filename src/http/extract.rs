@@ -85,7 +85,7 @@ pub(crate) fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-fn depth_of_map(map: &Map<String, Value>) -> usize {
+pub(crate) fn depth_of_map(map: &Map<String, Value>) -> usize {
     1 + map.values().map(depth_of).max().unwrap_or(0)
 }
 
