@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod backup;
 mod browser;
 mod client_keys;
 mod connections;
