@@ -6,6 +6,7 @@ pub(crate) mod admin;
 mod auth;
 mod batch;
 mod cors;
+pub mod data;
 mod documents;
 pub mod error;
 pub(crate) mod extract;
@@ -94,6 +95,7 @@ pub fn app(state: AppState) -> Router {
         .merge(documents::routes())
         .merge(batch::routes())
         .merge(admin::routes())
+        .merge(data::routes())
         .merge(system::routes())
         .merge(tokens::routes())
         .merge(listen::routes())

@@ -11,6 +11,7 @@ mod admin;
 mod auth;
 mod batch;
 mod documents;
+mod import;
 mod listen;
 mod ttl;
 
@@ -41,6 +42,7 @@ pub(crate) use admin::encode;
 pub use auth::{AuthMsg, IssuedLink};
 pub use batch::{Applied, BatchError, BatchOp, MAX_BATCH_OPS, OpResult};
 pub use documents::{MAX_DOC_BYTES, merge_patch};
+pub use import::{ImportDoc, ImportOutcome};
 
 /// How long a caller waits for a project actor before answering 503.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -350,6 +352,13 @@ pub enum AdminMsg {
     DocumentCount {
         /// Where the answer goes.
         reply: Reply<usize>,
+    },
+    /// Apply a chunk of imported documents in one commit (`project/import.rs`).
+    Import {
+        /// The documents, with their line numbers.
+        docs: Vec<ImportDoc>,
+        /// Where the answer goes.
+        reply: Reply<ImportOutcome>,
     },
 }
 
@@ -952,6 +961,13 @@ impl ProjectHandle {
     /// Number of documents.
     pub async fn document_count(&self) -> Result<usize, ProjectError> {
         self.call(|reply| ProjectMsg::Admin(AdminMsg::DocumentCount { reply }))
+            .await
+    }
+
+    /// Applies a chunk of imported documents as one commit; await the outcome's ticket before
+    /// reporting them imported.
+    pub async fn import(&self, docs: Vec<ImportDoc>) -> Result<ImportOutcome, ProjectError> {
+        self.call(|reply| ProjectMsg::Admin(AdminMsg::Import { docs, reply }))
             .await
     }
 

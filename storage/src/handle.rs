@@ -253,8 +253,14 @@ impl Storage {
         if project.as_bytes().contains(&0) {
             return Err(StorageError::InvalidName(project.to_owned()));
         }
+        let db = self.database()?;
+        load::load_project(&db, project)
+    }
+
+    /// The open database, for read transactions.
+    pub(crate) fn database(&self) -> Result<Arc<Database>, StorageError> {
         match self.inner.shared.database() {
-            Some(db) => load::load_project(&db, project),
+            Some(db) => Ok(db),
             None if self.is_closed() => Err(StorageError::Closed),
             None => Err(StorageError::Io(
                 "the database is being reopened after an IO error".into(),

@@ -39,6 +39,8 @@
 //! - `apply.rs`: how one batch of [`Mutation`]s becomes one write transaction.
 //! - `schema.rs`: every table, once, the key encoding and the format version check.
 //! - `load.rs`: reading everything on start, and one project on an actor restart.
+//! - `backup.rs`: online backups into a new file and a project's export, each from one read
+//!   transaction.
 //! - [`Ticket`] (`ticket.rs`): the durability ticket a submit returns.
 //! - [`StorageConfig`], [`Durability`], [`StorageError`], [`StorageStats`], [`Snapshot`].
 //!
@@ -53,6 +55,7 @@
 #![warn(missing_docs)]
 
 mod apply;
+mod backup;
 mod config;
 mod error;
 #[cfg(any(test, feature = "testing"))]
@@ -69,6 +72,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use backup::{BackupInfo, Export};
 pub use config::{Durability, StorageConfig};
 pub use error::StorageError;
 #[cfg(any(test, feature = "testing"))]

@@ -5,6 +5,7 @@
 //! writer's commit signal (`Gate::wait_until`), never on a sleep.
 
 mod clear;
+mod backup;
 mod durability;
 mod format;
 mod model;

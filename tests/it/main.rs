@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod batch;
+mod backup;
 mod browser;
 mod client_keys;
 mod connections;

@@ -127,6 +127,9 @@ impl ProjectState {
             AdminMsg::DocumentCount { reply } => {
                 let _ = reply.send(Ok(self.collections.values().map(|c| c.len()).sum()));
             }
+            AdminMsg::Import { docs, reply } => {
+                let _ = reply.send(self.import(docs));
+            }
         }
     }
 
