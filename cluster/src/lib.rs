@@ -27,11 +27,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mammoth_storage::{Mutation, Replicator, Snapshot, Storage, StorageError, Ticket};
+use mammoth_storage::{Mutation, Promise, Replicator, Snapshot, Storage, StorageError, Ticket};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Config, SnapshotPolicy};
-use tokio::runtime::Handle;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use auth::ClusterKey;
@@ -127,9 +126,14 @@ pub struct Cluster {
     key: ClusterKey,
     liveness: Arc<Liveness>,
     applied: watch::Receiver<u64>,
-    runtime: Handle,
+    /// Proposals in the order they were made (see [`propose_in_order`]).
+    proposals: mpsc::UnboundedSender<Proposal>,
     prober: JoinHandle<()>,
+    proposer: JoinHandle<()>,
 }
+
+/// One commit and the tickets waiting for it.
+type Proposal = (Command, Vec<Promise>);
 
 impl Cluster {
     /// Starts this node's raft over `storage` (opened from the data directory; `loaded` is what
@@ -198,11 +202,9 @@ impl Cluster {
             }
         }
 
-        let prober = tokio::spawn(probe(
-            network,
-            config.node_id,
-            config.peers.clone(),
-        ));
+        let prober = tokio::spawn(probe(network, config.node_id, config.peers.clone()));
+        let (proposals, queue) = mpsc::unbounded_channel();
+        let proposer = tokio::spawn(propose_in_order(raft.clone(), queue));
         Ok(Cluster {
             node_id: config.node_id,
             peers: config.peers,
@@ -210,8 +212,9 @@ impl Cluster {
             key: config.key,
             liveness,
             applied,
-            runtime: Handle::current(),
+            proposals,
             prober,
+            proposer,
         })
     }
 
@@ -290,6 +293,7 @@ impl Cluster {
     /// Stops raft (the peer routes then answer errors) and the health prober.
     pub async fn shutdown(&self) {
         self.prober.abort();
+        self.proposer.abort();
         let _ = self.raft.shutdown().await;
     }
 
@@ -310,20 +314,62 @@ async fn write(raft: Raft, mutations: Vec<Mutation>) -> Result<(), StorageError>
     }
 }
 
+/// Hands proposals to raft one at a time, in the order the actors made them (a project's two
+/// writes of one document must reach the log in the order memory applied them), then waits for
+/// each outcome on a task of its own so proposals keep flowing.
+async fn propose_in_order(raft: Raft, mut queue: mpsc::UnboundedReceiver<Proposal>) {
+    while let Some((command, promises)) = queue.recv().await {
+        match raft.client_write_ff(command).await {
+            Ok(outcome) => {
+                tokio::spawn(async move {
+                    let result = match outcome.await {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err(ClientWriteError::ForwardToLeader(_))) => {
+                            Err(StorageError::Overloaded)
+                        }
+                        Ok(Err(e)) => Err(StorageError::Io(e.to_string())),
+                        Err(_) => Err(StorageError::Closed),
+                    };
+                    for p in promises {
+                        p.keep(result.clone());
+                    }
+                });
+            }
+            Err(_) => {
+                for p in promises {
+                    p.keep(Err(StorageError::Closed));
+                }
+            }
+        }
+    }
+}
+
+impl Cluster {
+    fn enqueue(&self, mutations: Vec<Mutation>, tickets: usize) -> Vec<Ticket> {
+        let (promises, out): (Vec<Promise>, Vec<Ticket>) =
+            (0..tickets).map(|_| Ticket::promise()).unzip();
+        // A closed queue (shut down) drops the promises: the tickets complete with `Closed`.
+        let _ = self.proposals.send((Command { mutations }, promises));
+        out
+    }
+}
+
 impl Replicator for Cluster {
     fn propose(&self, mutations: Vec<Mutation>) -> Ticket {
-        let (promise, ticket) = Ticket::promise();
-        let raft = self.raft.clone();
-        self.runtime.spawn(async move {
-            promise.keep(write(raft, mutations).await);
-        });
-        ticket
+        let mut tickets = self.enqueue(mutations, 1);
+        tickets.pop().expect("one ticket")
+    }
+
+    fn propose_watched(&self, mutations: Vec<Mutation>) -> (Ticket, Ticket) {
+        let mut tickets = self.enqueue(mutations, 2);
+        let watch = tickets.pop().expect("two tickets");
+        (tickets.pop().expect("two tickets"), watch)
     }
 
     fn read_barrier(&self) -> Ticket {
         let (promise, ticket) = Ticket::promise();
         let raft = self.raft.clone();
-        self.runtime.spawn(async move {
+        tokio::spawn(async move {
             let result = match raft.ensure_linearizable().await {
                 Ok(_) => Ok(()),
                 Err(RaftError::APIError(_)) => Err(StorageError::Overloaded),
@@ -338,6 +384,7 @@ impl Replicator for Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.prober.abort();
+        self.proposer.abort();
     }
 }
 

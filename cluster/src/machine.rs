@@ -63,7 +63,7 @@ impl StateMachine {
         // so wait for room (the state machine is the writer's only client on a follower).
         let mut backoff = Duration::from_millis(1);
         loop {
-            match self.storage.submit(mutations.clone()) {
+            match self.storage.submit_local(mutations.clone()) {
                 Ok(ticket) => return ticket.await,
                 Err(StorageError::Overloaded) => {
                     tokio::time::sleep(backoff).await;

@@ -20,6 +20,10 @@ pub trait Replicator: Send + Sync + 'static {
     /// forwards); with another error when the commit's fate is unknown.
     fn propose(&self, mutations: Vec<Mutation>) -> Ticket;
 
+    /// [`Replicator::propose`] with a second ticket that completes no earlier than the first
+    /// (for the realtime fan-out, as [`Storage::submit_watched`](crate::Storage::submit_watched)).
+    fn propose_watched(&self, mutations: Vec<Mutation>) -> (Ticket, Ticket);
+
     /// Whether this node may serve reads and take writes now (it is the leader and a majority
     /// confirmed it after the last acknowledged write; a read-index check). Completes with `Ok`
     /// or `Overloaded` like [`Replicator::propose`].
