@@ -6,6 +6,7 @@ pub(crate) mod admin;
 mod auth;
 mod cors;
 mod documents;
+mod cluster;
 pub mod error;
 pub(crate) mod extract;
 mod listen;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub passwords: PasswordPool,
     /// Operators' sign-in links and dashboard sessions.
     pub operators: Operators,
+    /// This node's cluster membership (`--cluster`); `None` on a single node.
+    pub cluster: Option<Arc<crate::cluster::ClusterNode>>,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ impl AppState {
             mailer,
             passwords: PasswordPool::for_this_machine(),
             operators,
+            cluster: None,
         }
     }
 }
@@ -96,6 +100,7 @@ pub fn app(state: AppState) -> Router {
         .merge(listen::routes())
         .merge(auth::routes())
         .merge(crate::dashboard::routes())
+        .merge(cluster::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
@@ -103,6 +108,14 @@ pub fn app(state: AppState) -> Router {
         router.route_layer(axum::middleware::from_fn(crate::telemetry::track))
     } else {
         router
+    };
+    // Cluster mode only: a single node never pays for the ownership gate.
+    let router = match state.cluster.clone() {
+        Some(node) => router.layer(axum::middleware::from_fn_with_state(
+            node,
+            crate::cluster::gate,
+        )),
+        None => router,
     };
     router
         .layer(axum::middleware::from_fn(cors::cors))
