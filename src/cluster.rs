@@ -45,7 +45,12 @@ impl ClusterNode {
     }
 }
 
-async fn own(cluster: Arc<Cluster>, registry: Registry, storage: Storage, serving: watch::Sender<bool>) {
+async fn own(
+    cluster: Arc<Cluster>,
+    registry: Registry,
+    storage: Storage,
+    serving: watch::Sender<bool>,
+) {
     let me = cluster.node_id();
     loop {
         if serving.is_closed() {

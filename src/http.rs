@@ -4,9 +4,9 @@
 
 pub(crate) mod admin;
 mod auth;
+mod cluster;
 mod cors;
 mod documents;
-mod cluster;
 pub mod error;
 pub(crate) mod extract;
 mod listen;

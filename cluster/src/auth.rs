@@ -44,7 +44,10 @@ impl ClusterKey {
 
     /// The header value for a request to `path` with `body`.
     pub(crate) fn sign(&self, path: &str, body: &[u8]) -> String {
-        self.mac(path, body).iter().map(|b| format!("{b:02x}")).collect()
+        self.mac(path, body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The header value for a request to `path` with `body` (for tests that speak to the peer

@@ -425,7 +425,9 @@ pub fn parse_peers(list: &str) -> Result<BTreeMap<u64, String>, ClusterError> {
             return Err(ClusterError::Config(format!("`{addr}` is not HOST:PORT")));
         }
         if peers.insert(id, addr.to_owned()).is_some() {
-            return Err(ClusterError::Config(format!("node id {id} is listed twice")));
+            return Err(ClusterError::Config(format!(
+                "node id {id} is listed twice"
+            )));
         }
     }
     if peers.is_empty() {

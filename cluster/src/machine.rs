@@ -134,9 +134,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         NoSnapshots
     }
 
-    async fn begin_receiving_snapshot(
-        &mut self,
-    ) -> Result<Box<Cursor<Vec<u8>>>, RaftStorageError> {
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, RaftStorageError> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
@@ -152,7 +150,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         .into())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, RaftStorageError> {
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, RaftStorageError> {
         Ok(None)
     }
 }

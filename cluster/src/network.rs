@@ -246,7 +246,11 @@ async fn snapshot(State(peer): State<Peer>, uri: Uri, headers: HeaderMap, body: 
 async fn health(State(peer): State<Peer>, uri: Uri, headers: HeaderMap) -> Response {
     let mac = headers.get(HEADER).map(|v| v.as_bytes()).unwrap_or(b"");
     if !peer.key.verify(uri.path(), b"", mac) {
-        return refuse(StatusCode::UNAUTHORIZED, "unauthorized", "missing cluster MAC");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing cluster MAC",
+        );
     }
     axum::Json(serde_json::json!({"status": "ok"})).into_response()
 }

@@ -92,12 +92,20 @@ async fn ids_on(storage: &Storage) -> BTreeSet<String> {
         .await
         .unwrap()
         .expect("load")
-        .map(|p| p.docs.get("c").map(|c| c.keys().cloned().collect()).unwrap_or_default())
+        .map(|p| {
+            p.docs
+                .get("c")
+                .map(|c| c.keys().cloned().collect())
+                .unwrap_or_default()
+        })
         .unwrap_or_default()
 }
 
 /// Writes through whichever node leads; a refusal (no leader, not leader) moves on.
-async fn write_somewhere(nodes: &Mutex<Vec<Arc<Cluster>>>, m: Mutation) -> Result<(), StorageError> {
+async fn write_somewhere(
+    nodes: &Mutex<Vec<Arc<Cluster>>>,
+    m: Mutation,
+) -> Result<(), StorageError> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let candidates: Vec<Arc<Cluster>> = nodes.lock().unwrap().clone();
@@ -139,7 +147,9 @@ async fn acknowledged_writes_survive_the_leaders_loss_and_a_returning_node_catch
     let peers: BTreeMap<u64, String> = (1..=3u64)
         .map(|id| (id, addrs[id as usize - 1].to_string()))
         .collect();
-    let dirs: Vec<PathBuf> = (1..=3).map(|id| root.path().join(format!("n{id}"))).collect();
+    let dirs: Vec<PathBuf> = (1..=3)
+        .map(|id| root.path().join(format!("n{id}")))
+        .collect();
 
     let mut nodes = Vec::new();
     for (i, l) in listeners.into_iter().enumerate() {
@@ -147,10 +157,18 @@ async fn acknowledged_writes_survive_the_leaders_loss_and_a_returning_node_catch
         nodes.push(start(id, &dirs[i], &peers, &key, tokio_listener(l)).await);
     }
     for n in &nodes {
-        assert!(n.cluster.wait_leader(Duration::from_secs(10)).await.is_some());
+        assert!(
+            n.cluster
+                .wait_leader(Duration::from_secs(10))
+                .await
+                .is_some()
+        );
     }
     let live = Arc::new(Mutex::new(
-        nodes.iter().map(|n| Arc::clone(&n.cluster)).collect::<Vec<_>>(),
+        nodes
+            .iter()
+            .map(|n| Arc::clone(&n.cluster))
+            .collect::<Vec<_>>(),
     ));
     write_somewhere(
         &live,
@@ -178,7 +196,6 @@ async fn acknowledged_writes_survive_the_leaders_loss_and_a_returning_node_catch
             }
         }));
     }
-    
 
     // Kill the leader once some writes are in.
     while acked.lock().unwrap().len() < 60 {
@@ -196,14 +213,24 @@ async fn acknowledged_writes_survive_the_leaders_loss_and_a_returning_node_catch
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let failover = killed.elapsed();
-    println!("failover: {} ms (leader {leader} stopped)", failover.as_millis());
-    assert!(failover < Duration::from_secs(5), "failover took {failover:?}");
+    println!(
+        "failover: {} ms (leader {leader} stopped)",
+        failover.as_millis()
+    );
+    assert!(
+        failover < Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
 
     for w in writers {
         w.await.unwrap();
     }
     let acked: BTreeSet<String> = acked.lock().unwrap().clone();
-    assert!(acked.len() > 100, "only {} writes acknowledged", acked.len());
+    assert!(
+        acked.len() > 100,
+        "only {} writes acknowledged",
+        acked.len()
+    );
 
     // Every acknowledged write is on both survivors' storage.
     let new_leader = nodes[0].cluster.leader().expect("a new leader");
@@ -225,7 +252,9 @@ async fn acknowledged_writes_survive_the_leaders_loss_and_a_returning_node_catch
     let listener = tokio::net::TcpListener::bind(addrs[i]).await.unwrap();
     let back = start(leader, &dirs[i], &peers, &key, listener).await;
     assert!(
-        back.cluster.wait_applied(top, Duration::from_secs(20)).await,
+        back.cluster
+            .wait_applied(top, Duration::from_secs(20))
+            .await,
         "the returning node applied only up to {} of {top}",
         back.cluster.applied()
     );
@@ -249,7 +278,10 @@ async fn peer_requests_without_the_cluster_mac_are_refused() {
     let addr = listener.local_addr().unwrap();
     let peers: BTreeMap<u64, String> = [(1, addr.to_string())].into();
     let node = start(1, root.path(), &peers, &key, tokio_listener(listener)).await;
-    assert_eq!(node.cluster.wait_leader(Duration::from_secs(10)).await, Some(1));
+    assert_eq!(
+        node.cluster.wait_leader(Duration::from_secs(10)).await,
+        Some(1)
+    );
 
     let client = reqwest::Client::new();
     let body = r#"{"vote":{"leader_id":{"term":99,"node_id":2},"committed":true},"prev_log_id":null,"entries":[],"leader_commit":null}"#;
@@ -272,7 +304,10 @@ async fn peer_requests_without_the_cluster_mac_are_refused() {
     let bad = "not json";
     let answer = client
         .post(format!("http://{addr}/peer/v1/append"))
-        .header("x-mammoth-peer-mac", key.sign_for_test("/peer/v1/append", bad.as_bytes()))
+        .header(
+            "x-mammoth-peer-mac",
+            key.sign_for_test("/peer/v1/append", bad.as_bytes()),
+        )
         .body(bad)
         .send()
         .await
