@@ -204,42 +204,42 @@ fn open<T: DeserializeOwned>(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<T, Response> {
+) -> Result<T, Box<Response>> {
     let mac = headers.get(HEADER).map(|v| v.as_bytes()).unwrap_or(b"");
     if !peer.key.verify(uri.path(), body, mac) {
-        return Err(refuse(
+        return Err(Box::new(refuse(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "peer requests must carry the cluster MAC (same --jwt-secret on every node)",
-        ));
+        )));
     }
     serde_json::from_slice(body).map_err(|e| {
-        refuse(
+        Box::new(refuse(
             StatusCode::BAD_REQUEST,
             "bad_request",
             &format!("not a raft request: {e}"),
-        )
+        ))
     })
 }
 
 async fn append(State(peer): State<Peer>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     match open::<AppendEntriesRequest<TypeConfig>>(&peer, &uri, &headers, &body) {
         Ok(rpc) => axum::Json(peer.raft.append_entries(rpc).await).into_response(),
-        Err(refused) => refused,
+        Err(refused) => *refused,
     }
 }
 
 async fn vote(State(peer): State<Peer>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     match open::<VoteRequest<NodeId>>(&peer, &uri, &headers, &body) {
         Ok(rpc) => axum::Json(peer.raft.vote(rpc).await).into_response(),
-        Err(refused) => refused,
+        Err(refused) => *refused,
     }
 }
 
 async fn snapshot(State(peer): State<Peer>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     match open::<InstallSnapshotRequest<TypeConfig>>(&peer, &uri, &headers, &body) {
         Ok(rpc) => axum::Json(peer.raft.install_snapshot(rpc).await).into_response(),
-        Err(refused) => refused,
+        Err(refused) => *refused,
     }
 }
 

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod browser;
 mod client_keys;
+mod cluster;
 mod connections;
 mod cors;
 mod credentials;
