@@ -61,6 +61,17 @@ pub struct Config {
     /// Each project's quota on the encoded bytes of its stored documents
     /// (`--max-project-bytes`, CONTRACT section 18); a write past it answers 413. 0 = no limit.
     pub max_project_bytes: u64,
+    /// Cluster mode (`--node-id`, `--cluster`, CONTRACT section 16); `None` is a single node.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// This node's place in a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// `--node-id`.
+    pub node_id: u64,
+    /// `--cluster`: every node's peer address, by id.
+    pub peers: std::collections::BTreeMap<u64, String>,
 }
 
 impl Config {
@@ -78,6 +89,7 @@ impl Config {
             admin_emails: Vec::new(),
             connections: Default::default(),
             max_project_bytes: 0,
+            cluster: None,
         }
     }
 

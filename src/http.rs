@@ -5,6 +5,7 @@
 pub(crate) mod admin;
 mod auth;
 mod batch;
+mod cluster;
 mod cors;
 pub mod data;
 mod documents;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub passwords: PasswordPool,
     /// Operators' sign-in links and dashboard sessions.
     pub operators: Operators,
+    /// This node's cluster membership (`--cluster`); `None` on a single node.
+    pub cluster: Option<Arc<crate::cluster::ClusterNode>>,
 }
 
 impl AppState {
@@ -84,6 +87,7 @@ impl AppState {
             mailer,
             passwords: PasswordPool::for_this_machine(),
             operators,
+            cluster: None,
         }
     }
 }
@@ -102,6 +106,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::routes())
         .merge(openapi::routes())
         .merge(crate::dashboard::routes())
+        .merge(cluster::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
@@ -109,6 +114,14 @@ pub fn app(state: AppState) -> Router {
         router.route_layer(axum::middleware::from_fn(crate::telemetry::track))
     } else {
         router
+    };
+    // Cluster mode only: a single node never pays for the ownership gate.
+    let router = match state.cluster.clone() {
+        Some(node) => router.layer(axum::middleware::from_fn_with_state(
+            node,
+            crate::cluster::gate,
+        )),
+        None => router,
     };
     router
         .layer(axum::middleware::from_fn(cors::cors))

@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cluster;
 pub mod config;
 pub mod connections;
 pub mod credcache;

@@ -95,6 +95,13 @@ struct ServeArgs {
     /// answers 413 (deletes and shrinking writes always pass). 0 means no limit.
     #[arg(long, env = "MAMMOTH_MAX_PROJECT_BYTES", default_value_t = 0)]
     max_project_bytes: u64,
+    /// This node's id in the cluster (with --cluster).
+    #[arg(long, env = "MAMMOTH_NODE_ID", requires = "cluster")]
+    node_id: Option<u64>,
+    /// Every node's peer address: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT (the same on every node;
+    /// with --node-id, --jwt-secret and --data). This node serves raft on its own entry.
+    #[arg(long, env = "MAMMOTH_CLUSTER", requires = "node_id")]
+    cluster: Option<String>,
     /// Enable test-only routes (a panic hook). Never in production.
     #[arg(long, env = "MAMMOTH_TEST_HOOKS", hide = true)]
     test_hooks: bool,
@@ -178,6 +185,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
         max_project_bytes: args.max_project_bytes,
+        cluster: match (&args.cluster, args.node_id) {
+            (Some(list), Some(node_id)) => Some(mammoth::config::ClusterSettings {
+                node_id,
+                peers: mammoth_cluster::parse_peers(list)?,
+            }),
+            _ => None,
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

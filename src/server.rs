@@ -11,6 +11,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use mammoth_actors::records::{IssuedKey, ProjectRecord};
 use mammoth_actors::registry::Registry;
+use mammoth_cluster::{Cluster, ClusterConfig, ClusterKey, Timing};
 use mammoth_storage::{Durability, Mutation, Storage, StorageConfig};
 use tokio::net::TcpListener;
 
@@ -40,6 +41,8 @@ pub struct Server {
     storage: Storage,
     bootstrap: Option<Bootstrap>,
     operator_link: Option<String>,
+    /// Cluster mode: the raft member and the task serving its peer port.
+    cluster: Option<(Arc<Cluster>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Server {
@@ -88,6 +91,10 @@ impl Server {
             }
         };
         let signer = Arc::new(KeySigner::new(&secret));
+        let cluster = match &config.cluster {
+            None => None,
+            Some(settings) => Some(start_cluster(settings, &config, &storage, &snapshot).await?),
+        };
         let mut meta = std::mem::take(&mut snapshot.meta);
 
         let documents: usize = snapshot
@@ -112,7 +119,9 @@ impl Server {
             "loaded"
         );
 
-        let bootstrap = if registry.projects().is_empty() {
+        // A cluster's nodes would each make a `default` project of their own: operators create
+        // projects through the admin API on the owner instead.
+        let bootstrap = if registry.projects().is_empty() && cluster.is_none() {
             let (project, key) = registry
                 .create_project("default".into())
                 .await
@@ -123,6 +132,13 @@ impl Server {
         };
 
         let mut state = AppState::new(registry, signer, Arc::new(config), addr, storage.clone());
+        if let Some((member, _)) = &cluster {
+            state.cluster = Some(Arc::new(crate::cluster::ClusterNode::start(
+                Arc::clone(member),
+                state.registry.clone(),
+                storage.clone(),
+            )));
+        }
         state.operators = Operators::load(
             &state.config.admin_emails,
             state.config.env.clone(),
@@ -151,6 +167,7 @@ impl Server {
             storage,
             bootstrap,
             operator_link,
+            cluster,
         })
     }
 
@@ -195,17 +212,70 @@ impl Server {
             listener,
             state,
             storage,
+            cluster,
             ..
         } = self;
         let registry = state.registry.clone();
         let limits = state.config.connections;
         let app = http::app(state);
         crate::connections::serve(listener, app, limits, shutdown).await;
+        if let Some((member, peer)) = cluster {
+            member.shutdown().await;
+            peer.abort();
+        }
         registry.stop();
         let closed = tokio::task::spawn_blocking(move || storage.close()).await;
         closed?.context("flushing storage")?;
         Ok(())
     }
+}
+
+/// Starts this node's raft member over `storage`, routes every later submit through it, and
+/// serves its peer port.
+async fn start_cluster(
+    settings: &crate::config::ClusterSettings,
+    config: &Config,
+    storage: &Storage,
+    loaded: &mammoth_storage::Snapshot,
+) -> anyhow::Result<(Arc<Cluster>, tokio::task::JoinHandle<()>)> {
+    let Some(jwt_secret) = &config.jwt_secret else {
+        anyhow::bail!(
+            "cluster mode needs the same --jwt-secret on every node (it signs API keys and, derived, every peer request)"
+        );
+    };
+    let StorageMode::Disk { dir, .. } = &config.storage else {
+        anyhow::bail!("cluster mode needs --data (the raft log lives beside mammoth.redb)");
+    };
+    let peer_addr = settings
+        .peers
+        .get(&settings.node_id)
+        .with_context(|| format!("--cluster does not list --node-id {}", settings.node_id))?
+        .clone();
+    let peer_listener = TcpListener::bind(&peer_addr)
+        .await
+        .with_context(|| format!("binding the peer address {peer_addr}"))?;
+    let member = Cluster::start(
+        ClusterConfig {
+            node_id: settings.node_id,
+            peers: settings.peers.clone(),
+            dir: dir.clone(),
+            key: ClusterKey::derive(jwt_secret.as_bytes()),
+            timing: Timing::default(),
+        },
+        storage.clone(),
+        loaded,
+    )
+    .await?;
+    let member = Arc::new(member);
+    storage.replicate_through(member.clone())?;
+    let router = member.router();
+    let peer = tokio::spawn(async move {
+        if let Err(e) = axum::serve(peer_listener, router).await {
+            tracing::error!(error = %e, "the peer listener stopped");
+        }
+    });
+    tracing::info!(node = settings.node_id, peer = %peer_addr, "cluster member started");
+    Ok((member, peer))
 }
 
 /// The shortest `--jwt-secret` accepted (HS256 wants a key as long as its hash).

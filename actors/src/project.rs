@@ -706,6 +706,16 @@ impl ProjectHandle {
         self.inner.actor.store(Arc::new(actor));
     }
 
+    /// Swaps in a new actor and answers the one it replaces (cluster reload).
+    pub(crate) fn swap_actor(&self, actor: ActorRef<ProjectMsg>) -> Arc<ActorRef<ProjectMsg>> {
+        self.inner.actor.swap(Arc::new(actor))
+    }
+
+    /// Stops the project's actor (a project that is gone after a cluster reload).
+    pub(crate) fn stop(&self) {
+        self.inner.actor.load().stop(None);
+    }
+
     async fn call<T: Send + 'static>(
         &self,
         build: impl FnOnce(Reply<T>) -> ProjectMsg,

@@ -28,6 +28,8 @@ use crate::ids::rfc3339_millis;
 use crate::project::{ProjectActor, ProjectArgs, ProjectHandle, ProjectMsg, ProjectState};
 use crate::records::{IssuedKey, KeyMinter, KeyRecord, Permission, ProjectRecord};
 
+mod reload;
+
 type ProjectMap = HashMap<String, ProjectHandle>;
 /// Which project each live actor serves, to restart the right one.
 type Children = Arc<Mutex<HashMap<ActorId, String>>>;

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -19,6 +19,7 @@ use tracing::{error, info};
 use crate::config::{Durability, StorageConfig};
 use crate::error::{StorageError, describe, io};
 use crate::mutation::Mutation;
+use crate::replicate::Replicator;
 use crate::snapshot::{ProjectSnapshot, Snapshot};
 use crate::stats::StorageStats;
 use crate::ticket::Ticket;
@@ -47,6 +48,8 @@ struct Inner {
     tickets_wait: bool,
     max_pending: usize,
     max_pending_bytes: usize,
+    /// Set once in cluster mode: submits become proposals (see [`Storage::replicate_through`]).
+    replicator: OnceLock<Arc<dyn Replicator>>,
 }
 
 /// Where the database lives.
@@ -130,6 +133,7 @@ impl Storage {
             tickets_wait: mode.tickets_wait(),
             max_pending: config.max_pending,
             max_pending_bytes: config.max_pending_bytes,
+            replicator: OnceLock::new(),
         };
         Ok((
             Storage {
@@ -145,7 +149,38 @@ impl Storage {
     /// nothing) when `max_pending` mutations already wait for the disk, `Closed` after
     /// [`Storage::close`], and `InvalidName` for a NUL in a name. The ticket completes after the
     /// fsync'd commit in `Sync` mode on a file, and at once otherwise.
+    ///
+    /// In cluster mode ([`Storage::replicate_through`]) the mutations are proposed to the
+    /// replicated log instead; the ticket then completes once they are committed on a majority
+    /// and applied here.
     pub fn submit(&self, mutations: Vec<Mutation>) -> Result<Ticket, StorageError> {
+        for mutation in &mutations {
+            mutation.check_names()?;
+        }
+        if let Some(replicator) = self.inner.replicator.get() {
+            return Ok(replicator.propose(mutations));
+        }
+        self.submit_local(mutations)
+    }
+
+    /// Routes every later [`Storage::submit`] through `replicator` (cluster mode). Set once, at
+    /// start, before any project actor writes; a second call is refused. Single-node servers
+    /// never call it and pay one empty `OnceLock` check per submit.
+    pub fn replicate_through(&self, replicator: Arc<dyn Replicator>) -> Result<(), StorageError> {
+        self.inner
+            .replicator
+            .set(replicator)
+            .map_err(|_| StorageError::Io("a replicator is already set".into()))
+    }
+
+    /// Whether submits are proposals to a replicated log.
+    pub fn is_replicated(&self) -> bool {
+        self.inner.replicator.get().is_some()
+    }
+
+    /// [`Storage::submit`] to this node's own file, whatever the mode: how the replicated log's
+    /// state machine applies committed entries.
+    pub fn submit_local(&self, mutations: Vec<Mutation>) -> Result<Ticket, StorageError> {
         for mutation in &mutations {
             mutation.check_names()?;
         }
@@ -194,6 +229,12 @@ impl Storage {
         &self,
         mutations: Vec<Mutation>,
     ) -> Result<(Ticket, Ticket), StorageError> {
+        if let Some(replicator) = self.inner.replicator.get() {
+            for mutation in &mutations {
+                mutation.check_names()?;
+            }
+            return Ok(replicator.propose_watched(mutations));
+        }
         let ticket = self.submit(mutations)?;
         Ok((ticket, self.durable_point()))
     }
@@ -261,6 +302,18 @@ impl Storage {
     pub(crate) fn database(&self) -> Result<Arc<Database>, StorageError> {
         match self.inner.shared.database() {
             Some(db) => Ok(db),
+            None if self.is_closed() => Err(StorageError::Closed),
+            None => Err(StorageError::Io(
+                "the database is being reopened after an IO error".into(),
+            )),
+        }
+    }
+
+    /// Reads everything committed, as [`Storage::open`] does (a node that becomes a cluster's
+    /// leader rebuilds its projects from it). Blocking IO, like `load_project`.
+    pub fn load_everything(&self) -> Result<Snapshot, StorageError> {
+        match self.inner.shared.database() {
+            Some(db) => load::load_all(&db),
             None if self.is_closed() => Err(StorageError::Closed),
             None => Err(StorageError::Io(
                 "the database is being reopened after an IO error".into(),

@@ -10,6 +10,7 @@ use crate::error::StorageError;
 /// contract restricts them to `[A-Za-z0-9_.-]`, and `submit` refuses a NUL with
 /// [`StorageError::InvalidName`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Mutation {
     /// Server-wide settings (the signing secret, format version, ...).
     PutMeta {

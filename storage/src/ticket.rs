@@ -45,6 +45,13 @@ impl Ticket {
         (tx, Ticket(State::Waiting(rx)))
     }
 
+    /// A ticket and the [`Promise`] that completes it: how a durability layer outside this crate
+    /// (replication) hands out tickets of its own.
+    pub fn promise() -> (Promise, Ticket) {
+        let (ack, ticket) = Ticket::pending();
+        (Promise(ack), ticket)
+    }
+
     /// Blocks the calling thread until the ticket completes. For threads outside an async
     /// runtime (benchmarks, tools, shutdown code); async code should `.await` the ticket instead.
     pub fn wait(mut self) -> Result<(), StorageError> {
@@ -75,6 +82,18 @@ impl Future for Ticket {
                 }
             },
         }
+    }
+}
+
+/// The completing end of a [`Ticket`] made by [`Ticket::promise`]. Dropping it unkept completes
+/// the ticket with [`StorageError::Closed`].
+#[derive(Debug)]
+pub struct Promise(Ack);
+
+impl Promise {
+    /// Completes the ticket with `result`.
+    pub fn keep(self, result: Result<(), StorageError>) {
+        let _ = self.0.send(result);
     }
 }
 

@@ -6,6 +6,7 @@ mod batch;
 mod backup;
 mod browser;
 mod client_keys;
+mod cluster;
 mod connections;
 mod cors;
 mod credentials;
