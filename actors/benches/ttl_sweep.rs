@@ -99,6 +99,7 @@ async fn run() {
             project: project.id.clone(),
             collection: "sessions".into(),
             id: format!("s{i:07}"),
+            seq: 1,
             doc: Bytes::from(serde_json::to_vec(&doc).unwrap()),
         });
         if batch.len() == 4096 {

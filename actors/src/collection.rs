@@ -239,7 +239,6 @@ impl Collection {
         })
     }
 
-    /// How many documents it holds.
     /// Sets each document's last-write seq after a bulk load: `seq_of(id)` when stored, else
     /// `default` (a document written before per-document seqs were stored).
     pub(crate) fn restore_seqs(&mut self, seq_of: impl Fn(&str) -> Option<u64>, default: u64) {
@@ -248,6 +247,7 @@ impl Collection {
         }
     }
 
+    /// How many documents it holds.
     pub fn len(&self) -> usize {
         self.docs.len()
     }

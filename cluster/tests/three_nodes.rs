@@ -81,6 +81,7 @@ fn doc(id: &str) -> Mutation {
         project: PROJECT.into(),
         collection: "c".into(),
         id: id.into(),
+        seq: 1,
         doc: Bytes::from(format!(r#"{{"id":"{id}"}}"#)),
     }
 }

@@ -261,7 +261,11 @@ async fn import(
                 Some(at) => (&rest[..at], true),
                 None => (rest, false),
             };
-            rest = if complete { &rest[part.len() + 1..] } else { &[] };
+            rest = if complete {
+                &rest[part.len() + 1..]
+            } else {
+                &[]
+            };
             if !skipping {
                 if line.len() + part.len() > MAX_LINE_BYTES {
                     skipping = true;

@@ -20,7 +20,7 @@ use redb::{
 use crate::error::{StorageError, io};
 use crate::handle::Storage;
 use crate::schema::{
-    self, DOCS, FORMAT, KEYS, MAGIC_LINKS, META, PROJECTS, SEQS, SESSIONS, USERS, split3,
+    self, DOC_SEQS, DOCS, FORMAT, KEYS, MAGIC_LINKS, META, PROJECTS, SEQS, SESSIONS, USERS, split3,
 };
 
 /// Rows copied per write transaction of the backup file: bounds the memory a copy holds, since
@@ -99,6 +99,7 @@ impl Storage {
             copier.table(&txn, table)?;
         }
         let docs = copier.table(&txn, DOCS)?;
+        copier.table(&txn, DOC_SEQS)?;
         copier.finish()?;
         let seqs = read_all_seqs(&txn)?;
         drop(target);
@@ -153,6 +154,7 @@ fn refuse_unknown_tables(txn: &ReadTransaction) -> Result<(), StorageError> {
         SESSIONS.name(),
         MAGIC_LINKS.name(),
         DOCS.name(),
+        DOC_SEQS.name(),
     ];
     for table in txn.list_tables().map_err(io("list tables"))? {
         if !known.contains(&table.name()) {

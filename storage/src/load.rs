@@ -30,6 +30,10 @@ const EVERYTHING: KeyRange<'static> = (Bound::Unbounded, Bound::Unbounded);
 type Rows = Vec<(String, Bytes)>;
 /// Rows of one project in a `project \0 name` table.
 type Group = (String, BTreeMap<String, Bytes>);
+/// One collection's document seqs: project, collection, id to last-write seq.
+type SeqGroup = (String, String, BTreeMap<String, u64>);
+/// The rows of a [`SeqGroup`] as read, in key order.
+type SeqRows = (String, String, Vec<(String, u64)>);
 /// Documents of one collection of one project.
 type DocGroup = (String, String, BTreeMap<String, Bytes>);
 
@@ -271,14 +275,14 @@ fn read_docs(txn: &ReadTransaction, range: KeyRange<'_>) -> Result<Vec<DocGroup>
 fn read_doc_seqs(
     txn: &ReadTransaction,
     range: KeyRange<'_>,
-) -> Result<Vec<(String, String, BTreeMap<String, u64>)>, StorageError> {
+) -> Result<Vec<SeqGroup>, StorageError> {
     let table = match txn.open_table(DOC_SEQS) {
         Ok(table) => table,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
         Err(err) => return Err(io("open table")(err)),
     };
     let mut groups = Vec::new();
-    let mut current: Option<(String, String, Vec<(String, u64)>)> = None;
+    let mut current: Option<SeqRows> = None;
     for entry in table
         .range::<&[u8]>(range)
         .map_err(io("read document seqs"))?

@@ -4,8 +4,8 @@
 //! hold still use [`Storage::pause_writer`]; tests that need to see a commit happen wait on the
 //! writer's commit signal (`Gate::wait_until`), never on a sleep.
 
-mod clear;
 mod backup;
+mod clear;
 mod durability;
 mod format;
 mod model;

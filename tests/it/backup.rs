@@ -17,10 +17,7 @@ async fn export_lines(server: &Instance, project: &str) -> (u64, Vec<String>) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/x-ndjson"
-    );
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let seq = response.headers()["x-mammoth-seq"]
         .to_str()
         .unwrap()
@@ -195,7 +192,11 @@ async fn an_import_reports_each_bad_line_with_its_number_and_keeps_the_good_ones
     let (status, doc) = server
         .call_with(&key, Method::GET, "/v1/collections/c/documents/b", None)
         .await;
-    assert_eq!(status, StatusCode::OK, "imported documents are served: {doc}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "imported documents are served: {doc}"
+    );
     let (status, page) = server
         .call_with(
             &key,

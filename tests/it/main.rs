@@ -2,8 +2,8 @@
 
 mod admin;
 mod auth;
-mod batch;
 mod backup;
+mod batch;
 mod browser;
 mod client_keys;
 mod cluster;

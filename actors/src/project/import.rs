@@ -118,9 +118,11 @@ impl ProjectState {
                 ticket: None,
             });
         }
+        let seq = self.log.next_seq();
         let mutations = staged
             .iter()
             .map(|s| Mutation::PutDoc {
+                seq,
                 project: self.record.id.clone(),
                 collection: s.collection.clone(),
                 id: s.id.clone(),
@@ -130,7 +132,13 @@ impl ProjectState {
         let (ticket, watch) = self.submit_commit(mutations)?;
         let imported = staged.len();
         let mut changes = Vec::with_capacity(imported);
-        for Staged { collection, id, doc } in staged {
+        for Staged {
+            collection,
+            id,
+            doc,
+        } in staged
+        {
+            let doc = doc.with_seq(seq);
             let after = doc.bytes().clone();
             let before = self
                 .collections
@@ -170,7 +178,12 @@ impl ProjectState {
         let id = match doc.get("id") {
             None => loop {
                 let id = self.env.new_id();
-                if self.collections.get(collection).and_then(|c| c.get(&id)).is_none() {
+                if self
+                    .collections
+                    .get(collection)
+                    .and_then(|c| c.get(&id))
+                    .is_none()
+                {
                     break id;
                 }
             },

@@ -9,7 +9,12 @@ fn seeded(dir: &TempDir, docs: usize) -> (Storage, StorageConfig) {
     let (storage, _) = open(&config);
     let mut batch = vec![project("p"), project("q")];
     for i in 0..docs {
-        batch.push(put_doc("p", "todos", &format!("{i:06}"), &format!("{{\"n\":{i}}}")));
+        batch.push(put_doc(
+            "p",
+            "todos",
+            &format!("{i:06}"),
+            &format!("{{\"n\":{i}}}"),
+        ));
     }
     batch.push(put_doc("p", "notes", "x", "{}"));
     batch.push(put_doc("q", "todos", "a", "{\"q\":1}"));
@@ -22,7 +27,11 @@ fn seeded(dir: &TempDir, docs: usize) -> (Storage, StorageConfig) {
         project: "p".into(),
         seq: 7,
     });
-    storage.submit(batch).expect("submit").wait().expect("commit");
+    storage
+        .submit(batch)
+        .expect("submit")
+        .wait()
+        .expect("commit");
     (storage, config)
 }
 
