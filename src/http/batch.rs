@@ -30,6 +30,18 @@ pub(super) fn routes() -> Router<AppState> {
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/batch",
+    operation_id = "batch",
+    tag = "documents",
+    summary = "Apply 1-500 writes atomically (CONTRACT section 12)",
+    security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
+    responses(
+        (status = 200, description = "Every op applied in one commit", body = super::openapi::Document),
+        super::openapi::WriteErrors,
+    )
+)]
 async fn batch(key: ApiKey, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     key.require_write()?;
     let body = body.map_err(|rejection| {

@@ -14,6 +14,18 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// One group for every project (this sitting): its leader owns all of them. A single-node
 /// server answers itself as node 1, owner of everything.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/cluster",
+    operation_id = "cluster_status",
+    tag = "admin",
+    summary = "Nodes and project owners (CONTRACT section 16)",
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 200, description = "The cluster", body = super::openapi::Document),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn status(State(state): State<AppState>, _operator: Operator) -> Json<Value> {
     let mut ids: Vec<String> = state
         .registry

@@ -81,6 +81,18 @@ fn data_dir(state: &AppState) -> Result<PathBuf, ApiError> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/v1/backups",
+    operation_id = "create_backup",
+    tag = "admin",
+    summary = "Take an online backup (CONTRACT section 15)",
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 201, description = "The backup written", body = super::openapi::Document),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn create_backup(_: Operator, State(state): State<AppState>) -> Result<Response, ApiError> {
     let dir = backups_dir(&data_dir(&state)?);
     let stamp = stamp(state.config.env.now_millis());
@@ -159,6 +171,18 @@ pub fn list(dir: &FsPath) -> Vec<(String, u64)> {
     found
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/v1/backups",
+    operation_id = "list_backups",
+    tag = "admin",
+    summary = "List backups",
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 200, description = "The backups, newest first", body = super::openapi::Document),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn list_backups(_: Operator, State(state): State<AppState>) -> Result<Response, ApiError> {
     let dir = data_dir(&state)?;
     let backups: Vec<Value> = tokio::task::spawn_blocking(move || list(&dir))
@@ -172,6 +196,19 @@ async fn list_backups(_: Operator, State(state): State<AppState>) -> Result<Resp
 
 /// Every document of the project at one `seq`, as NDJSON. In-memory servers export too: their
 /// state lives in an in-memory redb that the writer commits to, read the same way.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/projects/{id}/export",
+    operation_id = "export_project",
+    tag = "admin",
+    summary = "Export a project as NDJSON",
+    params(("id" = String, Path, description = "Project id")),
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 200, description = "One line per document", body = super::openapi::Document),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn export(
     _: Operator,
     State(state): State<AppState>,
@@ -240,6 +277,19 @@ async fn export(
 }
 
 /// Import lines, chunked; see the module comment.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/projects/{id}/import",
+    operation_id = "import_project",
+    tag = "admin",
+    summary = "Import NDJSON lines into a project",
+    params(("id" = String, Path, description = "Project id")),
+    security(("root_token" = []), ("operator_session" = [])),
+    responses(
+        (status = 200, description = "How many lines were imported, and each bad line", body = super::openapi::Document),
+        super::openapi::AdminErrors,
+    )
+)]
 async fn import(
     _: Operator,
     State(state): State<AppState>,

@@ -96,6 +96,12 @@ async fn document() -> Response {
         super::admin::regenerate_key,
         super::admin::delete_key,
         super::admin::crash_project,
+        super::batch::batch,
+        super::data::create_backup,
+        super::data::list_backups,
+        super::data::export,
+        super::data::import,
+        super::cluster::status,
     ),
     // The error bodies are referenced by hand-built responses, which utoipa does not follow.
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
