@@ -89,7 +89,7 @@ export class Mammoth {
     return new Mammoth({ ...this.options, token, session: undefined, storage: undefined });
   }
 
-  collection<T extends object = Record<string, Json>>(name: string): Collection<T> {
+  collection<T extends object = Record<string, unknown>>(name: string): Collection<T> {
     return new Collection<T>(this, name);
   }
 
@@ -216,7 +216,7 @@ export interface GetOptions {
   ifNoneMatch?: string;
 }
 
-export class Collection<T extends object = Record<string, Json>> {
+export class Collection<T extends object = Record<string, unknown>> {
   constructor(
     readonly client: Mammoth,
     readonly name: string,

@@ -14,7 +14,7 @@ type S = components["schemas"];
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** A stored document: the body plus the three server-managed fields (CONTRACT section 6). */
-export type Doc<T extends object = Record<string, Json>> = T & S["Document"];
+export type Doc<T extends object = Record<string, unknown>> = T & S["Document"];
 
 /** `{"error": {"code", "message", "op"?}}` (CONTRACT section 3; `op` for batches, section 12). */
 export interface ErrorBody {
@@ -57,7 +57,7 @@ export interface Query {
   select?: string[];
 }
 
-export type QueryPage<T extends object = Record<string, Json>> = Omit<S["QueryPage"], "documents"> & {
+export type QueryPage<T extends object = Record<string, unknown>> = Omit<S["QueryPage"], "documents"> & {
   documents: Doc<T>[];
 };
 
@@ -127,7 +127,7 @@ export type MintResponse = Omit<S["TokenResponse"], "scope"> & { scope: Record<s
 
 export type ListenQuery = Omit<S["ListenQuery"], "filter"> & { filter?: Filter };
 
-export type Change<T extends object = Record<string, Json>> =
+export type Change<T extends object = Record<string, unknown>> =
   | { type: "added" | "modified"; id: string; document: Doc<T> }
   | { type: "removed"; id: string; reason: "deleted" | "unmatched" | "expired" };
 

@@ -34,7 +34,8 @@ function recorder<T>() {
   };
 }
 
-type Seen = { docs: Doc[]; changes: Change[] };
+type Todo = { title: string; n: number; done: boolean };
+type Seen = { docs: Doc<Todo>[]; changes: Change<Todo>[] };
 
 describe("onSnapshot", () => {
   test("snapshot, then added, modified, removed in the query's order; unsubscribe stops", async () => {
@@ -155,7 +156,7 @@ describe("resume", () => {
     const sub = app.listen(
       { q: { collection: "resume" } },
       {
-        onSnapshot: (res, ch) => r.push({ docs: res.q ?? [], changes: ch.q ?? [] }),
+        onSnapshot: (res, ch) => r.push({ docs: (res.q ?? []) as Doc<Todo>[], changes: (ch.q ?? []) as Change<Todo>[] }),
         onReset: (why) => resets.push(why),
       },
     );
