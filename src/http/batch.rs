@@ -38,7 +38,7 @@ pub(super) fn routes() -> Router<AppState> {
     summary = "Apply 1-500 writes atomically (CONTRACT section 12)",
     security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
     responses(
-        (status = 200, description = "Every op applied in one commit", body = super::openapi::Document),
+        (status = 200, description = "Every op applied in one commit", body = serde_json::Value),
         super::openapi::WriteErrors,
     )
 )]

@@ -89,7 +89,7 @@ fn data_dir(state: &AppState) -> Result<PathBuf, ApiError> {
     summary = "Take an online backup (CONTRACT section 15)",
     security(("root_token" = []), ("operator_session" = [])),
     responses(
-        (status = 201, description = "The backup written", body = super::openapi::Document),
+        (status = 201, description = "The backup written", body = serde_json::Value),
         super::openapi::AdminErrors,
     )
 )]
@@ -179,7 +179,7 @@ pub fn list(dir: &FsPath) -> Vec<(String, u64)> {
     summary = "List backups",
     security(("root_token" = []), ("operator_session" = [])),
     responses(
-        (status = 200, description = "The backups, newest first", body = super::openapi::Document),
+        (status = 200, description = "The backups, newest first", body = serde_json::Value),
         super::openapi::AdminErrors,
     )
 )]
@@ -205,7 +205,7 @@ async fn list_backups(_: Operator, State(state): State<AppState>) -> Result<Resp
     params(("id" = String, Path, description = "Project id")),
     security(("root_token" = []), ("operator_session" = [])),
     responses(
-        (status = 200, description = "One line per document", body = super::openapi::Document),
+        (status = 200, description = "One line per document", content_type = "application/x-ndjson", body = String),
         super::openapi::AdminErrors,
     )
 )]
@@ -286,7 +286,7 @@ async fn export(
     params(("id" = String, Path, description = "Project id")),
     security(("root_token" = []), ("operator_session" = [])),
     responses(
-        (status = 200, description = "How many lines were imported, and each bad line", body = super::openapi::Document),
+        (status = 200, description = "How many lines were imported, and each bad line", body = serde_json::Value),
         super::openapi::AdminErrors,
     )
 )]
