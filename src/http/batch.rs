@@ -15,7 +15,7 @@ use mammoth_actors::project::{BatchOp, MAX_BATCH_OPS, WriteOp};
 use serde_json::{Map, Value};
 
 use super::documents::{
-    check_body_id, check_collection, checked_id, json_bytes, strip_server_fields,
+    check_body_id, check_collection, checked_id, json_bytes, optional_id, strip_server_fields,
 };
 use super::extract::{ApiKey, MAX_DEPTH, depth_of_map, kind_of};
 use super::{ApiError, AppState};
@@ -169,16 +169,7 @@ fn parse_op(op: Value) -> Result<BatchOp, ApiError> {
         }
     };
     check_collection(&collection)?;
-    let id = match op.remove("id") {
-        None => None,
-        Some(Value::String(id)) => Some(checked_id(id)?),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "\"id\" must be a string of 1-128 characters from [A-Za-z0-9_.-], not {}",
-                kind_of(&other)
-            )));
-        }
-    };
+    let id = optional_id(op.remove("id"))?;
     let body = match op.remove("body") {
         None => None,
         Some(Value::Object(body)) => {

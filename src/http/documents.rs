@@ -68,16 +68,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     key.require_write()?;
     check_collection(&name)?;
-    let id = match body.remove("id") {
-        None => None,
-        Some(Value::String(id)) => Some(checked_id(id)?),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "\"id\" must be a string of 1-128 characters from [A-Za-z0-9_.-], not {}",
-                kind_of(&other)
-            )));
-        }
-    };
+    let id = optional_id(body.remove("id"))?;
     strip_server_fields(&mut body);
     write(
         key,
@@ -378,6 +369,18 @@ pub(super) fn check_id(id: &str) -> Result<(), ApiError> {
         Err(ApiError::bad_request(format!(
             "invalid document id '{id}': use 1-128 characters from [A-Za-z0-9_.-]"
         )))
+    }
+}
+
+/// The `id` a create may name (none: the server picks one); anything but a valid id string → 400.
+pub(super) fn optional_id(id: Option<Value>) -> Result<Option<String>, ApiError> {
+    match id {
+        None => Ok(None),
+        Some(Value::String(id)) => checked_id(id).map(Some),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "\"id\" must be a string of 1-128 characters from [A-Za-z0-9_.-], not {}",
+            kind_of(&other)
+        ))),
     }
 }
 
