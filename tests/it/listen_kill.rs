@@ -42,39 +42,61 @@ async fn every_reported_state_survives_kill_9() {
     let key = server.key.clone().expect("the default key is printed");
     let url = server.url.clone();
 
-    // The listener: 8 writers x 40 ids fit in one window of 1,000.
+    // The listener: 8 writers x 40 ids fit in one window of 1,000. A stream the server closes
+    // as too slow (`error`) is resumed from its last id; it ends when the server is gone.
     let client = Client::new();
-    let mut stream = client
-        .post(format!("{url}/v1/listen"))
-        .header("X-API-Key", &key)
-        .json(&json!({"queries": {"all": {"collection": "crash", "limit": 1000}}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), StatusCode::OK);
+    let query = json!({"queries": {"all": {"collection": "crash", "limit": 1000}}});
+    let (lurl, lkey) = (url.clone(), key.clone());
+    let (opened_tx, opened) = tokio::sync::oneshot::channel();
     let listener = tokio::spawn(async move {
+        let client = Client::new();
         let mut seen = HashMap::new();
-        let mut buf = String::new();
-        let mut events = 0u64;
-        // Until the server dies: an error or the end of the body.
-        while let Ok(Some(chunk)) = stream.chunk().await {
-            buf.push_str(std::str::from_utf8(&chunk).unwrap());
-            while let Some(at) = buf.find("\n\n") {
-                let block: String = buf.drain(..at + 2).collect();
-                let mut event = "";
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event: ") {
-                        event = v;
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        let data: Value = serde_json::from_str(v).unwrap();
-                        fold(&mut seen, event, &data);
-                        events += 1;
+        let (mut events, mut resumes) = (0u64, 0u64);
+        let mut last: Option<u64> = None;
+        let mut opened_tx = Some(opened_tx);
+        loop {
+            let mut req = client
+                .post(format!("{lurl}/v1/listen"))
+                .header("X-API-Key", &lkey)
+                .json(&query);
+            if let Some(last) = last {
+                req = req.header("Last-Event-ID", last.to_string());
+                resumes += 1;
+            }
+            let Ok(mut stream) = req.send().await else {
+                return (seen, events, resumes);
+            };
+            assert_eq!(stream.status(), StatusCode::OK);
+            let mut buf = String::new();
+            let mut closed_by_error = false;
+            while let Ok(Some(chunk)) = stream.chunk().await {
+                buf.push_str(std::str::from_utf8(&chunk).unwrap());
+                while let Some(at) = buf.find("\n\n") {
+                    let block: String = buf.drain(..at + 2).collect();
+                    let mut event = "";
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("event: ") {
+                            event = v;
+                        } else if let Some(v) = line.strip_prefix("id: ") {
+                            last = Some(v.parse().unwrap());
+                        } else if let Some(v) = line.strip_prefix("data: ") {
+                            let data: Value = serde_json::from_str(v).unwrap();
+                            fold(&mut seen, event, &data);
+                            closed_by_error |= event == "error";
+                            events += 1;
+                        }
+                    }
+                    if let Some(tx) = opened_tx.take() {
+                        let _ = tx.send(());
                     }
                 }
             }
+            if !closed_by_error {
+                return (seen, events, resumes); // the server is gone
+            }
         }
-        (seen, events)
     });
+    opened.await.expect("a snapshot");
 
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut writers = Vec::new();
@@ -104,7 +126,7 @@ async fn every_reported_state_survives_kill_9() {
     for writer in writers {
         writer.await.unwrap();
     }
-    let (seen, events) = listener.await.unwrap();
+    let (seen, events, resumes) = listener.await.unwrap();
     assert!(seen.len() > 50, "the listener heard writes: {}", seen.len());
 
     let server = spawn(dir.path(), &[], false).await;
@@ -128,7 +150,8 @@ async fn every_reported_state_survives_kill_9() {
         }
     }
     eprintln!(
-        "listen kill -9: {events} events, {} documents reported, {} behind after restart",
+        "listen kill -9: {events} events ({resumes} resumes), {} documents reported, {} behind \
+         after restart",
         seen.len(),
         behind.len()
     );
