@@ -62,11 +62,17 @@ async fn events(browser: &Client, n: usize) -> Value {
             .execute("return window.__sse || null", vec![])
             .await
             .unwrap();
-        assert!(state["error"].is_null(), "the page's stream failed: {state}");
+        assert!(
+            state["error"].is_null(),
+            "the page's stream failed: {state}"
+        );
         if state["events"].as_array().is_some_and(|e| e.len() >= n) {
             return state;
         }
-        assert!(Instant::now() < deadline, "no {n} events on the page: {state}");
+        assert!(
+            Instant::now() < deadline,
+            "no {n} events on the page: {state}"
+        );
         // WebDriver cannot wait on a page variable: poll it.
         tokio::time::sleep(Duration::from_millis(25)).await;
     }

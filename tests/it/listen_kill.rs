@@ -133,7 +133,10 @@ async fn every_reported_state_survives_kill_9() {
     let mut behind = Vec::new();
     for (id, v) in &seen {
         let response = client
-            .get(format!("{}/v1/collections/crash/documents/{id}", server.url))
+            .get(format!(
+                "{}/v1/collections/crash/documents/{id}",
+                server.url
+            ))
             .header("X-API-Key", &key)
             .send()
             .await

@@ -67,16 +67,18 @@ enum Logged {
     },
 }
 
-fn random_body(rng: &mut Rng) -> Value {
-    let mut body = json!({"g": rng.below(3), "sub": {"k": rng.below(4), "t": "x"}});
+fn random_body(rng: &mut Rng, owners: &[String]) -> Value {
+    let owner = &owners[rng.below(owners.len() as u64) as usize];
+    let mut body = json!({"g": rng.below(3), "owner": owner, "sub": {"k": rng.below(4), "t": "x"}});
     if !rng.chance(5) {
         body["n"] = json!(rng.below(10));
     }
     body
 }
 
-fn random_patch(rng: &mut Rng) -> Value {
-    match rng.below(5) {
+fn random_patch(rng: &mut Rng, owners: &[String]) -> Value {
+    match rng.below(6) {
+        5 => json!({"owner": owners[rng.below(owners.len() as u64) as usize]}),
         0 => json!({"n": rng.below(10)}),
         1 => json!({"sub": {"k": rng.below(4)}}),
         2 => json!({"g": rng.below(3)}),
@@ -116,11 +118,7 @@ async fn fresh(client: &Client, url: &str, sub: &Sub) -> Results {
     let mut out = Results::new();
     for (name, q) in sub.queries["queries"].as_object().unwrap() {
         let mut body = q.clone();
-        let collection = body
-            .as_object_mut()
-            .unwrap()
-            .remove("collection")
-            .unwrap();
+        let collection = body.as_object_mut().unwrap().remove("collection").unwrap();
         let (status, answer) = send(
             client,
             url,
@@ -258,7 +256,7 @@ impl Timeline {
 }
 
 /// Replays `log` against `timeline`; panics on the first violation.
-fn check(label: &str, log: &[Logged], timeline: &Timeline) -> usize {
+fn check(label: &str, log: &[Logged], timeline: &Timeline, every: &Timeline) -> usize {
     let mut state: Option<Results> = None;
     let mut last: Option<u64> = None;
     let mut want_snapshot = false;
@@ -303,7 +301,10 @@ fn check(label: &str, log: &[Logged], timeline: &Timeline) -> usize {
                 assert!(!want_snapshot, "{label}: changes before the snapshot");
                 let id = id.expect("a changes event has an id");
                 let prev = last.expect("changes follow a snapshot or a resume point");
-                assert!(id > prev, "{label}: id {id} after {prev}: repeated or backwards");
+                assert!(
+                    id > prev,
+                    "{label}: id {id} after {prev}: repeated or backwards"
+                );
                 let state = state.as_mut().expect("a state to apply to");
                 // Nothing this stream should have seen happened between prev and id.
                 assert_eq!(
@@ -335,11 +336,9 @@ fn check(label: &str, log: &[Logged], timeline: &Timeline) -> usize {
                             }
                             "removed" => {
                                 assert!(change.get("document").is_none());
-                                assert!(
-                                    ["deleted", "unmatched"]
-                                        .contains(&change["reason"].as_str().unwrap()),
-                                    "{change}"
-                                );
+                                let gone = !every.at(id)["every"].contains_key(&doc_id);
+                                let want = if gone { "deleted" } else { "unmatched" };
+                                assert_eq!(change["reason"], want, "{label}: seq {id}: {change}");
                                 assert!(held.remove(&doc_id).is_some(), "{label}: {change}")
                             }
                             other => panic!("{label}: change type {other}"),
@@ -396,6 +395,33 @@ async fn every_subscriber_matches_a_fresh_query_after_every_event() {
         .to_owned();
     let scoped_read = mint(&s, json!({"todos": {"g": 0}}), "read").await;
     let scoped_write = mint(&s, json!({"todos": {"g": 1}}), "write").await;
+    // A session confined to its own documents by the project's session scope.
+    let web = s.new_key(&s.project, "web", "client").await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            &format!("/projects/{}", s.project),
+            Some(json!({"session_scope": {"todos": {"owner": "{{user.id}}"}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = send(
+        &Client::new(),
+        &url,
+        &web,
+        None,
+        Method::POST,
+        "/v1/auth/signup",
+        Some(json!({"email": "model@example.com", "password": "long enough pw"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let user = body["user"]["id"].as_str().unwrap().to_owned();
+    let session = body["session_token"].as_str().unwrap().to_owned();
+    let owners = vec![user, "someone-else".to_owned()];
 
     // A few documents before anyone listens.
     for _ in 0..10 {
@@ -404,13 +430,28 @@ async fn every_subscriber_matches_a_fresh_query_after_every_event() {
             .call(
                 Method::PUT,
                 &format!("/v1/collections/todos/documents/{id}"),
-                Some(random_body(&mut rng)),
+                Some(random_body(&mut rng, &owners)),
             )
             .await;
         assert!(status.is_success(), "{body}");
     }
 
     let subs = vec![
+        // First: every document, unscoped; it also tells a delete from an unmatch.
+        Sub {
+            label: "key: everything",
+            key: s.key.clone(),
+            bearer: None,
+            queries: json!({"queries": {"every": {"collection": "todos", "limit": 1000}}}),
+        },
+        Sub {
+            label: "session scope",
+            key: web.clone(),
+            bearer: Some(session.clone()),
+            queries: json!({"queries": {
+                "own": {"collection": "todos", "sort": [{"field": "n"}], "limit": 3},
+            }}),
+        },
         Sub {
             label: "key: windows and nested paths",
             key: s.key.clone(),
@@ -452,8 +493,10 @@ async fn every_subscriber_matches_a_fresh_query_after_every_event() {
         None,
         Method::POST,
         "/v1/batch",
-        Some(json!({"ops": [{"op": "replace", "collection": "todos", "id": "d00",
-                             "body": random_body(&mut rng)}]})),
+        Some(
+            json!({"ops": [{"op": "replace", "collection": "todos", "id": "d00",
+                             "body": random_body(&mut rng, &owners)}]}),
+        ),
     )
     .await;
     let mut seq = first["seq"].as_u64().expect("a batch answers its seq");
@@ -479,6 +522,7 @@ async fn every_subscriber_matches_a_fresh_query_after_every_event() {
         (s.key.clone(), None),
         (other_write, None),
         (s.key.clone(), Some(scoped_write)),
+        (web, Some(session)),
     ];
     let mut stats = (0u64, 0u64, 0u64); // commits, batches, refused
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -490,9 +534,9 @@ async fn every_subscriber_matches_a_fresh_query_after_every_event() {
             for _ in 0..1 + rng.below(5) {
                 let id = random_id(&mut rng);
                 let mut op = match rng.below(4) {
-                    0 => json!({"op": "create", "id": id, "body": random_body(&mut rng)}),
-                    1 => json!({"op": "replace", "id": id, "body": random_body(&mut rng)}),
-                    2 => json!({"op": "merge", "id": id, "body": random_patch(&mut rng)}),
+                    0 => json!({"op": "create", "id": id, "body": random_body(&mut rng, &owners)}),
+                    1 => json!({"op": "replace", "id": id, "body": random_body(&mut rng, &owners)}),
+                    2 => json!({"op": "merge", "id": id, "body": random_patch(&mut rng, &owners)}),
                     _ => json!({"op": "delete", "id": id}),
                 };
                 op["collection"] = json!("todos");
@@ -526,7 +570,7 @@ async fn every_subscriber_matches_a_fresh_query_after_every_event() {
             let path = format!("/v1/collections/todos/documents/{id}");
             let (method, path, body) = match rng.below(4) {
                 0 => {
-                    let mut body = random_body(&mut rng);
+                    let mut body = random_body(&mut rng, &owners);
                     body["id"] = json!(id);
                     (
                         Method::POST,
@@ -534,8 +578,8 @@ async fn every_subscriber_matches_a_fresh_query_after_every_event() {
                         Some(body),
                     )
                 }
-                1 => (Method::PUT, path, Some(random_body(&mut rng))),
-                2 => (Method::PATCH, path, Some(random_patch(&mut rng))),
+                1 => (Method::PUT, path, Some(random_body(&mut rng, &owners))),
+                2 => (Method::PATCH, path, Some(random_patch(&mut rng, &owners))),
                 _ => (Method::DELETE, path, None),
             };
             let (status, answer) = send(&client, &url, key, bearer, method, &path, body).await;
@@ -556,6 +600,7 @@ async fn every_subscriber_matches_a_fresh_query_after_every_event() {
             stats.2 += 1;
         }
     }
+    let every = &timelines[0];
     // Each listener stops once it has seen its last change (at once if it had none).
     let mut total = 0;
     for (((listener, tx), sub), timeline) in listeners
@@ -566,11 +611,8 @@ async fn every_subscriber_matches_a_fresh_query_after_every_event() {
     {
         let _ = tx.send(Some(timeline.last_change()));
         let log = listener.await.unwrap();
-        let opens = log
-            .iter()
-            .filter(|l| matches!(l, Logged::Open(_)))
-            .count();
-        total += check(sub.label, &log, timeline);
+        let opens = log.iter().filter(|l| matches!(l, Logged::Open(_))).count();
+        total += check(sub.label, &log, timeline, every);
         eprintln!(
             "  {}: {} events over {opens} connections, checked",
             sub.label,
