@@ -8,7 +8,7 @@
 //! no event lists a query the commit did not change (so no half batch).
 //!
 //! Seeded: the seed is printed; `MAMMOTH_MODEL_SEED=N` replays one. Writes run for
-//! `MAMMOTH_MODEL_SECS` seconds (default 12; CI budget about 20-30 s with the replay).
+//! `MAMMOTH_MODEL_SECS` seconds (default 20, so about 21 s in CI; longer runs find more).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -379,7 +379,7 @@ async fn every_subscriber_matches_a_fresh_query_after_every_event() {
     let secs: u64 = std::env::var("MAMMOTH_MODEL_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
+        .unwrap_or(20);
     eprintln!("listen model: seed {seed} (MAMMOTH_MODEL_SEED={seed} replays), {secs} s of writes");
     let mut rng = Rng::new(seed);
 
