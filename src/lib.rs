@@ -35,6 +35,7 @@ pub mod config;
 pub mod connections;
 pub mod credcache;
 pub mod dashboard;
+pub mod datacli;
 pub mod http;
 pub mod keys;
 pub mod mail;

@@ -29,6 +29,12 @@ enum Command {
     /// Load-test a Mammoth over HTTP (or one started in this process) and print req/s and
     /// latency percentiles; --ceiling compares with a bare HTTP server.
     Bench(mammoth_harness::BenchArgs),
+    /// Take an online backup of a running server and copy it into --out.
+    Backup(mammoth::datacli::BackupArgs),
+    /// Stream one project's documents from a running server into an NDJSON file.
+    Export(mammoth::datacli::ExportArgs),
+    /// Stream an NDJSON file (as `export` writes it) into a project; reports bad lines.
+    Import(mammoth::datacli::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -124,6 +130,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => mammoth_harness::main(args, mammoth::testing::bench_launcher),
+        Command::Backup(args) => mammoth::datacli::backup(args),
+        Command::Export(args) => mammoth::datacli::export(args),
+        Command::Import(args) => mammoth::datacli::import(args),
     }
 }
 

@@ -34,6 +34,7 @@
 mod ceiling;
 mod client;
 mod instance;
+mod plot;
 mod report;
 mod round;
 mod seed;
@@ -102,6 +103,9 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also draw the run as an SVG picture (latency histogram, throughput per round).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// A duration like `10`, `10s`, `500ms`, `1m` or `1h` (1 ms to 24 h): the syntax of
@@ -163,6 +167,9 @@ fn run_main(args: &BenchArgs, launch: Launch) -> anyhow::Result<()> {
     print!("{report}");
     if let Some(path) = &args.json {
         write_json(&report, path)?;
+    }
+    if let Some(path) = &args.plot {
+        plot::write_svg(&report, path)?;
     }
     client.shutdown_timeout(Duration::from_secs(1));
     servers.shutdown_timeout(Duration::from_secs(1));
@@ -252,6 +259,7 @@ async fn measure(
         }
     }
     let round = args.duration / args.rounds;
+    let mut round_req_per_s = Vec::with_capacity(args.rounds as usize);
     for r in 0..args.rounds {
         eprintln!(
             "round {}/{} ({:.2} s per target)",
@@ -267,6 +275,9 @@ async fn measure(
         };
         for i in order {
             let stats = pools[i].round(args.workload, round, true).await;
+            if i == 0 {
+                round_req_per_s.push(stats.req_per_s());
+            }
             totals[i].add_round(&stats);
         }
     }
@@ -302,6 +313,7 @@ async fn measure(
         ceiling: ceiling_report,
         ratio,
         notes,
+        round_req_per_s,
     })
 }
 

@@ -65,6 +65,34 @@ impl Stats {
         self.elapsed += round.elapsed;
     }
 
+    /// 2xx answers per second over these counts' time.
+    pub(crate) fn req_per_s(&self) -> f64 {
+        let seconds = self.elapsed.as_secs_f64();
+        if seconds > 0.0 {
+            self.ok as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// The latency distribution in logarithmic buckets (each 25 % wider than the last, from
+    /// 10 µs): `(upper bound in ms, answers in the bucket)`, empty buckets left out.
+    fn buckets(&self) -> Vec<(f64, u64)> {
+        if self.latencies.is_empty() {
+            return Vec::new();
+        }
+        self.latencies
+            .iter_log(10_000, 1.25)
+            .filter(|v| v.count_since_last_iteration() > 0)
+            .map(|v| {
+                (
+                    v.value_iterated_to() as f64 / 1e6,
+                    v.count_since_last_iteration(),
+                )
+            })
+            .collect()
+    }
+
     pub(crate) fn summary(&self) -> TargetReport {
         let errors: u64 = self.errors.values().sum();
         let seconds = self.elapsed.as_secs_f64();
@@ -88,6 +116,7 @@ impl Stats {
                 0.0
             },
             latency_ms,
+            latency_buckets: self.buckets(),
         }
     }
 }
@@ -124,6 +153,9 @@ pub struct TargetReport {
     pub req_per_s: f64,
     /// Latencies of 2xx answers; `None` when there was none.
     pub latency_ms: Option<Latency>,
+    /// The latency histogram: `(bucket's upper bound in ms, answers)`, for `--plot`.
+    #[serde(default)]
+    pub latency_buckets: Vec<(f64, u64)>,
 }
 
 /// A whole run: what was measured, on what, and the results.
@@ -159,6 +191,9 @@ pub struct Report {
     pub ratio: Option<f64>,
     /// Remarks on the run, e.g. whether Mammoth's query answer matched a full scan.
     pub notes: Vec<String>,
+    /// Mammoth's req/s in each round, in order: throughput over the run's time, for `--plot`.
+    #[serde(default)]
+    pub round_req_per_s: Vec<f64>,
 }
 
 fn ms_cell(value: Option<f64>) -> String {

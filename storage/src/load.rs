@@ -12,10 +12,14 @@ use std::ops::Bound;
 use std::time::Instant;
 
 use bytes::Bytes;
-use redb::{Database, ReadTransaction, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase as _, ReadableTable as _,
+    ReadableTableMetadata as _, TableDefinition,
+};
 use tracing::{info, warn};
 
 use crate::error::{StorageError, io};
+use crate::progress::LoadProgress;
 use crate::schema::{
     self, DOC_SEQS, DOCS, KEYS, MAGIC_LINKS, META, PROJECTS, SEQS, SESSIONS, USERS, split2, split3,
 };
@@ -83,7 +87,13 @@ pub(crate) fn load_all(db: &Database) -> Result<Snapshot, StorageError> {
         }
     }
     let mut docs = 0;
-    for (project, collection, rows) in read_docs(&txn, EVERYTHING)? {
+    let total = txn
+        .open_table(DOCS)
+        .map_err(io("open table"))?
+        .len()
+        .map_err(io("count documents"))?;
+    let progress = LoadProgress::start(total);
+    for (project, collection, rows) in read_docs(&txn, EVERYTHING, Some(&progress))? {
         docs += rows.len();
         match projects.get_mut(&project) {
             Some(p) => {
@@ -146,7 +156,7 @@ pub(crate) fn load_project(
         magic_links: only(read_grouped(&txn, MAGIC_LINKS, range)?),
         seq: read_seq(&txn, project)?,
     };
-    for (p, collection, rows) in read_docs(&txn, range)? {
+    for (p, collection, rows) in read_docs(&txn, range, None)? {
         debug_assert_eq!(p, project);
         snapshot.docs.insert(collection, rows);
     }
@@ -246,12 +256,26 @@ fn read_grouped(
 }
 
 /// The documents within `range`, grouped by project and collection, in key order.
-fn read_docs(txn: &ReadTransaction, range: KeyRange<'_>) -> Result<Vec<DocGroup>, StorageError> {
+/// Start-up counts the rows into `progress`, a batch at a time.
+fn read_docs(
+    txn: &ReadTransaction,
+    range: KeyRange<'_>,
+    progress: Option<&LoadProgress>,
+) -> Result<Vec<DocGroup>, StorageError> {
+    const COUNT_EVERY: u64 = 1024;
     let table = txn.open_table(DOCS).map_err(io("open table"))?;
     let mut groups = Vec::new();
     let mut current: Option<(String, String, Rows)> = None;
+    let mut uncounted = 0u64;
     for entry in table.range::<&[u8]>(range).map_err(io("read documents"))? {
         let (key, value) = entry.map_err(io("read documents"))?;
+        uncounted += 1;
+        if uncounted == COUNT_EVERY {
+            if let Some(p) = progress {
+                p.add(uncounted);
+            }
+            uncounted = 0;
+        }
         let (project, collection, id) =
             split3(key.value()).ok_or_else(|| corrupt(DOCS, key.value()))?;
         if !matches!(&current, Some((p, c, _)) if p == project && c == collection) {
@@ -266,6 +290,9 @@ fn read_docs(txn: &ReadTransaction, range: KeyRange<'_>) -> Result<Vec<DocGroup>
     }
     if let Some((p, c, rows)) = current {
         groups.push((p, c, rows.into_iter().collect()));
+    }
+    if let Some(p) = progress {
+        p.add(uncounted);
     }
     Ok(groups)
 }

@@ -11,6 +11,7 @@ mod connections;
 mod cors;
 mod credentials;
 mod dashboard;
+mod datacli;
 mod documents;
 mod durability;
 mod etag;
