@@ -69,9 +69,15 @@ async fn main() -> anyhow::Result<()> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line)?;
-    let ready: Value = serde_json::from_str(&line)?;
+    // The first stdout line that is JSON (a "listening on" line may come first).
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let ready: Value = loop {
+        let mut line = String::new();
+        anyhow::ensure!(stdout.read_line(&mut line)? > 0, "the server exited");
+        if let Ok(ready) = serde_json::from_str(&line) {
+            break ready;
+        }
+    };
     let url = ready["url"].as_str().expect("url").to_owned();
     let key = ready["write_key"].as_str().expect("write_key").to_owned();
     println!("bench: get_under_scan.server = {bin}");

@@ -458,6 +458,13 @@ impl Actor for ProjectActor {
                 }
                 Ok(())
             }
+            msg @ ProjectMsg::ScanSlice(_) => {
+                state.handle(msg);
+                // Let the tasks queued on this worker (an HTTP request for a GET, say) run
+                // between slices: the mailbox alone would not yield for up to 128 messages.
+                tokio::task::yield_now().await;
+                Ok(())
+            }
             msg => {
                 state.handle(msg);
                 Ok(())
