@@ -1,6 +1,6 @@
 //! Issue 13: a GET's latency on a project while another client runs queries no index serves
-//! on the same project (a sort on a field a third of the documents lack, filtered by `$ne`:
-//! every query visits every document). Before the sliced scan each such query held the
+//! on the same project (a sort on a field a third of the documents carry, then on another,
+//! filtered by `$ne`: no index serves it, every query visits every document). Before the sliced scan each such query held the
 //! project actor for the whole scan; with it a GET waits for at most one slice.
 //!
 //! Starts a real server process (`MAMMOTH_BIN`, default this build's `mammoth`) in memory,
@@ -62,10 +62,24 @@ async fn gets(client: &reqwest::Client, url: &str, key: &str, secs: u64) -> Vec<
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let bin = std::env::var("MAMMOTH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mammoth").into());
-    let docs: usize = std::env::var("BENCH_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let docs: usize = std::env::var("BENCH_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let mut child = Command::new(&bin)
-        .args(["serve", "--in-memory", "--listen", "127.0.0.1:0", "--ready-json", "--log", "error"])
+        .args([
+            "serve",
+            "--in-memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--ready-json",
+            "--log",
+            "error",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -122,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
                     .header("X-API-Key", &key)
                     .json(&json!({
                         "filter": {"n": {"$ne": 3}},
-                        "sort": [{"field": "s", "order": "desc"}, {"field": "n"}],
+                        "sort": [{"field": "s"}, {"field": "n", "order": "desc"}],
                         "limit": 20,
                     }))
                     .send()

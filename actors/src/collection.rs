@@ -253,18 +253,22 @@ impl Collection {
         c
     }
 
-    /// [`Self::query`], unless no index serves it (`Ok(None)`: scan it in slices).
+    /// [`Self::query`], unless no index serves it and it would visit more than `above`
+    /// documents (`Ok(None)`: scan it in slices).
     pub(crate) fn query_indexed(
         &self,
         query: &Query,
         scope: Option<&Filter>,
+        above: usize,
     ) -> Result<Option<Page>, QueryError> {
-        plan::execute_indexed(&self.docs, &self.indexes, query, scope)
+        plan::execute_indexed(&self.docs, &self.indexes, query, scope, above)
     }
 
     /// A document's interned id and bytes.
     pub(crate) fn get_key_value_bytes(&self, id: &str) -> Option<(&DocId, &Bytes)> {
-        self.docs.get_key_value(id).map(|(id, doc)| (id, &doc.bytes))
+        self.docs
+            .get_key_value(id)
+            .map(|(id, doc)| (id, &doc.bytes))
     }
 
     /// `query`'s start position as of now (see [`plan::start_pos`]).

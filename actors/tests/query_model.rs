@@ -1073,7 +1073,7 @@ fn check_sliced(
     }
     let q = Query::parse(&b).unwrap();
     let expected = before.query(&q, scope.as_ref());
-    let (got, sliced) = match SlicedQuery::begin(&mut coll, Box::new(q), scope.clone()) {
+    let (got, sliced) = match SlicedQuery::begin(&mut coll, Box::new(q), scope.clone(), 0) {
         Err(e) => (Err(e), false),
         Ok(Begun::Answered(page)) => (Ok(page), false),
         Ok(Begun::Sliced(mut scan)) => {
@@ -1147,9 +1147,15 @@ fn unindexable_queries_are_sliced() {
         })
         .collect();
     for (filter, sort) in [
-        (json!({"n": {"$ne": 3}}), vec![("s".to_owned(), true)]),
+        (
+            json!({"n": {"$ne": 3}}),
+            vec![("s".to_owned(), false), ("n".to_owned(), true)],
+        ),
         (json!({"n": {"$ne": 1}}), vec![]),
-        (json!({}), vec![("s".to_owned(), false), ("n".to_owned(), true)]),
+        (
+            json!({}),
+            vec![("s".to_owned(), false), ("n".to_owned(), true)],
+        ),
     ] {
         let case = QueryCase {
             filter,

@@ -51,12 +51,12 @@ async fn project() -> (Registry, ProjectHandle, Access) {
     (registry, handle, access)
 }
 
-/// Sorted descending on a field a third of the documents lack, filtered with `$ne`: no index
-/// serves it, so every document is visited.
+/// Sorted on a field a third of the documents carry, then on another, filtered with `$ne`: no
+/// index serves it, so every document is visited.
 fn unindexable() -> Query {
     Query::parse(&json!({
         "filter": {"n": {"$ne": 3}},
-        "sort": [{"field": "s", "order": "desc"}, {"field": "n"}],
+        "sort": [{"field": "s"}, {"field": "n", "order": "desc"}],
         "limit": 5,
     }))
     .unwrap()
@@ -65,7 +65,12 @@ fn unindexable() -> Query {
 fn ids(page: &Page) -> Vec<String> {
     page.docs
         .iter()
-        .map(|b| serde_json::from_slice::<Value>(b).unwrap()["id"].as_str().unwrap().to_owned())
+        .map(|b| {
+            serde_json::from_slice::<Value>(b).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -104,7 +109,8 @@ async fn a_get_and_a_write_sent_after_a_long_unindexed_query_are_answered_before
         }
     });
     until_in_flight(&handle, 2).await;
-    // A document that sorts first: it would top the page if the scan saw it.
+    // A document that sorts first (no `s`, the highest `n`): it would top the page if the scan
+    // saw it.
     let write = tokio::spawn({
         let (handle, access, done) = (handle.clone(), access.clone(), done.clone());
         async move {
@@ -114,7 +120,7 @@ async fn a_get_and_a_write_sent_after_a_long_unindexed_query_are_answered_before
                     "c".into(),
                     WriteOp::Create {
                         id: Some("new".into()),
-                        body: json!({"n": 0, "s": "zzz"}).as_object().unwrap().clone(),
+                        body: json!({"n": 100}).as_object().unwrap().clone(),
                     },
                 )
                 .await;
@@ -140,8 +146,15 @@ async fn a_get_and_a_write_sent_after_a_long_unindexed_query_are_answered_before
         "the write that came in mid-scan is not in the answer"
     );
     assert_eq!(page.next_cursor, before.next_cursor);
-    let after = handle.query(access, "c".into(), unindexable()).await.unwrap();
-    assert_eq!(ids(&after)[0], "new", "a query sent after the write sees it");
+    let after = handle
+        .query(access, "c".into(), unindexable())
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&after)[0],
+        "new",
+        "a query sent after the write sees it"
+    );
     assert_eq!(handle.in_flight(), 0);
     registry.stop();
 }
@@ -161,7 +174,10 @@ async fn a_call_the_actor_took_but_did_not_answer_in_time_may_have_been_applied(
     // Virtual time: the 10 s call timeout passes as soon as everything waits.
     tokio::time::pause();
     drop(first);
-    let err = query.await.unwrap().expect_err("the stalled scan does not answer");
+    let err = query
+        .await
+        .unwrap()
+        .expect_err("the stalled scan does not answer");
     assert_eq!(err.code, ErrorCode::Unavailable);
     assert!(
         err.message.contains("may have been applied"),

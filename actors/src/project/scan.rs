@@ -51,7 +51,7 @@ impl ProjectState {
             let _ = reply.send(self.query(&collection, &query, scope.as_ref()));
             return;
         };
-        match SlicedQuery::begin(c, query, scope) {
+        match SlicedQuery::begin(c, query, scope, SLICE_DOCS) {
             Err(e) => {
                 let _ = reply.send(Err(e.into()));
             }

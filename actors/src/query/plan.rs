@@ -61,19 +61,23 @@ pub(crate) fn execute(
     query: &Query,
     scope: Option<&Filter>,
 ) -> Result<Page, QueryError> {
-    let page = run_query(docs, indexes, query, scope, false, |run| run.page(query))?;
+    let page = run_query(docs, indexes, query, scope, None, |run| run.page(query))?;
     Ok(page.unwrap_or_default())
 }
 
-/// As [`execute`], unless the chosen plan scans the whole collection (no index serves the
-/// query): then `Ok(None)`, and the caller runs it in slices (`project/scan.rs`).
+/// As [`execute`], unless the chosen plan scans the collection (no index serves the query)
+/// and is estimated to visit more than `above` documents: then `Ok(None)`, and the caller
+/// runs it in slices (`query/sliced.rs`).
 pub(crate) fn execute_indexed(
     docs: &Docs,
     indexes: &Indexes,
     query: &Query,
     scope: Option<&Filter>,
+    above: usize,
 ) -> Result<Option<Page>, QueryError> {
-    run_query(docs, indexes, query, scope, true, |run| run.page(query))
+    run_query(docs, indexes, query, scope, Some(above), |run| {
+        run.page(query)
+    })
 }
 
 /// A candidate a sliced scan keeps: its exact sort keys (`None`: missing), id and bytes.
@@ -227,7 +231,7 @@ pub(crate) fn matching<'d>(
     scope: Option<&'d Filter>,
 ) -> Vec<&'d StoredDoc> {
     debug_assert!(query.sort.is_empty() && query.start.is_none() && query.limit >= docs.len());
-    run_query(docs, indexes, query, scope, false, |run| {
+    run_query(docs, indexes, query, scope, None, |run| {
         run.out.into_iter().map(|e| e.doc).collect()
     })
     .ok()
@@ -240,7 +244,7 @@ fn run_query<'d, T>(
     indexes: &'d Indexes,
     query: &'d Query,
     scope: Option<&'d Filter>,
-    probe: bool,
+    probe: Option<usize>,
     finish: impl FnOnce(Run<'d, '_>) -> T,
 ) -> Result<Option<T>, QueryError> {
     let sorter = Sorter {
@@ -371,8 +375,8 @@ fn run_query<'d, T>(
         out: Vec::new(),
         worst: None,
     };
-    let plan = choose(docs.len(), indexes, &conds, &sorter, want);
-    if probe && plan.scans() {
+    let Costed { plan, cost, .. } = choose_costed(docs.len(), indexes, &conds, &sorter, want);
+    if plan.scans() && probe.is_some_and(|above| cost > above) {
         return Ok(None);
     }
     run_plan(&mut run, plan);

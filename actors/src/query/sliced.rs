@@ -63,14 +63,16 @@ pub enum Begun {
 }
 
 impl SlicedQuery {
-    /// Answers `query` at once when an index serves it, else starts recording the collection's
-    /// changes and returns the scan, positioned before the first document.
+    /// Answers `query` at once when an index serves it or its scan would visit at most
+    /// `above` documents, else starts recording the collection's changes and returns the
+    /// scan, positioned before the first document.
     pub fn begin(
         c: &mut Collection,
         query: Box<Query>,
         scope: Option<Filter>,
+        above: usize,
     ) -> Result<Begun, QueryError> {
-        if let Some(page) = c.query_indexed(&query, scope.as_ref())? {
+        if let Some(page) = c.query_indexed(&query, scope.as_ref(), above)? {
             return Ok(Begun::Answered(page));
         }
         let start = c.start_pos(&query);
