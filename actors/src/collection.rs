@@ -277,6 +277,7 @@ impl Collection {
     }
 
     /// One slice of a sliced scan (see [`plan::scan_slice`]).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn scan_slice(
         &self,
         query: &Query,

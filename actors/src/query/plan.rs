@@ -441,16 +441,6 @@ impl Plan<'_> {
     }
 }
 
-fn choose<'a>(
-    n: usize,
-    indexes: &'a Indexes,
-    conds: &[Resolved<'a>],
-    sorter: &Sorter,
-    want: usize,
-) -> Plan<'a> {
-    choose_costed(n, indexes, conds, sorter, want).plan
-}
-
 /// A plan with its estimated cost (documents visited) and an estimate of how many documents
 /// match the conditions (the most selective one's count; `n` when none restricts).
 struct Costed<'a> {
