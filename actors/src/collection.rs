@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -190,9 +190,117 @@ pub struct Collection {
     /// `(path, value, id)` triples of `docs` (checked by `debug_assert`s on every change, and by
     /// [`Collection::check_consistency`]).
     indexes: Indexes,
+    /// Sliced scans in progress over this collection (`project/scan.rs`): every document changed
+    /// while one runs has its state from before the scan began pinned there, first change wins.
+    scans: Vec<Weak<Pins>>,
+}
+
+/// The before-states of the documents changed since a sliced scan began: `None` for a document
+/// that did not exist then.
+pub(crate) type Pins = Mutex<HashMap<DocId, Option<Bytes>>>;
+
+impl Drop for Collection {
+    /// A collection dropped under a running scan (a reset, the last document deleted) pins every
+    /// document it still holds, so the scan still answers as of its start.
+    fn drop(&mut self) {
+        for pins in self.live_scans() {
+            let mut pins = pins.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, doc) in self.docs.iter() {
+                pins.entry(id.clone())
+                    .or_insert_with(|| Some(doc.bytes.clone()));
+            }
+        }
+    }
 }
 
 impl Collection {
+    fn live_scans(&self) -> impl Iterator<Item = Arc<Pins>> + '_ {
+        self.scans.iter().filter_map(Weak::upgrade)
+    }
+
+    /// Records `id`'s state before a change, for every scan that has not pinned it yet.
+    fn pin(&self, id: &DocId, before: Option<&StoredDoc>) {
+        for pins in self.live_scans() {
+            pins.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(id.clone())
+                .or_insert_with(|| before.map(|d| d.bytes.clone()));
+        }
+    }
+
+    /// Starts recording before-states for a sliced scan; it ends when the answer is dropped.
+    pub(crate) fn register_scan(&mut self) -> Arc<Pins> {
+        self.scans.retain(|w| w.strong_count() > 0);
+        let pins = Arc::new(Pins::default());
+        self.scans.push(Arc::downgrade(&pins));
+        pins
+    }
+
+    /// Whether this is the collection `pins` was registered on (or a copy of it).
+    pub(crate) fn records(&self, pins: &Arc<Pins>) -> bool {
+        let target = Arc::downgrade(pins);
+        self.scans.iter().any(|w| w.ptr_eq(&target))
+    }
+
+    /// A small collection of these documents, indexed afresh (a sliced scan's candidates).
+    pub(crate) fn of_docs(docs: impl IntoIterator<Item = (DocId, Bytes)>) -> Collection {
+        let mut c = Collection::new();
+        for (id, bytes) in docs {
+            if let Ok(doc) = StoredDoc::from_bytes(bytes) {
+                c.insert(id.to_string(), doc);
+            }
+        }
+        c
+    }
+
+    /// [`Self::query`], unless no index serves it and it would visit more than `above`
+    /// documents (`Ok(None)`: scan it in slices).
+    pub(crate) fn query_indexed(
+        &self,
+        query: &Query,
+        scope: Option<&Filter>,
+        above: usize,
+    ) -> Result<Option<Page>, QueryError> {
+        plan::execute_indexed(&self.docs, &self.indexes, query, scope, above)
+    }
+
+    /// A document's interned id and bytes.
+    pub(crate) fn get_key_value_bytes(&self, id: &str) -> Option<(&DocId, &Bytes)> {
+        self.docs
+            .get_key_value(id)
+            .map(|(id, doc)| (id, &doc.bytes))
+    }
+
+    /// `query`'s start position as of now (see [`plan::start_pos`]).
+    pub(crate) fn start_pos(&self, query: &Query) -> Option<plan::StartPos> {
+        plan::start_pos(&self.docs, &self.indexes, query)
+    }
+
+    /// One slice of a sliced scan (see [`plan::scan_slice`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn scan_slice(
+        &self,
+        query: &Query,
+        scope: Option<&Filter>,
+        start: Option<&plan::StartPos>,
+        after: Option<&str>,
+        max: usize,
+        skip: impl Fn(&str) -> bool,
+        kept: &mut Vec<plan::Kept>,
+    ) -> Option<DocId> {
+        plan::scan_slice(
+            &self.docs,
+            &self.indexes,
+            query,
+            scope,
+            start,
+            after,
+            max,
+            skip,
+            kept,
+        )
+    }
+
     /// An empty collection.
     pub fn new() -> Collection {
         Collection::default()
@@ -236,6 +344,7 @@ impl Collection {
                 order: order.into_iter().collect(),
             },
             indexes,
+            scans: Vec::new(),
         })
     }
 
@@ -308,6 +417,12 @@ impl Collection {
 
     /// Inserts or replaces a document, updating every index; returns the previous one.
     pub fn insert(&mut self, id: String, mut doc: StoredDoc) -> Option<StoredDoc> {
+        if !self.scans.is_empty() {
+            match self.docs.get_key_value(id.as_str()) {
+                Some((key, old)) => self.pin(&key.clone(), Some(old)),
+                None => self.pin(&Arc::from(id.as_str()), None),
+            }
+        }
         let (id, previous) = match self.docs.remove_entry(id.as_str()) {
             Some((id, mut old)) => {
                 self.indexes.remove_doc(&id, &old.keys);
@@ -333,6 +448,11 @@ impl Collection {
 
     /// Removes a document and its index entries.
     pub fn remove(&mut self, id: &str) -> Option<StoredDoc> {
+        if !self.scans.is_empty()
+            && let Some((key, old)) = self.docs.get_key_value(id)
+        {
+            self.pin(&key.clone(), Some(old));
+        }
         let (id, mut doc) = self.docs.remove_entry(id)?;
         self.indexes.remove_doc(&id, &doc.keys);
         debug_assert!(

@@ -13,6 +13,7 @@ mod batch;
 mod documents;
 mod import;
 mod listen;
+mod scan;
 mod ttl;
 
 use std::collections::{BTreeMap, HashMap};
@@ -43,6 +44,7 @@ pub use auth::{AuthMsg, IssuedLink};
 pub use batch::{Applied, BatchError, BatchOp, MAX_BATCH_OPS, OpResult};
 pub use documents::{MAX_DOC_BYTES, merge_patch};
 pub use import::{ImportDoc, ImportOutcome};
+pub use scan::SLICE_DOCS;
 
 /// How long a caller waits for a project actor before answering 503.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -241,6 +243,9 @@ pub enum ProjectMsg {
         /// The call itself.
         msg: Box<ProjectMsg>,
     },
+    /// The rest of a query no index serves (`project/scan.rs`), after the messages that arrived
+    /// during its last slice.
+    ScanSlice(Box<scan::SlicedScan>),
     /// Test hook: the actor takes no other message until the sender fires or is dropped.
     #[doc(hidden)]
     Stall(tokio::sync::oneshot::Receiver<()>),
@@ -406,6 +411,10 @@ pub struct ProjectState {
     max_bytes: u64,
     /// Due times of documents under a TTL policy, and the expiry timer.
     ttl: ttl::Ttl,
+    /// The actor's own address, for work it re-enqueues (a sliced scan's next slice).
+    myself: Option<ActorRef<ProjectMsg>>,
+    /// The in-flight place of the call being handled, for a handler that answers later.
+    taken_slot: Option<Slot>,
 }
 
 impl Actor for ProjectActor {
@@ -423,6 +432,7 @@ impl Actor for ProjectActor {
         // The state was built on a blocking thread before this actor existed; its realtime hub
         // needs the actor's address, so it starts here.
         state.hub = crate::realtime::Hub::spawn(myself.clone());
+        state.myself = Some(myself.clone());
         state.attach_timer(myself);
         Ok(state)
     }
@@ -442,9 +452,17 @@ impl Actor for ProjectActor {
             ProjectMsg::Admitted { slot, msg } => {
                 // A caller that gave up was told its request was not applied: keep that true.
                 if slot.take() {
+                    state.taken_slot = Some(slot);
                     state.handle(*msg);
+                    drop(state.taken_slot.take());
                 }
-                drop(slot);
+                Ok(())
+            }
+            msg @ ProjectMsg::ScanSlice(_) => {
+                state.handle(msg);
+                // Let the tasks queued on this worker (an HTTP request for a GET, say) run
+                // between slices: the mailbox alone would not yield for up to 128 messages.
+                tokio::task::yield_now().await;
                 Ok(())
             }
             msg => {
@@ -519,6 +537,8 @@ impl ProjectState {
             bytes: stored_bytes,
             max_bytes,
             ttl: ttl::Ttl::new(expiries),
+            myself: None,
+            taken_slot: None,
         };
         // Documents already due are gone before anything is served (their deletes submitted).
         state.expire_due();
@@ -580,10 +600,15 @@ impl ProjectState {
                 query,
                 reply,
             } => {
-                let result = self
+                let scope = self
                     .authorize(&access, false)
-                    .and_then(|reach| self.query(&collection, &query, reach.filter(&collection)?));
-                let _ = reply.send(result);
+                    .and_then(|reach| Ok(reach.filter(&collection)?.cloned()));
+                match scope {
+                    Ok(scope) => self.start_query(collection, query, scope, reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
             }
             ProjectMsg::Aggregate {
                 access,
@@ -634,6 +659,7 @@ impl ProjectState {
             ProjectMsg::Admin(msg) => self.admin(msg),
             ProjectMsg::Auth(msg) => self.auth(msg),
             ProjectMsg::Expire => self.timer_fired(),
+            ProjectMsg::ScanSlice(scan) => self.scan_slice(scan),
             ProjectMsg::Reload | ProjectMsg::Stall(_) | ProjectMsg::Admitted { .. } => {
                 unreachable!("handled before dispatch")
             }

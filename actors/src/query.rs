@@ -57,6 +57,7 @@ pub mod filter;
 
 mod cursor;
 pub(crate) mod plan;
+pub mod sliced;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};

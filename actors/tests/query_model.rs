@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mammoth_actors::collection::{Collection, StoredDoc};
+use mammoth_actors::query::sliced::{Begun, SlicedQuery};
 use mammoth_actors::query::{Filter, Page, Query, QueryError};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -1041,6 +1042,132 @@ proptest! {
                 None => prop_assert_eq!(&got[key], &Value::Null),
                 Some(w) => prop_assert!(deep_eq(&got[key], w), "{} {} vs {}", key, got[key], w),
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sliced scans (issue 13): writes between the slices never change the answer.
+
+/// Runs `case` as a sliced scan of `slice` documents per step over the collection `muts`
+/// build, applying `churn` between steps (and, at step `drop_at`, dropping the collection as a
+/// reset does), and checks the page against the collection as it was at the start.
+fn check_sliced(
+    muts: &[Mutation],
+    case: &QueryCase,
+    churn: &[Mutation],
+    slice: usize,
+    drop_at: Option<usize>,
+    start_after: bool,
+) -> Result<bool, TestCaseError> {
+    let mut coll = Collection::new();
+    let mut model = Model::new();
+    for m in muts {
+        apply(&mut coll, &mut model, m);
+    }
+    let before = coll.clone();
+    let scope = case.scope.as_ref().map(|s| Filter::parse(s).unwrap());
+    let mut b = body(case, None);
+    if start_after && model.contains_key(&doc_id(case.anchor)) {
+        b["start_after"] = json!(doc_id(case.anchor));
+    }
+    let q = Query::parse(&b).unwrap();
+    let expected = before.query(&q, scope.as_ref());
+    let (got, sliced) = match SlicedQuery::begin(&mut coll, Box::new(q), scope.clone(), 0) {
+        Err(e) => (Err(e), false),
+        Ok(Begun::Answered(page)) => (Ok(page), false),
+        Ok(Begun::Sliced(mut scan)) => {
+            let mut live = Some(coll);
+            let mut churn = churn.iter();
+            let mut steps = 0;
+            while !scan.step(live.as_ref(), slice) {
+                steps += 1;
+                prop_assert!(steps < 10_000, "the scan does not end");
+                if Some(steps) == drop_at {
+                    live = None;
+                } else if let (Some(c), Some(m)) = (live.as_mut(), churn.next()) {
+                    apply(c, &mut model, m);
+                }
+            }
+            (scan.finish(), true)
+        }
+    };
+    match (got, expected) {
+        (Ok(got), Ok(expected)) => {
+            prop_assert_eq!(&got.docs, &expected.docs, "{}", b);
+            prop_assert_eq!(&got.next_start_after, &expected.next_start_after);
+            prop_assert_eq!(&got.next_cursor, &expected.next_cursor);
+        }
+        (got, expected) => prop_assert_eq!(got.err(), expected.err(), "{}", b),
+    }
+    Ok(sliced)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// A sliced scan with inserts, replaces and deletes between its slices (and sometimes its
+    /// collection dropped) answers what the collection held when it began.
+    #[test]
+    fn sliced_scans_answer_as_of_their_start(
+        muts in mutations(200),
+        queries in prop::collection::vec(query_case(200), 1..6),
+        churn in mutations(200),
+        slice in 1usize..40,
+        drop_at in prop::option::weighted(0.2, 1usize..20),
+        start_after in any::<bool>(),
+    ) {
+        for q in &queries {
+            check_sliced(&muts, q, &churn, slice, drop_at, start_after)?;
+        }
+    }
+}
+
+/// The engine does slice the queries no index serves (so the property above is not vacuous).
+#[test]
+fn unindexable_queries_are_sliced() {
+    let muts: Vec<Mutation> = (0..300)
+        .map(|i| {
+            let mut m = Map::new();
+            m.insert("n".into(), json!(i % 17));
+            if i % 3 == 0 {
+                m.insert("s".into(), json!(format!("x{i}")));
+            }
+            Mutation::Put(i, m)
+        })
+        .collect();
+    let churn: Vec<Mutation> = (0..300)
+        .map(|i| match i % 3 {
+            0 => Mutation::Delete((i * 7) % 300),
+            _ => Mutation::Put((i * 11) % 350, {
+                let mut m = Map::new();
+                m.insert("n".into(), json!(i % 5));
+                m
+            }),
+        })
+        .collect();
+    for (filter, sort) in [
+        (
+            json!({"n": {"$ne": 3}}),
+            vec![("s".to_owned(), false), ("n".to_owned(), true)],
+        ),
+        (json!({"n": {"$ne": 1}}), vec![]),
+        (
+            json!({}),
+            vec![("s".to_owned(), false), ("n".to_owned(), true)],
+        ),
+    ] {
+        let case = QueryCase {
+            filter,
+            scope: None,
+            sort,
+            limit: 7,
+            anchor: 42,
+            churn: Vec::new(),
+        };
+        for start_after in [false, true] {
+            let sliced = check_sliced(&muts, &case, &churn, 5, None, start_after).unwrap();
+            assert!(sliced, "{:?} was answered by an index", case.filter);
         }
     }
 }

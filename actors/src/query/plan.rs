@@ -47,7 +47,7 @@ use self::run::{Group, Pos, Resolved, Run, Sorter, matches_all, matches_groups, 
 use super::filter::Filter;
 use super::{Page, Query, QueryError, Start};
 use crate::collection::{Docs, StoredDoc};
-use crate::index::{FieldIndex, Indexes, PathId};
+use crate::index::{DocId, FieldIndex, Indexes, PathId};
 
 /// The candidate count at or below which collecting every candidate beats an ordered walk.
 fn cheap(want: usize) -> usize {
@@ -61,7 +61,164 @@ pub(crate) fn execute(
     query: &Query,
     scope: Option<&Filter>,
 ) -> Result<Page, QueryError> {
-    run_query(docs, indexes, query, scope, |run| run.page(query))
+    let page = run_query(docs, indexes, query, scope, None, |run| run.page(query))?;
+    Ok(page.unwrap_or_default())
+}
+
+/// As [`execute`], unless the chosen plan scans the collection (no index serves the query)
+/// and is estimated to visit more than `above` documents: then `Ok(None)`, and the caller
+/// runs it in slices (`query/sliced.rs`).
+pub(crate) fn execute_indexed(
+    docs: &Docs,
+    indexes: &Indexes,
+    query: &Query,
+    scope: Option<&Filter>,
+    above: usize,
+) -> Result<Option<Page>, QueryError> {
+    run_query(docs, indexes, query, scope, Some(above), |run| {
+        run.page(query)
+    })
+}
+
+/// A candidate a sliced scan keeps: its exact sort keys (`None`: missing), id and bytes.
+pub(crate) struct Kept {
+    keys: Vec<Option<Vec<u8>>>,
+    pub(crate) id: DocId,
+    pub(crate) bytes: bytes::Bytes,
+}
+
+/// A query's start position, owned: sort keys and id.
+pub(crate) type StartPos = (Vec<Option<Vec<u8>>>, Box<str>);
+
+fn sorter_of<'q>(indexes: &Indexes, query: &'q Query) -> Sorter<'q> {
+    Sorter {
+        fields: query
+            .sort
+            .iter()
+            .map(|f| (indexes.path_id(&f.path), f.desc))
+            .collect(),
+        paths: query.sort.iter().map(|f| &*f.path).collect(),
+    }
+}
+
+fn owned_keys(sorter: &Sorter<'_>, doc: &StoredDoc) -> Vec<Option<Vec<u8>>> {
+    sorter
+        .keys(doc)
+        .into_iter()
+        .map(|k| k.map(|k| k.into_owned()))
+        .collect()
+}
+
+/// The result order on owned keys: sort fields (each asc or desc), then id.
+fn cmp_owned(
+    desc: &[bool],
+    a: &[Option<Vec<u8>>],
+    a_id: &str,
+    b: &[Option<Vec<u8>>],
+    b_id: &str,
+) -> std::cmp::Ordering {
+    for (i, desc) in desc.iter().enumerate() {
+        let o = a[i].cmp(&b[i]);
+        if o != std::cmp::Ordering::Equal {
+            return if *desc { o.reverse() } else { o };
+        }
+    }
+    a_id.cmp(b_id)
+}
+
+/// `query`'s start position as of now (the caller checked it names a position: the query
+/// passed [`execute_indexed`]).
+pub(crate) fn start_pos(docs: &Docs, indexes: &Indexes, query: &Query) -> Option<StartPos> {
+    match &query.start {
+        None => None,
+        Some(Start::Cursor(p)) => Some((
+            p.values
+                .iter()
+                .map(|v| v.as_ref().map(|k| k.as_bytes().to_vec()))
+                .collect(),
+            p.id.clone(),
+        )),
+        Some(Start::After(id)) => {
+            let doc = docs.get(id)?;
+            Some((owned_keys(&sorter_of(indexes, query), doc), id.clone()))
+        }
+    }
+}
+
+/// One slice of a sliced scan: visits the documents after `after` in id order, at most `max`
+/// of them, skipping those `skip` names, and keeps in `kept` those matching the query's filter
+/// and `scope` and after `start`, trimmed to the best `limit` + 1 (no other can make the
+/// page). Answers the last id visited, or `None` when the scan is complete (the end reached,
+/// or, in id order, the page already full).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scan_slice(
+    docs: &Docs,
+    indexes: &Indexes,
+    query: &Query,
+    scope: Option<&Filter>,
+    start: Option<&StartPos>,
+    after: Option<&str>,
+    max: usize,
+    skip: impl Fn(&str) -> bool,
+    kept: &mut Vec<Kept>,
+) -> Option<DocId> {
+    let (Some((conds, group)), Some((scope_conds, scope_group))) = (
+        resolve_filter(indexes, &query.filter),
+        match scope {
+            Some(scope) => resolve_filter(indexes, scope),
+            None => Some((Vec::new(), None)),
+        },
+    ) else {
+        // A condition names a path no document carries now: no unchanged document matches.
+        return None;
+    };
+    let groups: Vec<Group<'_>> = group.into_iter().chain(scope_group).collect();
+    let sorter = sorter_of(indexes, query);
+    let desc: Vec<bool> = query.sort.iter().map(|f| f.desc).collect();
+    let want = query.limit + 1;
+    let trim = |kept: &mut Vec<Kept>| {
+        if kept.len() > want {
+            kept.select_nth_unstable_by(want - 1, |a, b| {
+                cmp_owned(&desc, &a.keys, &a.id, &b.keys, &b.id)
+            });
+            kept.truncate(want);
+        }
+    };
+    let mut last = None;
+    for (visited, (id, doc)) in docs.ordered_after(after).enumerate() {
+        if visited == max {
+            trim(kept);
+            return last;
+        }
+        last = Some(id.clone());
+        if skip(id)
+            || !matches_all(&conds, doc)
+            || !matches_all(&scope_conds, doc)
+            || !matches_groups(&groups, doc)
+        {
+            continue;
+        }
+        let keys = owned_keys(&sorter, doc);
+        if start.is_some_and(|(s, s_id)| {
+            cmp_owned(&desc, &keys, id, s, s_id) != std::cmp::Ordering::Greater
+        }) {
+            continue;
+        }
+        kept.push(Kept {
+            keys,
+            id: id.clone(),
+            bytes: doc.bytes().clone(),
+        });
+        if kept.len() >= 2 * want {
+            trim(kept);
+        }
+        // In id order, a later document can no longer make a full page.
+        if desc.is_empty() && kept.len() >= want {
+            return None;
+        }
+    }
+    trim(kept);
+    None
 }
 
 /// Every document matching `filter` (and `scope`), in id order, through the same plans as a
@@ -74,9 +231,11 @@ pub(crate) fn matching<'d>(
     scope: Option<&'d Filter>,
 ) -> Vec<&'d StoredDoc> {
     debug_assert!(query.sort.is_empty() && query.start.is_none() && query.limit >= docs.len());
-    run_query(docs, indexes, query, scope, |run| {
+    run_query(docs, indexes, query, scope, None, |run| {
         run.out.into_iter().map(|e| e.doc).collect()
     })
+    .ok()
+    .flatten()
     .unwrap_or_default()
 }
 
@@ -85,8 +244,9 @@ fn run_query<'d, T>(
     indexes: &'d Indexes,
     query: &'d Query,
     scope: Option<&'d Filter>,
+    probe: Option<usize>,
     finish: impl FnOnce(Run<'d, '_>) -> T,
-) -> Result<T, QueryError> {
+) -> Result<Option<T>, QueryError> {
     let sorter = Sorter {
         fields: query
             .sort
@@ -141,7 +301,7 @@ fn run_query<'d, T>(
             out: Vec::new(),
             worst: None,
         };
-        return Ok(finish(run));
+        return Ok(Some(finish(run)));
     };
     conds.extend(scope_conds);
     let mut groups: Vec<Group<'_>> = scope_or.into_iter().collect();
@@ -200,7 +360,7 @@ fn run_query<'d, T>(
                 out: merged,
                 worst: None,
             };
-            return Ok(finish(run));
+            return Ok(Some(finish(run)));
         }
         groups.push(branches);
     }
@@ -215,9 +375,12 @@ fn run_query<'d, T>(
         out: Vec::new(),
         worst: None,
     };
-    let plan = choose(docs.len(), indexes, &conds, &sorter, want);
+    let Costed { plan, cost, .. } = choose_costed(docs.len(), indexes, &conds, &sorter, want);
+    if plan.scans() && probe.is_some_and(|above| cost > above) {
+        return Ok(None);
+    }
     run_plan(&mut run, plan);
-    Ok(finish(run))
+    Ok(Some(finish(run)))
 }
 
 fn run_plan<'d>(run: &mut Run<'d, '_>, plan: Plan<'d>) {
@@ -268,14 +431,14 @@ enum Plan<'a> {
     MissingThenWalk { field: &'a FieldIndex, pid: PathId },
 }
 
-fn choose<'a>(
-    n: usize,
-    indexes: &'a Indexes,
-    conds: &[Resolved<'a>],
-    sorter: &Sorter,
-    want: usize,
-) -> Plan<'a> {
-    choose_costed(n, indexes, conds, sorter, want).plan
+impl Plan<'_> {
+    /// Whether running it may visit every document of the collection.
+    fn scans(&self) -> bool {
+        matches!(
+            self,
+            Plan::Scan { .. } | Plan::WalkThenMissing { .. } | Plan::MissingThenWalk { .. }
+        )
+    }
 }
 
 /// A plan with its estimated cost (documents visited) and an estimate of how many documents
