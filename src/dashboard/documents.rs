@@ -250,7 +250,7 @@ pub(crate) async fn save(
 
 /// What an operator reads when their edit was refused for a stale ETag.
 pub(crate) fn stale_message() -> String {
-    "Not saved: someone changed this document after you opened it, so saving would overwrite their change. Your text is kept below; open the current version, then apply your change again.".into()
+    "Not saved: someone changed this document after you opened it, so saving would overwrite their change. Your text is kept in the editor; open the current version, then apply your change again.".into()
 }
 
 #[derive(Deserialize)]
