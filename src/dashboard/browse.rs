@@ -251,7 +251,7 @@ fn table(
     });
     let columns_json = serde_json::to_string(&columns).unwrap_or_default();
     html! {
-        div.tablewrap {
+        div.tablewrap.docwrap {
             table.doctable #doc-table data-live=[live_url] data-columns=(columns_json)
                 data-base=(base) data-collection=(collection) {
                 caption.sr { "Documents of " (collection) ". Select a column header to sort by it." }
