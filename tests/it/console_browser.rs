@@ -105,13 +105,19 @@ async fn walk(browser: Client, s: Instance) {
     browser.goto(&data).await.unwrap();
 
     // Create a document in a new collection from the JSON editor; a mistake is shown inline.
+    // By keyboard: Enter on the focused "New document" disclosure opens the editor.
     browser
         .find(Locator::Css("#create summary"))
         .await
         .unwrap()
-        .click()
+        .send_keys(&fantoccini::key::Key::Enter.to_string())
         .await
         .unwrap();
+    let open = browser
+        .execute("return document.getElementById('create').open", vec![])
+        .await
+        .unwrap();
+    assert_eq!(open, json!(true), "Enter opens the create form");
     fill(&browser, "#new-collection", "todos").await;
     fill(&browser, "#new-document", r#"{"id": "t1", "title": "milk""#).await;
     click(&browser, "#create-document").await;
