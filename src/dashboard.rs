@@ -9,6 +9,7 @@
 
 mod browse;
 mod csrf;
+mod documents;
 mod pages;
 
 use axum::Router;
@@ -48,6 +49,19 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/projects", post(create_project))
         .route("/dashboard/projects/{id}", get(project_page))
         .route("/dashboard/projects/{id}/data", get(browse::data_page))
+        .route("/dashboard/projects/{id}/data/live", get(documents::live))
+        .route(
+            "/dashboard/projects/{id}/data/documents",
+            post(documents::create),
+        )
+        .route(
+            "/dashboard/projects/{id}/data/documents/save",
+            post(documents::save),
+        )
+        .route(
+            "/dashboard/projects/{id}/data/documents/delete",
+            post(documents::delete),
+        )
         .route("/dashboard/projects/{id}/keys", post(create_key))
         .route("/dashboard/projects/{id}/settings", post(update_settings))
         .route("/dashboard/projects/{id}/ttl", post(update_ttl))

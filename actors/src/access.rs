@@ -82,6 +82,9 @@ pub enum Principal {
     },
     /// A signed-in operator browsing from the dashboard: read-only, the whole project.
     Operator,
+    /// A signed-in operator editing documents from the dashboard (forms checked for origin and
+    /// CSRF token by the dashboard): read and write, the whole project.
+    OperatorWrite,
 }
 
 /// Who is asking and from where.
@@ -107,13 +110,19 @@ impl Access {
         Access::new(Principal::Operator)
     }
 
+    /// Read-write access for a signed-in operator editing a project's documents from the
+    /// dashboard (its forms are origin- and CSRF-checked before they get here).
+    pub fn operator_write() -> Access {
+        Access::new(Principal::OperatorWrite)
+    }
+
     /// The request's API key (none for an operator).
     pub fn key(&self) -> Option<&KeyRef> {
         match &self.principal {
             Principal::Key(key) | Principal::Token { key, .. } | Principal::Session { key, .. } => {
                 Some(key)
             }
-            Principal::Operator => None,
+            Principal::Operator | Principal::OperatorWrite => None,
         }
     }
 
@@ -134,6 +143,7 @@ impl Principal {
     ) -> Result<Permission, ProjectError> {
         match self {
             Principal::Operator => Ok(Permission::Read),
+            Principal::OperatorWrite => Ok(Permission::Write),
             Principal::Key(_) => match key {
                 Permission::Client => Err(ProjectError::forbidden(
                     "a client key alone reaches only /v1/auth/*; send the user's session (Authorization: Bearer mms_...) or a scoped token with it",

@@ -71,3 +71,56 @@ async fn operators_read_every_collection_and_write_nothing() {
     assert!(handle.requests() >= 5, "data calls are counted");
     registry.stop();
 }
+
+/// `Access::operator_write`: the dashboard's document editor writes as the operator, with the
+/// same preconditions as the API; it still cannot act as a project's user.
+#[tokio::test]
+async fn the_operator_editor_writes_with_preconditions() {
+    use mammoth_actors::etag::Precondition;
+    let (storage, snapshot) = Storage::open(StorageConfig::default()).unwrap();
+    let registry = Registry::start(storage, snapshot, Env::default(), minter())
+        .await
+        .unwrap();
+    let (project, _) = registry.create_project("p".into()).await.unwrap();
+    let handle = registry.project(&project.id).unwrap();
+    let editor = Access::operator_write();
+    let written = handle
+        .write(
+            editor.clone(),
+            "todos".into(),
+            WriteOp::Create {
+                id: Some("a".into()),
+                body: body(json!({"title": "a"})),
+            },
+        )
+        .await
+        .unwrap();
+    handle.durable(written.ticket).await.unwrap();
+    let stale = Precondition {
+        if_match: Some(vec![format!("\"{}\"", written.seq + 1)]),
+        exists: None,
+    };
+    let replace = || WriteOp::Replace {
+        id: "a".into(),
+        body: body(json!({"title": "b"})),
+    };
+    let refused = handle
+        .write_if(editor.clone(), "todos".into(), replace(), stale)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::PreconditionFailed);
+    let current = Precondition {
+        if_match: Some(vec![mammoth_actors::etag::format(written.seq)]),
+        exists: None,
+    };
+    handle
+        .write_if(editor.clone(), "todos".into(), replace(), current)
+        .await
+        .unwrap();
+    assert_eq!(
+        handle.authenticate(editor).await.unwrap_err().code,
+        ErrorCode::Forbidden,
+        "operators are no project's users"
+    );
+    registry.stop();
+}

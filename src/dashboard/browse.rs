@@ -1,21 +1,28 @@
-//! The collections browser: collections with counts, a collection's documents paged with the
-//! cursor API, one document's JSON, and a query box taking CONTRACT section 7's query JSON.
-//! Reads go through the project actor with [`Access::operator_read`].
+//! The collections browser: collections with counts, a collection's documents as a table (one
+//! column per field path present on the page, nested objects flattened to `a.b`, sortable by
+//! clicking a header, which runs the query with that `sort`), a query box taking CONTRACT
+//! section 7's query JSON, a JSON editor to create a document, and one document's editor with
+//! save and delete ([`super::documents`] handles the writes). Reads go through the project actor
+//! with [`Access::operator_read`]; the open collection follows changes live (`assets/app.js`).
 
 use axum::extract::{Path, Query as UrlQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mammoth_actors::project::Access;
 use mammoth_actors::query::Query;
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
+use super::documents::encode;
 use super::{Signed, internal, pages, project};
 use crate::http::AppState;
 
 /// Documents per page.
 const PAGE_SIZE: u64 = 20;
+
+/// At most this many columns; further field paths are left to the document's editor.
+const MAX_COLUMNS: usize = 24;
 
 #[derive(Deserialize, Default)]
 pub(crate) struct Params {
@@ -23,6 +30,37 @@ pub(crate) struct Params {
     cursor: Option<String>,
     doc: Option<String>,
     query: Option<String>,
+    /// Flash: a document was just created, saved or deleted.
+    created: Option<String>,
+    saved: Option<String>,
+    deleted: Option<String>,
+}
+
+impl Params {
+    pub(crate) fn for_collection(collection: &str) -> Params {
+        Params {
+            collection: Some(collection.to_owned()),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn for_document(collection: &str, doc: &str) -> Params {
+        Params {
+            collection: Some(collection.to_owned()),
+            doc: Some(doc.to_owned()),
+            ..Default::default()
+        }
+    }
+}
+
+/// An editor's text sent back to the operator with what was wrong with it.
+pub(crate) struct Draft {
+    /// The JSON as typed.
+    pub(crate) text: String,
+    /// Why it was not written.
+    pub(crate) error: String,
+    /// The ETag the editor was opened with (a save), kept so a stale edit stays stale.
+    pub(crate) etag: Option<String>,
 }
 
 /// The browser page.
@@ -32,7 +70,19 @@ pub(crate) async fn data_page(
     Path(id): Path<String>,
     UrlQuery(params): UrlQuery<Params>,
 ) -> Response {
-    let handle = match project(&state, &id) {
+    render(&state, &signed, &id, params, None, StatusCode::OK).await
+}
+
+/// Renders the browser; `draft` is an editor's refused text (the create form when no `doc`).
+pub(crate) async fn render(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+    params: Params,
+    draft: Option<Draft>,
+    status: StatusCode,
+) -> Response {
+    let handle = match project(state, id) {
         Ok(h) => h,
         Err(r) => return r.into_response(),
     };
@@ -50,18 +100,25 @@ pub(crate) async fn data_page(
         .clone()
         .filter(|q| !q.trim().is_empty())
         .unwrap_or_else(|| "{}".into());
+    let csrf = signed.session.csrf.as_str();
 
     let mut error = None;
-    let mut docs: Vec<(String, String)> = Vec::new();
+    let mut docs: Vec<Map<String, Value>> = Vec::new();
     let mut next = None;
     let mut document = None;
     if let Some(collection) = &selected {
         if let Some(doc_id) = params.doc.as_ref().filter(|d| !d.is_empty()) {
             match handle
-                .get(Access::operator_read(), collection.clone(), doc_id.clone())
+                .get_tagged(Access::operator_read(), collection.clone(), doc_id.clone())
                 .await
             {
-                Ok(bytes) => document = Some((doc_id.clone(), pretty(&bytes))),
+                Ok((bytes, seq)) => {
+                    document = Some((
+                        doc_id.clone(),
+                        pretty(&bytes),
+                        mammoth_actors::etag::format(seq),
+                    ))
+                }
                 Err(e) => error = Some(e.to_string()),
             }
         } else {
@@ -73,22 +130,39 @@ pub(crate) async fn data_page(
                 {
                     Ok(page) => {
                         next = page.next_cursor;
-                        docs = page.docs.iter().map(|b| summary(b)).collect();
+                        docs = page
+                            .docs
+                            .iter()
+                            .filter_map(|b| serde_json::from_slice(b).ok())
+                            .collect();
                     }
                     Err(e) => error = Some(e.to_string()),
                 },
             }
         }
     }
+    let draft_error = draft.as_ref().map(|d| d.error.clone());
 
     let link =
         |collection: &str, extra: &str| format!("{base}?collection={}{extra}", encode(collection));
+    let flash = params
+        .created
+        .as_ref()
+        .map(|d| format!("Created document {d}."))
+        .or_else(|| params.saved.as_ref().map(|_| "Saved.".to_owned()))
+        .or_else(|| {
+            params
+                .deleted
+                .as_ref()
+                .map(|d| format!("Deleted document {d}."))
+        });
     let body = html! {
         nav.crumbs aria-label="Breadcrumb" {
             a href="/dashboard" { "Projects" } " / "
             a href={ "/dashboard/projects/" (id) } { (record.name) } " / " span { "Data" }
         }
         h1 { "Collections" }
+        @if let Some(flash) = &flash { p.flash #flash role="status" { (flash) } }
         div.browse {
             section.card aria-label="Collections" {
                 h2 { "Collections" }
@@ -101,49 +175,281 @@ pub(crate) async fn data_page(
                     }
                 }
             }
-            section.card aria-live="polite" {
+            section.card {
                 @if let Some(collection) = &selected {
-                    @if let Some((doc_id, json)) = &document {
+                    @if let Some((doc_id, json, etag)) = &document {
                         h2 { (collection) " / " code { (doc_id) } }
-                        pre.json #document { (json) }
-                        p { a href=(link(collection, "")) { "← Back to " (collection) } }
-                    } @else {
+                        (editor(&base, csrf, collection, doc_id, json, etag, draft.as_ref()))
+                        p { a #back href=(link(collection, "")) { "← Back to " (collection) } }
+                    } @else if params.doc.as_ref().is_some_and(|d| !d.is_empty()) {
                         h2 { (collection) }
+                        @if let Some(error) = &error { p.error #query-error role="alert" { (error) } }
+                        p { a #back href=(link(collection, "")) { "← Back to " (collection) } }
+                    } @else {
+                        div.tablehead {
+                            h2 { (collection) }
+                            @if next.is_none() && params.cursor.is_none() && error.is_none() {
+                                span.live #live role="status" data-state="connecting" { "Connecting…" }
+                            }
+                        }
                         form method="get" action=(base) {
                             input type="hidden" name="collection" value=(collection);
                             label for="query" { "Query (JSON with filter, sort, limit)" }
                             textarea #query name="query" spellcheck="false" { (query_text) }
-                            button.primary type="submit" { "Run query" }
+                            button.primary #run-query type="submit" { "Run query" }
                         }
-                        @if docs.is_empty() && error.is_none() { p.muted { "No documents match." } }
-                        ul.docs #documents {
-                            @for (doc_id, preview) in &docs {
-                                li {
-                                    a href=(link(collection, &format!("&doc={}", encode(doc_id)))) { (doc_id) }
-                                    span.preview { (preview) }
-                                }
-                            }
-                        }
+                        @if let Some(error) = &error { p.error #query-error role="alert" { (error) } }
+                        (table(&base, csrf, collection, &query_text, &docs, params.cursor.is_none() && error.is_none()))
+                        @if docs.is_empty() && error.is_none() { p.muted #no-documents { "No documents match." } }
                         @if let Some(cursor) = &next {
                             div.pager {
                                 a.button href=(link(collection, &format!("&query={}&cursor={}", encode(&query_text), encode(cursor)))) { "Next page →" }
                             }
                         }
+                        (create_form(&base, csrf, collection, draft.as_ref()))
                     }
-                    @if let Some(error) = &error { p.error #query-error role="alert" { (error) } }
                 } @else {
                     h2 { "Pick a collection" }
-                    p.muted { "Choose a collection to page through its documents or query it." }
+                    p.muted { "Choose a collection to page through its documents or query it, or create a document in a new collection." }
+                    (create_form(&base, csrf, "", draft.as_ref()))
                 }
             }
         }
     };
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
+    let status = if draft_error.is_some() {
+        status
+    } else if error.is_some() {
+        if params.doc.is_some() {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::BAD_REQUEST
+        }
     } else {
-        StatusCode::OK
+        status
     };
     (status, pages::layout("Data", Some(&signed.session), body)).into_response()
+}
+
+/// The documents of one page as a table.
+fn table(
+    base: &str,
+    csrf: &str,
+    collection: &str,
+    query_text: &str,
+    docs: &[Map<String, Value>],
+    live: bool,
+) -> Markup {
+    let columns = columns(docs);
+    let rows: Vec<Map<String, Value>> = docs.iter().map(flatten).collect();
+    let sorted = current_sort(query_text);
+    let live_url = live.then(|| {
+        format!(
+            "{base}/live?collection={}&query={}",
+            encode(collection),
+            encode(query_text)
+        )
+    });
+    let columns_json = serde_json::to_string(&columns).unwrap_or_default();
+    html! {
+        div.tablewrap.docwrap {
+            table.doctable #doc-table data-live=[live_url] data-columns=(columns_json)
+                data-base=(base) data-collection=(collection) {
+                caption.sr { "Documents of " (collection) ". Select a column header to sort by it." }
+                thead { tr {
+                    @for column in &columns {
+                        @let (order, next) = match &sorted {
+                            Some((field, desc)) if field == column => (Some(if *desc { "descending" } else { "ascending" }), !*desc),
+                            _ => (None, false),
+                        };
+                        th scope="col" aria-sort=[order] {
+                            a.sort href=(sort_link(base, collection, query_text, column, next)) data-column=(column) {
+                                (column)
+                                @match order { Some("ascending") => span aria-hidden="true" { " ▲" }, Some(_) => span aria-hidden="true" { " ▼" }, None => {} }
+                            }
+                        }
+                    }
+                    th scope="col" { span.sr { "Actions" } }
+                } }
+                tbody #documents {
+                    @for row in &rows {
+                        @let doc_id = row.get("id").and_then(Value::as_str).unwrap_or("?");
+                        tr data-id=(doc_id) {
+                            @for column in &columns {
+                                @if column == "id" {
+                                    td { a.docid href={ (base) "?collection=" (encode(collection)) "&doc=" (encode(doc_id)) } { (doc_id) } }
+                                } @else {
+                                    td data-column=(column) { (cell(row.get(column))) }
+                                }
+                            }
+                            td.rowactions {
+                                form method="post" action={ (base) "/documents/delete" } data-confirm={ "Delete document " (doc_id) "? This cannot be undone." } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    input type="hidden" name="collection" value=(collection);
+                                    input type="hidden" name="doc" value=(doc_id);
+                                    button.danger type="submit" aria-label={ "Delete " (doc_id) } { "Delete" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The form that creates a document.
+fn create_form(base: &str, csrf: &str, collection: &str, draft: Option<&Draft>) -> Markup {
+    let text = draft.map_or("{\n  \n}", |d| d.text.as_str());
+    html! {
+        details.create #create open[draft.is_some()] {
+            summary { "New document" }
+            form method="post" action={ (base) "/documents" } {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="new-collection" { "Collection" }
+                input #new-collection type="text" name="collection" value=(collection) required
+                    pattern="[A-Za-z0-9_-]{1,64}" autocomplete="off";
+                label for="new-document" { "Document (JSON object; \"id\" optional)" }
+                textarea #new-document name="json" spellcheck="false" rows="8"
+                    aria-invalid=[draft.map(|_| "true")] aria-describedby=[draft.map(|_| "create-error")] { (text) }
+                @if let Some(draft) = draft { p.error #create-error role="alert" { (draft.error) } }
+                button.primary #create-document type="submit" { "Create document" }
+            }
+        }
+    }
+}
+
+/// One document's JSON editor, save and delete.
+fn editor(
+    base: &str,
+    csrf: &str,
+    collection: &str,
+    doc_id: &str,
+    json: &str,
+    etag: &str,
+    draft: Option<&Draft>,
+) -> Markup {
+    let text = draft.map_or(json, |d| d.text.as_str());
+    let etag = draft.and_then(|d| d.etag.as_deref()).unwrap_or(etag);
+    html! {
+        form.editor method="post" action={ (base) "/documents/save" } {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="collection" value=(collection);
+            input type="hidden" name="doc" value=(doc_id);
+            input #etag type="hidden" name="etag" value=(etag);
+            label for="document" { "Document JSON " span.muted { "(version " code { (etag) } ", sent as If-Match)" } }
+            textarea #document name="json" spellcheck="false" rows="14"
+                aria-invalid=[draft.map(|_| "true")] aria-describedby=[draft.map(|_| "edit-error")] { (text) }
+            @if let Some(draft) = draft {
+                p.error #edit-error role="alert" { (draft.error) }
+                @if draft.error == super::documents::stale_message() {
+                    p { a #current href={ (base) "?collection=" (encode(collection)) "&doc=" (encode(doc_id)) } { "Open the current version" } }
+                }
+            }
+            button.primary #save type="submit" { "Save" }
+        }
+        form.deleteform method="post" action={ (base) "/documents/delete" } data-confirm={ "Delete document " (doc_id) "? This cannot be undone." } {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="collection" value=(collection);
+            input type="hidden" name="doc" value=(doc_id);
+            input type="hidden" name="etag" value=(etag);
+            button.danger #delete type="submit" { "Delete document" }
+        }
+    }
+}
+
+/// The page's columns: `id` first, then each flattened field path in the order first seen,
+/// `created_at` and `updated_at` last.
+fn columns(docs: &[Map<String, Value>]) -> Vec<String> {
+    let mut out = vec!["id".to_owned()];
+    for doc in docs {
+        for path in flatten(doc).keys() {
+            if !out.contains(path) && path != "created_at" && path != "updated_at" {
+                out.push(path.clone());
+            }
+        }
+    }
+    out.truncate(MAX_COLUMNS);
+    if docs.iter().any(|d| d.contains_key("created_at")) {
+        out.push("created_at".into());
+    }
+    if docs.iter().any(|d| d.contains_key("updated_at")) {
+        out.push("updated_at".into());
+    }
+    out
+}
+
+/// A document's fields by path: nested objects become `a.b`; arrays and scalars are leaves.
+fn flatten(doc: &Map<String, Value>) -> Map<String, Value> {
+    fn walk(prefix: &str, map: &Map<String, Value>, out: &mut Map<String, Value>) {
+        for (key, value) in map {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                Value::Object(inner) if !inner.is_empty() => walk(&path, inner, out),
+                other => {
+                    out.insert(path, other.clone());
+                }
+            }
+        }
+    }
+    let mut out = Map::new();
+    walk("", doc, &mut out);
+    out
+}
+
+/// A cell's text: strings as they are, anything else as JSON, missing as empty.
+fn cell(value: Option<&Value>) -> String {
+    let text = match value {
+        None => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    truncate(text, 120)
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+/// The first sort field of the query text and whether it is descending.
+fn current_sort(query_text: &str) -> Option<(String, bool)> {
+    let value: Value = serde_json::from_str(query_text).ok()?;
+    let first = value.get("sort")?.as_array()?.first()?;
+    let field = first.get("field")?.as_str()?.to_owned();
+    let desc = first.get("order").and_then(Value::as_str) == Some("desc");
+    Some((field, desc))
+}
+
+/// The page's query sorted by `column` (its filter and limit kept, paging dropped).
+fn sort_link(base: &str, collection: &str, query_text: &str, column: &str, desc: bool) -> String {
+    let mut query = match serde_json::from_str::<Value>(query_text) {
+        Ok(Value::Object(q)) => q,
+        _ => Map::new(),
+    };
+    query.remove("cursor");
+    query.remove("start_after");
+    let order = if desc { "desc" } else { "asc" };
+    query.insert(
+        "sort".into(),
+        serde_json::json!([{ "field": column, "order": order }]),
+    );
+    let text = Value::Object(query).to_string();
+    format!(
+        "{base}?collection={}&query={}",
+        encode(collection),
+        encode(&text)
+    )
 }
 
 /// The query JSON with this page's size and cursor.
@@ -159,28 +465,24 @@ fn run_query(text: &str, cursor: Option<&str>) -> Result<Query, String> {
     Query::parse(&value).map_err(|e| e.to_string())
 }
 
+/// The page's query for a realtime subscription: its filter, sort and limit (the page's size
+/// when none), so the stream holds exactly the first page.
+pub(crate) fn listen_query(text: &str) -> Result<Query, String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("the query is not valid JSON: {e}"))?;
+    let Value::Object(body) = value else {
+        return Err("the query must be a JSON object".into());
+    };
+    let mut kept: Map<String, Value> = body
+        .into_iter()
+        .filter(|(k, _)| matches!(k.as_str(), "filter" | "sort" | "limit"))
+        .collect();
+    kept.entry("limit").or_insert(PAGE_SIZE.into());
+    Query::parse(&Value::Object(kept)).map_err(|e| e.to_string())
+}
+
 fn pretty(bytes: &[u8]) -> String {
     serde_json::from_slice::<Value>(bytes)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| String::from_utf8_lossy(bytes).into_owned())
-}
-
-/// A document's id and a one-line preview.
-fn summary(bytes: &[u8]) -> (String, String) {
-    let value: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
-    let id = value["id"].as_str().unwrap_or("?").to_owned();
-    let mut preview = value.to_string();
-    if preview.len() > 160 {
-        let mut end = 160;
-        while !preview.is_char_boundary(end) {
-            end -= 1;
-        }
-        preview.truncate(end);
-        preview.push('…');
-    }
-    (id, preview)
-}
-
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

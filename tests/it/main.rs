@@ -8,6 +8,8 @@ mod browser;
 mod client_keys;
 mod cluster;
 mod connections;
+mod console;
+mod console_browser;
 mod cors;
 mod credentials;
 mod dashboard;

@@ -28,6 +28,7 @@ impl ProjectState {
                 }
                 Reach::project(Permission::Read)
             }
+            Principal::OperatorWrite => Reach::project(Permission::Write),
             Principal::Key(key) => {
                 let live = self.live_key(key)?;
                 Reach::project(principal.data_permission(live.permission, None)?)
@@ -72,7 +73,7 @@ impl ProjectState {
     ) -> Result<Permission, ProjectError> {
         self.check_origin(access)?;
         let key = match &access.principal {
-            Principal::Operator => {
+            Principal::Operator | Principal::OperatorWrite => {
                 return Err(ProjectError::forbidden(
                     "operators do not sign in as a project's users",
                 ));
