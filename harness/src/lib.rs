@@ -52,8 +52,8 @@ use client::{Conn, Target};
 pub use instance::{BoxFuture, Instance, Launch, ServerKind};
 pub use report::{Latency, Report, TargetReport};
 use round::Pool;
-pub use workload::{EXAMPLE_QUERY, OR_QUERY, Workload};
 use workload::PageQuery;
+pub use workload::{EXAMPLE_QUERY, OR_QUERY, Workload};
 
 /// `mammoth bench` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -344,10 +344,7 @@ async fn check_query(target: &Arc<Target>, docs: u64, query: PageQuery) -> Strin
                 )
             }
         }
-        Ok((status, body)) => format!(
-            "{name} answered {status}: {}",
-            client::error_message(&body)
-        ),
+        Ok((status, body)) => format!("{name} answered {status}: {}", client::error_message(&body)),
         Err(e) => format!("{name} failed: {e}"),
     }
 }

@@ -282,13 +282,13 @@ mod tests {
             let ids = expected_page(query, 2000);
             assert_eq!(ids.len(), EXAMPLE_LIMIT);
             let ages: Vec<u64> = ids
-            .iter()
-            .map(|id| {
-                let i: u64 = id[1..].parse().unwrap();
-                doc_body(i)["age"].as_u64().unwrap()
-            })
-            .collect();
-        assert!(ages.windows(2).all(|w| w[0] >= w[1]), "{ages:?}");
+                .iter()
+                .map(|id| {
+                    let i: u64 = id[1..].parse().unwrap();
+                    doc_body(i)["age"].as_u64().unwrap()
+                })
+                .collect();
+            assert!(ages.windows(2).all(|w| w[0] >= w[1]), "{ages:?}");
         }
     }
 
@@ -300,7 +300,10 @@ mod tests {
         assert!((1800..2400).contains(&hits), "{hits}");
         let mine = docs.iter().filter(|d| d["assignee"] == "user-42").count();
         assert!((3..30).contains(&mine), "{mine}");
-        let oslo = docs.iter().filter(|d| d["address"]["city"] == "Oslo").count();
+        let oslo = docs
+            .iter()
+            .filter(|d| d["address"]["city"] == "Oslo")
+            .count();
         assert!((400..900).contains(&oslo), "{oslo}");
     }
 

@@ -75,8 +75,14 @@ mod tests {
     fn every_operation_of_the_document_is_listed() {
         let doc: Value = serde_json::from_str(crate::http::openapi::json()).unwrap();
         let ops = operations(&doc);
-        assert!(ops.iter().any(|o| o.method == "POST" && o.path == "/v1/batch"));
-        assert!(ops.iter().any(|o| o.method == "GET" && o.path == "/admin/v1/cluster"));
+        assert!(
+            ops.iter()
+                .any(|o| o.method == "POST" && o.path == "/v1/batch")
+        );
+        assert!(
+            ops.iter()
+                .any(|o| o.method == "GET" && o.path == "/admin/v1/cluster")
+        );
         let count: usize = doc["paths"]
             .as_object()
             .unwrap()

@@ -222,21 +222,28 @@ fn preconditions(doc: &mut openapi::OpenApi) {
     let e412 = || RefOr::Ref(openapi::Ref::new("#/components/responses/E412"));
     let with_etags = |op: &mut Operation| {
         for (status, response) in op.responses.responses.iter_mut() {
-            if let (true, RefOr::T(response)) = (status.starts_with('2') && status != "204", response)
+            if let (true, RefOr::T(response)) =
+                (status.starts_with('2') && status != "204", response)
             {
-                response.headers.insert("ETag".into(), etag());
+                response.headers.insert("ETag".into(), RefOr::T(etag()));
             }
         }
     };
     let add = |op: &mut Operation, parameter| {
-        op.parameters.get_or_insert_with(Vec::new).push(RefOr::T(parameter));
+        op.parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(parameter));
     };
     if let Some(item) = doc.paths.paths.get_mut("/v1/collections/{name}/documents") {
         if let Some(op) = item.post.as_mut() {
             with_etags(op);
         }
     }
-    let Some(item) = doc.paths.paths.get_mut("/v1/collections/{name}/documents/{id}") else {
+    let Some(item) = doc
+        .paths
+        .paths
+        .get_mut("/v1/collections/{name}/documents/{id}")
+    else {
         return;
     };
     if let Some(op) = item.get.as_mut() {
@@ -248,8 +255,9 @@ fn preconditions(doc: &mut openapi::OpenApi) {
                 "ETags the client holds: 304 Not Modified (no body) while the document still has one of them",
             ),
         );
-        let mut not_modified = openapi::Response::new("Not modified: the document still has that ETag");
-        not_modified.headers.insert("ETag".into(), etag());
+        let mut not_modified =
+            openapi::Response::new("Not modified: the document still has that ETag");
+        not_modified.headers.insert("ETag".into(), RefOr::T(etag()));
         op.responses
             .responses
             .insert("304".into(), RefOr::T(not_modified));
@@ -266,7 +274,10 @@ fn preconditions(doc: &mut openapi::OpenApi) {
         );
         op.responses.responses.insert("412".into(), e412());
     }
-    for op in [item.patch.as_mut(), item.delete.as_mut()].into_iter().flatten() {
+    for op in [item.patch.as_mut(), item.delete.as_mut()]
+        .into_iter()
+        .flatten()
+    {
         with_etags(op);
         add(op, if_match());
         op.responses.responses.insert("412".into(), e412());
