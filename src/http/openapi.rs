@@ -234,10 +234,13 @@ fn preconditions(doc: &mut openapi::OpenApi) {
             .get_or_insert_with(Vec::new)
             .push(RefOr::T(parameter));
     };
-    if let Some(item) = doc.paths.paths.get_mut("/v1/collections/{name}/documents") {
-        if let Some(op) = item.post.as_mut() {
-            with_etags(op);
-        }
+    if let Some(op) = doc
+        .paths
+        .paths
+        .get_mut("/v1/collections/{name}/documents")
+        .and_then(|item| item.post.as_mut())
+    {
+        with_etags(op);
     }
     let Some(item) = doc
         .paths
