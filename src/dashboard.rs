@@ -7,6 +7,7 @@
 //! URL's origin ([`csrf`]). Pages call the same registry and `ProjectHandle` operations as the
 //! admin API.
 
+mod apidoc;
 mod browse;
 mod csrf;
 mod documents;
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/dashboard", get(home))
         .route("/dashboard/", get(home))
+        .route("/dashboard/api", get(apidoc::api_page))
         .route("/dashboard/assets/style.css", get(style))
         .route("/dashboard/assets/app.js", get(script))
         .route("/dashboard/sign-in", post(sign_in))

@@ -3,9 +3,9 @@
 //! a map lookup cost on this machine; Mammoth's share of it is the number that matters.
 //!
 //! It checks only that an `X-API-Key` header is present (no signature), keeps one collection,
-//! and answers every query with the example query's first page, computed once from the seeded
-//! documents: it measures the price of the request and of a 20-document answer, not of query
-//! work.
+//! and answers every query with the example query's first page (or, when its filter has an
+//! `$or`, the `$or` workload's), computed once from the seeded documents: it measures the price
+//! of the request and of a 20-document answer, not of query work.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,7 +24,7 @@ use mammoth_actors::project::merge_patch;
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
-use super::workload::{self, ExamplePage};
+use super::workload::{self, ExamplePage, PageQuery};
 
 /// A document as the ceiling keeps it: the value and its encoding, served as is.
 struct Doc {
@@ -35,8 +35,10 @@ struct Doc {
 struct Store {
     /// Every document by id, behind one lock, as a naive in-memory server would keep them.
     docs: RwLock<HashMap<String, Doc>>,
-    /// The answer to every query (see the module docs).
+    /// The answer to every query without `$or` (see the module docs).
     page: Bytes,
+    /// The answer to every query whose filter has an `$or`: the `$or` workload's first page.
+    or_page: Bytes,
     /// Numbers the ids of created documents.
     next_id: AtomicU64,
 }
@@ -87,18 +89,23 @@ impl Store {
     fn seeded(docs: u64) -> Store {
         let now = rfc3339_millis(now_millis());
         let mut map = HashMap::with_capacity(docs as usize);
-        let mut page = ExamplePage::default();
+        let mut page = ExamplePage::new(PageQuery::Example);
+        let mut or_page = ExamplePage::new(PageQuery::Or);
         for i in 0..docs {
             let id = workload::doc_id(i);
             let doc = stored(workload::doc_body(i), &id, &now, &now);
             page.offer(&id, &doc.value);
+            or_page.offer(&id, &doc.value);
             map.insert(id, doc);
         }
         let (ids, more) = page.finish();
         let page = page_body(&ids, more, &map);
+        let (ids, more) = or_page.finish();
+        let or_page = page_body(&ids, more, &map);
         Store {
             docs: RwLock::new(map),
             page,
+            or_page,
             next_id: AtomicU64::new(0),
         }
     }
@@ -261,6 +268,11 @@ async fn query(
     body: Bytes,
 ) -> Result<Response, Refusal> {
     has_key(&headers)?;
-    parse_object(&body)?;
-    Ok(json_response(StatusCode::OK, store.page.clone()))
+    let query = parse_object(&body)?;
+    let or = query
+        .get("filter")
+        .and_then(Value::as_object)
+        .is_some_and(|f| f.contains_key("$or"));
+    let page = if or { &store.or_page } else { &store.page };
+    Ok(json_response(StatusCode::OK, page.clone()))
 }

@@ -15,7 +15,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::workload::{self, EXAMPLE_QUERY, Op};
+use super::workload::{self, EXAMPLE_QUERY, OR_QUERY, Op};
 
 /// Where requests go, and with which key and collection.
 #[derive(Debug)]
@@ -110,6 +110,10 @@ impl Target {
                     &path,
                     Bytes::from_static(EXAMPLE_QUERY.as_bytes()),
                 )
+            }
+            Op::Or => {
+                let path = format!("{}/query", self.base);
+                self.request(Method::POST, &path, Bytes::from_static(OR_QUERY.as_bytes()))
             }
             Op::Create => {
                 let path = format!("{}/documents", self.base);

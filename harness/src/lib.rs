@@ -53,7 +53,8 @@ use client::{Conn, Target};
 pub use instance::{BoxFuture, Instance, Launch, ServerKind};
 pub use report::{Latency, Report, TargetReport};
 use round::Pool;
-pub use workload::{EXAMPLE_QUERY, Workload};
+use workload::PageQuery;
+pub use workload::{EXAMPLE_QUERY, OR_QUERY, Workload};
 
 /// `mammoth bench` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -73,8 +74,8 @@ pub struct BenchArgs {
     /// temporary directory, removed afterwards).
     #[arg(long, conflicts_with = "url")]
     pub data: Option<PathBuf>,
-    /// What to send: get by random id, the example query, creates, merge-patches, or a mix
-    /// of 80 % get, 10 % query, 10 % update.
+    /// What to send: get by random id, the example query, creates, merge-patches, a mix
+    /// of 80 % get, 10 % query, 10 % update, batches of creates, or the `$or` query.
     #[arg(long, value_enum, default_value_t = Workload::Get)]
     pub workload: Workload,
     /// Keep-alive connections per target, each with one request in flight.
@@ -231,7 +232,10 @@ async fn measure(
 
     let mut notes = Vec::new();
     if matches!(args.workload, Workload::Query | Workload::Mixed) {
-        notes.push(check_query(&mammoth, args.docs).await);
+        notes.push(check_query(&mammoth, args.docs, PageQuery::Example).await);
+    }
+    if args.workload == Workload::Or {
+        notes.push(check_query(&mammoth, args.docs, PageQuery::Or).await);
     }
 
     let ceiling = if args.ceiling {
@@ -317,13 +321,14 @@ async fn measure(
     })
 }
 
-/// Runs the example query once and compares its ids with those a full scan gives.
-async fn check_query(target: &Arc<Target>, docs: u64) -> String {
-    let expected = workload::expected_example_page(docs);
+/// Runs `query` once and compares its ids with those a full scan gives.
+async fn check_query(target: &Arc<Target>, docs: u64, query: PageQuery) -> String {
+    let expected = workload::expected_page(query, docs);
+    let name = query.name();
     let answer = async {
         let mut conn = Conn::open(target.clone()).await?;
         let path = format!("{}/query", target.base);
-        let body = Bytes::from_static(workload::EXAMPLE_QUERY.as_bytes());
+        let body = Bytes::from_static(query.body().as_bytes());
         anyhow::Ok(conn.send(target.request(Method::POST, &path, body)).await?)
     };
     match answer.await {
@@ -339,10 +344,10 @@ async fn check_query(target: &Arc<Target>, docs: u64) -> String {
                 })
                 .unwrap_or_default();
             if ids == expected {
-                "the example query's first page matches a full scan".into()
+                format!("{name}'s first page matches a full scan")
             } else {
                 format!(
-                    "the example query's first page DIFFERS from a full scan: got {} ids \
+                    "{name}'s first page DIFFERS from a full scan: got {} ids \
                      starting {:?}, expected {} starting {:?}",
                     ids.len(),
                     ids.first(),
@@ -351,10 +356,7 @@ async fn check_query(target: &Arc<Target>, docs: u64) -> String {
                 )
             }
         }
-        Ok((status, body)) => format!(
-            "the example query answered {status}: {}",
-            client::error_message(&body)
-        ),
-        Err(e) => format!("the example query failed: {e}"),
+        Ok((status, body)) => format!("{name} answered {status}: {}", client::error_message(&body)),
+        Err(e) => format!("{name} failed: {e}"),
     }
 }

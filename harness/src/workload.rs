@@ -21,6 +21,8 @@ pub enum Workload {
     Mixed,
     /// `POST /v1/batch` of [`BATCH_SIZE`] creates per request (the server picks the ids).
     Batch,
+    /// The `$or` query: pending, or in Oslo, or assigned to one user; oldest first, 20 per page.
+    Or,
 }
 
 /// Creates per request of the batch workload.
@@ -34,6 +36,7 @@ pub(crate) enum Op {
     Create,
     Update,
     Batch,
+    Or,
 }
 
 impl Workload {
@@ -46,6 +49,7 @@ impl Workload {
             Workload::Update => "update",
             Workload::Mixed => "mixed",
             Workload::Batch => "batch",
+            Workload::Or => "or",
         }
     }
 
@@ -57,6 +61,7 @@ impl Workload {
             Workload::Create => Op::Create,
             Workload::Update => Op::Update,
             Workload::Batch => Op::Batch,
+            Workload::Or => Op::Or,
             Workload::Mixed => match rng.u32(0..10) {
                 0..=7 => Op::Get,
                 8 => Op::Query,
@@ -69,8 +74,58 @@ impl Workload {
 /// The query of the seed's example: active adults, oldest first.
 pub const EXAMPLE_QUERY: &str = r#"{"filter":{"status":"active","age":{"$gte":21}},"sort":[{"field":"age","order":"desc"}],"limit":20}"#;
 
-/// The example query's `limit`.
+/// The `$or` workload's query: three equalities on three indexed paths ("pending, or in Oslo,
+/// or assigned to me"), sorted and limited like the example query.
+pub const OR_QUERY: &str = r#"{"filter":{"$or":[{"status":"pending"},{"address.city":"Oslo"},{"assignee":"user-42"}]},"sort":[{"field":"age","order":"desc"}],"limit":20}"#;
+
+/// The example query's `limit` (the `$or` query's too).
 const EXAMPLE_LIMIT: usize = 20;
+
+/// Seeded documents are assigned to one of this many users.
+const ASSIGNEES: u32 = 500;
+
+/// A query whose first page the harness checks and the ceiling serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PageQuery {
+    /// [`EXAMPLE_QUERY`].
+    Example,
+    /// [`OR_QUERY`].
+    Or,
+}
+
+impl PageQuery {
+    /// The request body.
+    pub(crate) fn body(self) -> &'static str {
+        match self {
+            PageQuery::Example => EXAMPLE_QUERY,
+            PageQuery::Or => OR_QUERY,
+        }
+    }
+
+    /// What the report calls it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            PageQuery::Example => "the example query",
+            PageQuery::Or => "the $or query",
+        }
+    }
+
+    /// Whether a document matches its filter.
+    fn matches(self, doc: &Map<String, Value>) -> bool {
+        match self {
+            PageQuery::Example => matches_example(doc),
+            PageQuery::Or => {
+                doc.get("status").and_then(Value::as_str) == Some("pending")
+                    || doc
+                        .get("address")
+                        .and_then(|a| a.get("city"))
+                        .and_then(Value::as_str)
+                        == Some("Oslo")
+                    || doc.get("assignee").and_then(Value::as_str) == Some("user-42")
+            }
+        }
+    }
+}
 
 const STATUSES: [&str; 3] = ["active", "inactive", "pending"];
 const CITIES: [&str; 8] = [
@@ -110,6 +165,7 @@ pub(crate) fn doc_body(i: u64) -> Map<String, Value> {
             "zip": format!("{:05}", rng.u32(0..100_000)),
         },
         "tags": tags,
+        "assignee": format!("user-{}", rng.u32(0..ASSIGNEES)),
     }) else {
         unreachable!("json! of an object literal is an object")
     };
@@ -162,18 +218,27 @@ fn matches_example(doc: &Map<String, Value>) -> bool {
             .is_some_and(|age| age >= 21)
 }
 
-/// Collects the example query's page from documents as a full scan sees them: matches sorted by
-/// `age` descending, ties by id ascending, the first [`EXAMPLE_LIMIT`] kept.
-#[derive(Debug, Default)]
+/// Collects a [`PageQuery`]'s first page from documents as a full scan sees them: matches sorted
+/// by `age` descending, ties by id ascending, the first [`EXAMPLE_LIMIT`] kept.
+#[derive(Debug)]
 pub(crate) struct ExamplePage {
+    query: PageQuery,
     /// `(age, id)` of every match so far.
     matches: Vec<(u64, String)>,
 }
 
 impl ExamplePage {
+    /// An empty page of `query`.
+    pub(crate) fn new(query: PageQuery) -> ExamplePage {
+        ExamplePage {
+            query,
+            matches: Vec::new(),
+        }
+    }
+
     /// Considers one document.
     pub(crate) fn offer(&mut self, id: &str, doc: &Map<String, Value>) {
-        if matches_example(doc) {
+        if self.query.matches(doc) {
             let age = doc.get("age").and_then(Value::as_u64).unwrap_or(0);
             self.matches.push((age, id.to_owned()));
         }
@@ -189,9 +254,9 @@ impl ExamplePage {
     }
 }
 
-/// The example query's first page over seeded documents `0..docs`.
-pub(crate) fn expected_example_page(docs: u64) -> Vec<String> {
-    let mut page = ExamplePage::default();
+/// `query`'s first page over seeded documents `0..docs`.
+pub(crate) fn expected_page(query: PageQuery, docs: u64) -> Vec<String> {
+    let mut page = ExamplePage::new(query);
     for i in 0..docs {
         page.offer(&doc_id(i), &doc_body(i));
     }
@@ -213,16 +278,33 @@ mod tests {
 
     #[test]
     fn the_example_page_is_sorted_by_age_then_id() {
-        let ids = expected_example_page(2000);
-        assert_eq!(ids.len(), EXAMPLE_LIMIT);
-        let ages: Vec<u64> = ids
+        for query in [PageQuery::Example, PageQuery::Or] {
+            let ids = expected_page(query, 2000);
+            assert_eq!(ids.len(), EXAMPLE_LIMIT);
+            let ages: Vec<u64> = ids
+                .iter()
+                .map(|id| {
+                    let i: u64 = id[1..].parse().unwrap();
+                    doc_body(i)["age"].as_u64().unwrap()
+                })
+                .collect();
+            assert!(ages.windows(2).all(|w| w[0] >= w[1]), "{ages:?}");
+        }
+    }
+
+    #[test]
+    fn the_or_query_matches_each_branch() {
+        let docs: Vec<_> = (0..5000).map(doc_body).collect();
+        let hits = docs.iter().filter(|d| PageQuery::Or.matches(d)).count();
+        // pending (1/3) or Oslo (1/8) or one of 500 assignees: about 42 %.
+        assert!((1800..2400).contains(&hits), "{hits}");
+        let mine = docs.iter().filter(|d| d["assignee"] == "user-42").count();
+        assert!((3..30).contains(&mine), "{mine}");
+        let oslo = docs
             .iter()
-            .map(|id| {
-                let i: u64 = id[1..].parse().unwrap();
-                doc_body(i)["age"].as_u64().unwrap()
-            })
-            .collect();
-        assert!(ages.windows(2).all(|w| w[0] >= w[1]), "{ages:?}");
+            .filter(|d| d["address"]["city"] == "Oslo")
+            .count();
+        assert!((400..900).contains(&oslo), "{oslo}");
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub(crate) fn layout(title: &str, session: Option<&OperatorSession>, body: Marku
                     a.brand href="/dashboard" { span.logo aria-hidden="true" { "M" } "Mammoth" }
                     // The API's description (CONTRACT section 17), for client generators and readers.
                     a.apidoc href="/v1/openapi.json" title="OpenAPI 3.1 description of the HTTP API" { "API reference (OpenAPI)" }
+                    a.apidoc href="/dashboard/api" title="The API's operations, listed" { "Operations" }
                     @if let Some(session) = session {
                         form.signout method="post" action="/dashboard/sign-out" {
                             input type="hidden" name="csrf" value=(session.csrf);

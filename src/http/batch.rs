@@ -37,8 +37,9 @@ pub(super) fn routes() -> Router<AppState> {
     tag = "documents",
     summary = "Apply 1-500 writes atomically (CONTRACT section 12)",
     security(("api_key" = []), ("api_key" = [], "scoped_token" = []), ("api_key" = [], "session" = [])),
+    request_body = super::openapi::BatchRequest,
     responses(
-        (status = 200, description = "Every op applied in one commit", body = serde_json::Value),
+        (status = 200, description = "Every op applied in one commit", body = super::openapi::BatchResult),
         super::openapi::WriteErrors,
     )
 )]

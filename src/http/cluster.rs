@@ -22,7 +22,7 @@ pub(crate) fn routes() -> Router<AppState> {
     summary = "Nodes and project owners (CONTRACT section 16)",
     security(("root_token" = []), ("operator_session" = [])),
     responses(
-        (status = 200, description = "The cluster", body = serde_json::Value),
+        (status = 200, description = "The cluster", body = super::openapi::ClusterStatus),
         super::openapi::AdminErrors,
     )
 )]

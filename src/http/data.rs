@@ -89,7 +89,7 @@ fn data_dir(state: &AppState) -> Result<PathBuf, ApiError> {
     summary = "Take an online backup (CONTRACT section 15)",
     security(("root_token" = []), ("operator_session" = [])),
     responses(
-        (status = 201, description = "The backup written", body = serde_json::Value),
+        (status = 201, description = "The backup written", body = super::openapi::BackupCreated),
         super::openapi::AdminErrors,
     )
 )]
@@ -179,7 +179,7 @@ pub fn list(dir: &FsPath) -> Vec<(String, u64)> {
     summary = "List backups",
     security(("root_token" = []), ("operator_session" = [])),
     responses(
-        (status = 200, description = "The backups, newest first", body = serde_json::Value),
+        (status = 200, description = "The backups, newest first", body = super::openapi::BackupList),
         super::openapi::AdminErrors,
     )
 )]
@@ -285,8 +285,9 @@ async fn export(
     summary = "Import NDJSON lines into a project",
     params(("id" = String, Path, description = "Project id")),
     security(("root_token" = []), ("operator_session" = [])),
+    request_body(content = String, content_type = "application/x-ndjson", description = "Lines `{\"collection\": ..., \"document\": {...}}`, as export writes them"),
     responses(
-        (status = 200, description = "How many lines were imported, and each bad line", body = serde_json::Value),
+        (status = 200, description = "How many lines were imported, and each bad line", body = super::openapi::ImportResult),
         super::openapi::AdminErrors,
     )
 )]

@@ -105,6 +105,8 @@ async fn document() -> Response {
     ),
     // The error bodies are referenced by hand-built responses, which utoipa does not follow.
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
+    // `Shared` also adds ETag headers, If-Match / If-None-Match parameters and 304/412 answers
+    // to the single-document routes (CONTRACT section 12).
     modifiers(&Shared),
     tags(
         (name = "documents", description = "Documents and collections (CONTRACT section 6)"),
@@ -138,6 +140,8 @@ impl Modify for Shared {
                 ));
             }
         }
+        preconditions(doc);
+        let components = doc.components.get_or_insert_with(Default::default);
         let bearer = |format: &str, about: &str| {
             let mut http = Http::new(HttpAuthScheme::Bearer);
             http.bearer_format = Some(format.to_owned());
@@ -180,6 +184,109 @@ impl Modify for Shared {
     }
 }
 
+/// CONTRACT section 12 on the single-document routes: the `ETag` of every 2xx answer with a
+/// document, `If-Match` on PUT/PATCH/DELETE, `If-None-Match` on GET (→ 304) and PUT (`*`: create
+/// only), and the 412 a failed precondition gives. Added here, in one place, rather than on
+/// each handler's attribute.
+fn preconditions(doc: &mut openapi::OpenApi) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+    let string = || {
+        openapi::ObjectBuilder::new()
+            .schema_type(openapi::schema::Type::String)
+            .build()
+    };
+    let etag = || {
+        HeaderBuilder::new()
+            .schema(Some(string()))
+            .description(Some(
+                "A strong ETag (`\"...\"`, quotes included) that changes on every write of this document",
+            ))
+            .build()
+    };
+    let header = |name: &str, about: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(openapi::Required::False)
+            .schema(Some(string()))
+            .description(Some(about))
+            .build()
+    };
+    let if_match = || {
+        header(
+            "If-Match",
+            "Write only if the document exists with one of these ETags (or `*`: exists at all); else 412",
+        )
+    };
+    let e412 = || RefOr::Ref(openapi::Ref::new("#/components/responses/E412"));
+    let with_etags = |op: &mut Operation| {
+        for (status, response) in op.responses.responses.iter_mut() {
+            if let (true, RefOr::T(response)) =
+                (status.starts_with('2') && status != "204", response)
+            {
+                response.headers.insert("ETag".into(), RefOr::T(etag()));
+            }
+        }
+    };
+    let add = |op: &mut Operation, parameter| {
+        op.parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(parameter));
+    };
+    if let Some(op) = doc
+        .paths
+        .paths
+        .get_mut("/v1/collections/{name}/documents")
+        .and_then(|item| item.post.as_mut())
+    {
+        with_etags(op);
+    }
+    let Some(item) = doc
+        .paths
+        .paths
+        .get_mut("/v1/collections/{name}/documents/{id}")
+    else {
+        return;
+    };
+    if let Some(op) = item.get.as_mut() {
+        with_etags(op);
+        add(
+            op,
+            header(
+                "If-None-Match",
+                "ETags the client holds: 304 Not Modified (no body) while the document still has one of them",
+            ),
+        );
+        let mut not_modified =
+            openapi::Response::new("Not modified: the document still has that ETag");
+        not_modified.headers.insert("ETag".into(), RefOr::T(etag()));
+        op.responses
+            .responses
+            .insert("304".into(), RefOr::T(not_modified));
+    }
+    if let Some(op) = item.put.as_mut() {
+        with_etags(op);
+        add(op, if_match());
+        add(
+            op,
+            header(
+                "If-None-Match",
+                "Only `*`: create only; an existing document gives 412",
+            ),
+        );
+        op.responses.responses.insert("412".into(), e412());
+    }
+    for op in [item.patch.as_mut(), item.delete.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        with_etags(op);
+        add(op, if_match());
+        op.responses.responses.insert("412".into(), e412());
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors (CONTRACT section 3).
 
@@ -219,7 +326,7 @@ pub(crate) enum ErrorCode {
 }
 
 /// Every error status a route may answer, each a shared response `#/components/responses/E<status>`.
-const ERROR_STATUSES: [u16; 8] = [400, 401, 403, 404, 409, 413, 429, 503];
+const ERROR_STATUSES: [u16; 9] = [400, 401, 403, 404, 409, 412, 413, 429, 503];
 
 /// References to the shared error responses for these statuses.
 fn error_responses(statuses: &[u16]) -> BTreeMap<String, RefOr<openapi::Response>> {
@@ -246,6 +353,7 @@ fn shared_error_responses() -> Vec<(String, openapi::Response)> {
                 403 => "`forbidden`: the credentials may not do this (or the Origin is refused)",
                 404 => "`not_found`: no such document, route or resource",
                 409 => "`conflict`: it exists already",
+                412 => "`precondition_failed`: If-Match / If-None-Match does not hold",
                 413 => "`payload_too_large`: the body is over the limit",
                 429 => "`rate_limited`: too many attempts; see Retry-After",
                 503 => "`unavailable`: overloaded or restarting; see Retry-After",
@@ -565,6 +673,9 @@ pub(crate) struct Project {
     /// What a session confines a client key to, or `null`.
     #[schema(value_type = Option<Object>)]
     session_scope: (),
+    /// Time to live (CONTRACT section 14): collection → the field path holding its documents'
+    /// expiry time (RFC 3339).
+    ttl: BTreeMap<String, String>,
 }
 
 /// A created project and its first write key.
@@ -596,6 +707,10 @@ pub(crate) struct ProjectUpdate {
     /// A scope (section 9 syntax, `{{user.id}}` allowed); `null` removes it.
     #[schema(value_type = Option<Object>)]
     session_scope: (),
+    /// Collection → the field path of its expiry time; a `null` path removes that collection's
+    /// TTL (CONTRACT section 14).
+    #[schema(nullable = false)]
+    ttl: Option<BTreeMap<String, Option<String>>>,
 }
 
 /// What a key may do.
@@ -667,4 +782,151 @@ pub(crate) struct OutboxMessage {
     body: String,
     link: String,
     sent_at: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches (CONTRACT section 12).
+
+/// `POST /v1/batch`: 1-500 ops, all or nothing, one commit.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct BatchRequest {
+    #[schema(min_items = 1, max_items = 500)]
+    ops: Vec<BatchOp>,
+}
+
+/// One write of a batch; each follows section 6 as the single call would.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct BatchOp {
+    op: BatchOpKind,
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    collection: String,
+    /// Required but for `create` (where the server picks one when absent).
+    #[schema(nullable = false, pattern = "^[A-Za-z0-9_.-]{1,128}$")]
+    id: Option<String>,
+    /// The document (`create`, `replace`) or the merge patch (`merge`).
+    #[schema(nullable = false, value_type = Option<Object>)]
+    body: (),
+    /// The ETag exactly as the header carries it, quotes included.
+    #[schema(nullable = false)]
+    if_match: Option<String>,
+    /// `true`: the document must exist; `false`: it must not.
+    #[schema(nullable = false)]
+    exists: Option<bool>,
+}
+
+/// What a batch op does.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum BatchOpKind {
+    Create,
+    Replace,
+    Merge,
+    Delete,
+}
+
+/// Every op applied, in order, at one `seq`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct BatchResult {
+    results: Vec<BatchOpResult>,
+    seq: u64,
+}
+
+/// One op's outcome.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct BatchOpResult {
+    /// 201 created, 200 replaced or merged, 204 deleted.
+    status: u16,
+    /// The document written (absent for deletes).
+    #[schema(nullable = false)]
+    document: Option<Document>,
+    /// Its new ETag (absent for deletes).
+    #[schema(nullable = false)]
+    etag: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backups, export, import (CONTRACT section 15) and the cluster (section 16).
+
+/// A backup written beside the data directory.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct BackupCreated {
+    path: String,
+    bytes: u64,
+    /// The sum of the projects' `seq`s it holds.
+    seq: u64,
+    /// Each project's `seq`.
+    seqs: BTreeMap<String, u64>,
+    /// Documents it holds.
+    documents: u64,
+}
+
+/// `GET /admin/v1/backups`, newest first.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct BackupList {
+    backups: Vec<BackupEntry>,
+}
+
+/// One backup on disk.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct BackupEntry {
+    path: String,
+    bytes: u64,
+}
+
+/// What an import did; a bad line never stops the good ones.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ImportResult {
+    imported: u64,
+    /// The first bad lines, in order.
+    errors: Vec<ImportError>,
+    /// How many lines were bad in all.
+    error_count: u64,
+}
+
+/// A refused line.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ImportError {
+    /// 1-based.
+    line: u64,
+    error: ErrorDetail,
+}
+
+/// `GET /admin/v1/cluster`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ClusterStatus {
+    nodes: Vec<ClusterNode>,
+    projects: Vec<ProjectOwner>,
+    /// The node that owns every project this sitting, or `null` while none is elected.
+    leader: Option<u64>,
+}
+
+/// A node of the cluster.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ClusterNode {
+    id: u64,
+    /// Its address, or `null` when unknown.
+    addr: Option<String>,
+    up: bool,
+}
+
+/// Which node serves a project.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ProjectOwner {
+    id: String,
+    owner: Option<u64>,
 }

@@ -122,7 +122,7 @@ async fn a_get_run_against_a_test_server_reports_sanely() -> anyhow::Result<()> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_workload_runs_against_an_in_process_instance_and_the_ceiling() -> anyhow::Result<()>
 {
-    for workload in ["get", "query", "create", "update", "mixed"] {
+    for workload in ["get", "query", "create", "update", "mixed", "or"] {
         let args = quick(None, workload, "--duration 300ms --rounds 2 --ceiling");
         let report = run(&args, &Handle::current()).await?;
         assert_eq!(report.server, "memory");
@@ -137,6 +137,15 @@ async fn every_workload_runs_against_an_in_process_instance_and_the_ceiling() ->
         }
         if workload == "query" {
             assert_eq!(report.notes.len(), 1, "{report}");
+        }
+        if workload == "or" {
+            // The `$or` query is served (issue 17) and its first page is a full scan's.
+            assert_eq!(report.workload, "or");
+            assert_eq!(
+                report.notes,
+                ["the $or query's first page matches a full scan"],
+                "{report}"
+            );
         }
     }
     Ok(())

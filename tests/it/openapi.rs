@@ -216,5 +216,90 @@ async fn the_dashboard_links_to_the_document() {
         .await
         .unwrap();
     assert!(page.contains("href=\"/v1/openapi.json\""), "{page}");
+    assert!(page.contains("href=\"/dashboard/api\""), "{page}");
+    // The operations, listed by the binary itself.
+    let response = server
+        .client
+        .get(format!("{}/dashboard/api", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(!page.contains("<script src=\"http"), "{page}");
+    let doc = fetch_document(&server).await;
+    for (method, path) in documented(&doc) {
+        let shown = format!("{method} {path}");
+        assert!(page.contains(&shown), "{shown} missing from the page");
+    }
+    server.stop().await;
+}
+
+/// A schema's `properties`, following a `$ref` into the components.
+fn properties<'d>(doc: &'d Value, schema: &'d Value) -> &'d serde_json::Map<String, Value> {
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.rsplit('/').next().unwrap()],
+        None => schema,
+    };
+    schema["properties"].as_object().expect("an object schema")
+}
+
+#[tokio::test]
+async fn preconditions_batches_backups_import_cluster_and_ttl_have_real_schemas() {
+    let server = Instance::start().await;
+    let doc = fetch_document(&server).await;
+    let paths = &doc["paths"];
+    let json_body = |op: &Value, status: &str| {
+        op["responses"][status]["content"]["application/json"]["schema"].clone()
+    };
+    let one = &paths["/v1/collections/{name}/documents/{id}"];
+    let params = |op: &Value| -> Vec<String> {
+        op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "header")
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(params(&one["get"]), ["If-None-Match"]);
+    assert!(one["get"]["responses"]["304"].is_object());
+    assert!(one["get"]["responses"]["200"]["headers"]["ETag"].is_object());
+    assert_eq!(params(&one["put"]), ["If-Match", "If-None-Match"]);
+    for method in ["put", "patch", "delete"] {
+        assert!(one[method]["responses"]["412"].is_object(), "{method}");
+    }
+    assert_eq!(params(&one["patch"]), ["If-Match"]);
+    assert!(one["patch"]["responses"]["200"]["headers"]["ETag"].is_object());
+    assert!(one["put"]["responses"]["201"]["headers"]["ETag"].is_object());
+    assert!(
+        paths["/v1/collections/{name}/documents"]["post"]["responses"]["201"]["headers"]["ETag"]
+            .is_object()
+    );
+    assert_eq!(
+        doc["components"]["responses"]["E412"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
+
+    let batch = &paths["/v1/batch"]["post"];
+    let request = &batch["requestBody"]["content"]["application/json"]["schema"];
+    assert!(properties(&doc, request).contains_key("ops"));
+    let result = properties(&doc, &json_body(batch, "200")).clone();
+    assert!(result.contains_key("results") && result.contains_key("seq"));
+    let backup = properties(&doc, &json_body(&paths["/admin/v1/backups"]["post"], "201")).clone();
+    for field in ["path", "bytes", "seq"] {
+        assert!(backup.contains_key(field), "{field}");
+    }
+    let list = json_body(&paths["/admin/v1/backups"]["get"], "200");
+    assert!(properties(&doc, &list).contains_key("backups"));
+    let import = &paths["/admin/v1/projects/{id}/import"]["post"];
+    assert!(import["requestBody"]["content"]["application/x-ndjson"].is_object());
+    let imported = properties(&doc, &json_body(import, "200")).clone();
+    assert!(imported.contains_key("imported") && imported.contains_key("errors"));
+    let cluster = properties(&doc, &json_body(&paths["/admin/v1/cluster"]["get"], "200")).clone();
+    assert!(cluster.contains_key("nodes") && cluster.contains_key("projects"));
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["Project"]["properties"]["ttl"].is_object());
+    assert!(schemas["ProjectUpdate"]["properties"]["ttl"].is_object());
     server.stop().await;
 }

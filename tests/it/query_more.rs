@@ -343,3 +343,43 @@ async fn contains_and_contains_any_match_array_elements() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn bad_paths_and_doubled_membership_are_400_in_every_new_form() {
+    let s = Instance::start().await;
+    seed(&s).await;
+    let deep = vec!["a"; 33].join(".");
+    for bad in [
+        json!({"filter": {"a..b": {"$contains": 1}}}),
+        json!({"filter": {"": {"$containsAny": [1]}}}),
+        json!({"filter": {(deep.clone()): {"$contains": 1}}}),
+        json!({"filter": {"$or": [{"status": "open"}, {(deep.clone()): 1}]}}),
+        json!({"filter": {"$or": [{"status": "open"}, {".x": {"$in": [1]}}]}}),
+        // Two membership operators on one field count as two.
+        json!({"filter": {"tags": {"$contains": "a", "$containsAny": ["b"]}}}),
+        // A membership operator in two `$or` branches plus one outside.
+        json!({"filter": {"tags": {"$contains": "a"},
+                          "$or": [{"x": 1}, {"y": {"$containsAny": [2]}}]}}),
+    ] {
+        expect_invalid(&s, bad).await;
+    }
+    for bad in [
+        json!({"aggregates": {"x": {"min": (deep.clone())}}}),
+        json!({"aggregates": {"x": {"max": ""}}}),
+        json!({"aggregates": {"x": {"avg": "a..b"}}}),
+        json!({"aggregates": {"x": {"count": {}}}, "filter": {"$or": [{"a..b": 1}]}}),
+    ] {
+        let (status, err) = s
+            .call(
+                Method::POST,
+                "/v1/collections/users/aggregate",
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&err)),
+            (StatusCode::BAD_REQUEST, "invalid_query"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -488,6 +488,94 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** @description A backup written beside the data directory. */
+        BackupCreated: {
+            /** Format: int64 */
+            bytes: number;
+            /**
+             * Format: int64
+             * @description Documents it holds.
+             */
+            documents: number;
+            path: string;
+            /**
+             * Format: int64
+             * @description The sum of the projects' `seq`s it holds.
+             */
+            seq: number;
+            /** @description Each project's `seq`. */
+            seqs: {
+                [key: string]: number;
+            };
+        };
+        /** @description One backup on disk. */
+        BackupEntry: {
+            /** Format: int64 */
+            bytes: number;
+            path: string;
+        };
+        /** @description `GET /admin/v1/backups`, newest first. */
+        BackupList: {
+            backups: components["schemas"]["BackupEntry"][];
+        };
+        /** @description One write of a batch; each follows section 6 as the single call would. */
+        BatchOp: {
+            /** @description The document (`create`, `replace`) or the merge patch (`merge`). */
+            body?: Record<string, never>;
+            collection: string;
+            /** @description `true`: the document must exist; `false`: it must not. */
+            exists?: boolean;
+            /** @description Required but for `create` (where the server picks one when absent). */
+            id?: string;
+            /** @description The ETag exactly as the header carries it, quotes included. */
+            if_match?: string;
+            op: components["schemas"]["BatchOpKind"];
+        };
+        /**
+         * @description What a batch op does.
+         * @enum {string}
+         */
+        BatchOpKind: "create" | "replace" | "merge" | "delete";
+        /** @description One op's outcome. */
+        BatchOpResult: {
+            /** @description The document written (absent for deletes). */
+            document?: components["schemas"]["Document"];
+            /** @description Its new ETag (absent for deletes). */
+            etag?: string;
+            /**
+             * Format: int32
+             * @description 201 created, 200 replaced or merged, 204 deleted.
+             */
+            status: number;
+        };
+        /** @description `POST /v1/batch`: 1-500 ops, all or nothing, one commit. */
+        BatchRequest: {
+            ops: components["schemas"]["BatchOp"][];
+        };
+        /** @description Every op applied, in order, at one `seq`. */
+        BatchResult: {
+            results: components["schemas"]["BatchOpResult"][];
+            /** Format: int64 */
+            seq: number;
+        };
+        /** @description A node of the cluster. */
+        ClusterNode: {
+            /** @description Its address, or `null` when unknown. */
+            addr?: string | null;
+            /** Format: int64 */
+            id: number;
+            up: boolean;
+        };
+        /** @description `GET /admin/v1/cluster`. */
+        ClusterStatus: {
+            /**
+             * Format: int64
+             * @description The node that owns every project this sitting, or `null` while none is elected.
+             */
+            leader?: number | null;
+            nodes: components["schemas"]["ClusterNode"][];
+            projects: components["schemas"]["ProjectOwner"][];
+        };
         /** @description A collection and how many documents it holds. */
         CollectionInfo: {
             /** Format: int64 */
@@ -544,6 +632,27 @@ export interface components {
             code: components["schemas"]["ErrorCode"];
             /** @description What went wrong and how to fix it. */
             message: string;
+        };
+        /** @description A refused line. */
+        ImportError: {
+            error: components["schemas"]["ErrorDetail"];
+            /**
+             * Format: int64
+             * @description 1-based.
+             */
+            line: number;
+        };
+        /** @description What an import did; a bad line never stops the good ones. */
+        ImportResult: {
+            /**
+             * Format: int64
+             * @description How many lines were bad in all.
+             */
+            error_count: number;
+            /** @description The first bad lines, in order. */
+            errors: components["schemas"]["ImportError"][];
+            /** Format: int64 */
+            imported: number;
         };
         /** @description A key with its secret, shown only once. */
         IssuedKey: {
@@ -639,6 +748,13 @@ export interface components {
             name: string;
             /** @description What a session confines a client key to, or `null`. */
             session_scope?: Record<string, never> | null;
+            /**
+             * @description Time to live (CONTRACT section 14): collection → the field path holding its documents'
+             *     expiry time (RFC 3339).
+             */
+            ttl: {
+                [key: string]: string;
+            };
         };
         /** @description A created project and its first write key. */
         ProjectCreated: {
@@ -649,6 +765,12 @@ export interface components {
         ProjectList: {
             projects: components["schemas"]["Project"][];
         };
+        /** @description Which node serves a project. */
+        ProjectOwner: {
+            id: string;
+            /** Format: int64 */
+            owner?: number | null;
+        };
         /** @description A change to a project; absent fields stay. */
         ProjectUpdate: {
             /** @description Origins like `https://app.example.com` (scheme, host, optional port; no path). */
@@ -657,6 +779,13 @@ export interface components {
             name?: string;
             /** @description A scope (section 9 syntax, `{{user.id}}` allowed); `null` removes it. */
             session_scope?: Record<string, never> | null;
+            /**
+             * @description Collection → the field path of its expiry time; a `null` path removes that collection's
+             *     TTL (CONTRACT section 14).
+             */
+            ttl?: {
+                [key: string]: string | null;
+            };
         };
         /** @description A page of results. */
         QueryPage: {
@@ -787,6 +916,15 @@ export interface components {
                 "application/json": components["schemas"]["ErrorBody"];
             };
         };
+        /** @description `precondition_failed`: If-Match / If-None-Match does not hold */
+        E412: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
         /** @description `payload_too_large`: the body is over the limit */
         E413: {
             headers: {
@@ -841,7 +979,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["BackupList"];
                 };
             };
             400: components["responses"]["E400"];
@@ -867,7 +1005,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["BackupCreated"];
                 };
             };
             400: components["responses"]["E400"];
@@ -893,7 +1031,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ClusterStatus"];
                 };
             };
             400: components["responses"]["E400"];
@@ -1170,7 +1308,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description Lines `{"collection": ..., "document": {...}}`, as export writes them */
+        requestBody: {
+            content: {
+                "application/x-ndjson": string;
+            };
+        };
         responses: {
             /** @description How many lines were imported, and each bad line */
             200: {
@@ -1178,7 +1321,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ImportResult"];
                 };
             };
             400: components["responses"]["E400"];
@@ -1460,7 +1603,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchRequest"];
+            };
+        };
         responses: {
             /** @description Every op applied in one commit */
             200: {
@@ -1468,7 +1615,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["BatchResult"];
                 };
             };
             400: components["responses"]["E400"];
@@ -1558,6 +1705,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description A strong ETag (`"..."`, quotes included) that changes on every write of this document */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1576,7 +1725,10 @@ export interface operations {
     read_document: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description ETags the client holds: 304 Not Modified (no body) while the document still has one of them */
+                "If-None-Match"?: string;
+            };
             path: {
                 /** @description Collection name: 1-64 of `[A-Za-z0-9_-]` */
                 name: string;
@@ -1590,11 +1742,22 @@ export interface operations {
             /** @description The document */
             200: {
                 headers: {
+                    /** @description A strong ETag (`"..."`, quotes included) that changes on every write of this document */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Document"];
                 };
+            };
+            /** @description Not modified: the document still has that ETag */
+            304: {
+                headers: {
+                    /** @description A strong ETag (`"..."`, quotes included) that changes on every write of this document */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["E400"];
             401: components["responses"]["E401"];
@@ -1607,7 +1770,12 @@ export interface operations {
     replace_document: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Write only if the document exists with one of these ETags (or `*`: exists at all); else 412 */
+                "If-Match"?: string;
+                /** @description Only `*`: create only; an existing document gives 412 */
+                "If-None-Match"?: string;
+            };
             path: {
                 /** @description Collection name: 1-64 of `[A-Za-z0-9_-]` */
                 name: string;
@@ -1625,6 +1793,8 @@ export interface operations {
             /** @description Replaced */
             200: {
                 headers: {
+                    /** @description A strong ETag (`"..."`, quotes included) that changes on every write of this document */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1634,6 +1804,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description A strong ETag (`"..."`, quotes included) that changes on every write of this document */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1645,6 +1817,7 @@ export interface operations {
             403: components["responses"]["E403"];
             404: components["responses"]["E404"];
             409: components["responses"]["E409"];
+            412: components["responses"]["E412"];
             413: components["responses"]["E413"];
             503: components["responses"]["E503"];
         };
@@ -1652,7 +1825,10 @@ export interface operations {
     delete_document: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Write only if the document exists with one of these ETags (or `*`: exists at all); else 412 */
+                "If-Match"?: string;
+            };
             path: {
                 /** @description Collection name: 1-64 of `[A-Za-z0-9_-]` */
                 name: string;
@@ -1675,6 +1851,7 @@ export interface operations {
             403: components["responses"]["E403"];
             404: components["responses"]["E404"];
             409: components["responses"]["E409"];
+            412: components["responses"]["E412"];
             413: components["responses"]["E413"];
             503: components["responses"]["E503"];
         };
@@ -1682,7 +1859,10 @@ export interface operations {
     merge_document: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Write only if the document exists with one of these ETags (or `*`: exists at all); else 412 */
+                "If-Match"?: string;
+            };
             path: {
                 /** @description Collection name: 1-64 of `[A-Za-z0-9_-]` */
                 name: string;
@@ -1700,6 +1880,8 @@ export interface operations {
             /** @description Merged */
             200: {
                 headers: {
+                    /** @description A strong ETag (`"..."`, quotes included) that changes on every write of this document */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1711,6 +1893,7 @@ export interface operations {
             403: components["responses"]["E403"];
             404: components["responses"]["E404"];
             409: components["responses"]["E409"];
+            412: components["responses"]["E412"];
             413: components["responses"]["E413"];
             503: components["responses"]["E503"];
         };
