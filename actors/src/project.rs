@@ -14,6 +14,7 @@ mod documents;
 mod import;
 mod listen;
 mod ttl;
+mod users_admin;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub use auth::{AuthMsg, IssuedLink};
 pub use batch::{Applied, BatchError, BatchOp, MAX_BATCH_OPS, OpResult};
 pub use documents::{MAX_DOC_BYTES, merge_patch};
 pub use import::{ImportDoc, ImportOutcome};
+pub use users_admin::UsersMsg;
 
 /// How long a caller waits for a project actor before answering 503.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -226,6 +228,8 @@ pub enum ProjectMsg {
     Admin(AdminMsg),
     /// End-user sign-up, sign-in, sessions and magic links.
     Auth(AuthMsg),
+    /// Operator calls on end users (list, revoke sessions, delete).
+    Users(UsersMsg),
     /// The TTL timer: expire due documents (done before every message) and retry refused deletes.
     Expire,
     /// Test hook: panic inside the actor, to exercise supervision.
@@ -633,6 +637,7 @@ impl ProjectState {
             }
             ProjectMsg::Admin(msg) => self.admin(msg),
             ProjectMsg::Auth(msg) => self.auth(msg),
+            ProjectMsg::Users(msg) => self.users_admin(msg),
             ProjectMsg::Expire => self.timer_fired(),
             ProjectMsg::Reload | ProjectMsg::Stall(_) | ProjectMsg::Admitted { .. } => {
                 unreachable!("handled before dispatch")
