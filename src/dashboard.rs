@@ -9,7 +9,11 @@
 
 mod browse;
 mod csrf;
+mod ops;
 mod pages;
+mod series;
+mod usage;
+mod users;
 
 use axum::Router;
 use axum::extract::{Form, FromRequestParts, Query, State};
@@ -26,6 +30,8 @@ use crate::http::AppState;
 use crate::mail::Mail;
 use crate::operators::{OperatorSession, SESSION_TTL_MS};
 pub(crate) use csrf::{check_origin, check_token};
+pub(crate) use series::PROCESS as REQUEST_SERIES;
+pub use usage::RequestTotals;
 
 /// Name of the operator session cookie.
 pub const COOKIE_NAME: &str = "mammoth_operator";
@@ -42,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/", get(home))
         .route("/dashboard/assets/style.css", get(style))
         .route("/dashboard/assets/app.js", get(script))
+        .route("/dashboard/assets/ops.js", get(ops_script))
         .route("/dashboard/sign-in", post(sign_in))
         .route("/dashboard/verify", get(verify_page).post(verify))
         .route("/dashboard/sign-out", post(sign_out))
@@ -51,6 +58,18 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/projects/{id}/keys", post(create_key))
         .route("/dashboard/projects/{id}/settings", post(update_settings))
         .route("/dashboard/projects/{id}/ttl", post(update_ttl))
+        .route("/dashboard/projects/{id}/users", get(users::users_page))
+        .route(
+            "/dashboard/projects/{id}/users/{user_id}/revoke",
+            post(users::revoke),
+        )
+        .route(
+            "/dashboard/projects/{id}/users/{user_id}/delete",
+            post(users::delete),
+        )
+        .route("/dashboard/projects/{id}/ops", get(ops::ops_page))
+        .route("/dashboard/projects/{id}/backups", post(ops::take_backup))
+        .route("/dashboard/cluster", get(ops::cluster_page))
         .route(
             "/dashboard/projects/{id}/keys/{key_id}/regenerate",
             post(regenerate_key),
@@ -167,6 +186,13 @@ async fn script() -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("dashboard/assets/app.js"),
+    )
+}
+
+async fn ops_script() -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("dashboard/assets/ops.js"),
     )
 }
 
@@ -523,6 +549,9 @@ struct SettingsForm {
     allowed_origins: String,
     #[serde(default)]
     session_scope: String,
+    /// The project's new name; empty or absent keeps it.
+    #[serde(default)]
+    name: String,
 }
 
 /// Sets the project's allowed origins (one per line) and session scope (JSON; empty removes
@@ -566,10 +595,18 @@ async fn update_settings(
             }
         }
     };
+    let name = form.name.trim();
+    if name.len() > 128 {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            "A project name is 1 to 128 characters.",
+        );
+    }
     let update = mammoth_actors::project::ProjectUpdate {
+        name: (!name.is_empty()).then(|| name.to_owned()),
         allowed_origins: Some(origins),
         session_scope: Some(session_scope),
-        ..Default::default()
+    ..Default::default()
     };
     match handle.update(update).await {
         Ok(_) => Redirect::to(&format!("/dashboard/projects/{id}")).into_response(),

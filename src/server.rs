@@ -145,6 +145,10 @@ impl Server {
             storage.clone(),
             &mut meta,
         );
+        state.request_totals = crate::dashboard::RequestTotals::load(storage.clone(), &mut meta);
+        state
+            .request_totals
+            .spawn_flusher(state.registry.clone());
         // A fresh data directory with no admin emails: the one way in is a link printed at start.
         let operator_link = if bootstrap.is_some() && !state.operators.has_emails() {
             let token = state
