@@ -606,7 +606,7 @@ async fn update_settings(
         name: (!name.is_empty()).then(|| name.to_owned()),
         allowed_origins: Some(origins),
         session_scope: Some(session_scope),
-    ..Default::default()
+        ..Default::default()
     };
     match handle.update(update).await {
         Ok(_) => Redirect::to(&format!("/dashboard/projects/{id}")).into_response(),

@@ -16,7 +16,7 @@ use mammoth_storage::{Mutation, Storage, StorageError};
 /// Meta key prefix of a project's request total.
 const PREFIX: &str = "project_requests:";
 /// How often totals are written.
-pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 /// Request totals across restarts. Cheap to clone.
 #[derive(Clone, Default)]

@@ -8,6 +8,7 @@ mod browser;
 mod client_keys;
 mod cluster;
 mod connections;
+mod console2;
 mod cors;
 mod credentials;
 mod dashboard;

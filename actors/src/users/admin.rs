@@ -193,7 +193,10 @@ mod tests {
                 .session_user(clock.now_millis(), &signed.session_token)
                 .is_err()
         );
-        assert_eq!(users.list(clock.now_millis(), "", 0, 10).users[0].live_sessions, 0);
+        assert_eq!(
+            users.list(clock.now_millis(), "", 0, 10).users[0].live_sessions,
+            0
+        );
         let change = users.delete_user(&id).unwrap();
         users.apply(change);
         assert!(users.is_empty());
