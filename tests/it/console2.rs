@@ -321,7 +321,7 @@ async fn settings_rename_and_the_cluster_page() {
         &format!("{p}/settings"),
         &cookie,
         Some(&s.url),
-        settings("other", r#"{"todos": {"owner": "{{user.nope}}"}}"#),
+        settings("other", r#"{"todos": {"owner": {"$nope": 1}}}"#),
     )
     .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
