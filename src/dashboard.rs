@@ -11,7 +11,11 @@ mod apidoc;
 mod browse;
 mod csrf;
 mod documents;
+mod ops;
 mod pages;
+mod series;
+mod usage;
+mod users;
 
 use axum::Router;
 use axum::extract::{Form, FromRequestParts, Query, State};
@@ -28,6 +32,8 @@ use crate::http::AppState;
 use crate::mail::Mail;
 use crate::operators::{OperatorSession, SESSION_TTL_MS};
 pub(crate) use csrf::{check_origin, check_token};
+pub(crate) use series::PROCESS as REQUEST_SERIES;
+pub use usage::RequestTotals;
 
 /// Name of the operator session cookie.
 pub const COOKIE_NAME: &str = "mammoth_operator";
@@ -45,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/api", get(apidoc::api_page))
         .route("/dashboard/assets/style.css", get(style))
         .route("/dashboard/assets/app.js", get(script))
+        .route("/dashboard/assets/ops.js", get(ops_script))
         .route("/dashboard/sign-in", post(sign_in))
         .route("/dashboard/verify", get(verify_page).post(verify))
         .route("/dashboard/sign-out", post(sign_out))
@@ -67,6 +74,18 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/projects/{id}/keys", post(create_key))
         .route("/dashboard/projects/{id}/settings", post(update_settings))
         .route("/dashboard/projects/{id}/ttl", post(update_ttl))
+        .route("/dashboard/projects/{id}/users", get(users::users_page))
+        .route(
+            "/dashboard/projects/{id}/users/{user_id}/revoke",
+            post(users::revoke),
+        )
+        .route(
+            "/dashboard/projects/{id}/users/{user_id}/delete",
+            post(users::delete),
+        )
+        .route("/dashboard/projects/{id}/ops", get(ops::ops_page))
+        .route("/dashboard/projects/{id}/backups", post(ops::take_backup))
+        .route("/dashboard/cluster", get(ops::cluster_page))
         .route(
             "/dashboard/projects/{id}/keys/{key_id}/regenerate",
             post(regenerate_key),
@@ -183,6 +202,13 @@ async fn script() -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("dashboard/assets/app.js"),
+    )
+}
+
+async fn ops_script() -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("dashboard/assets/ops.js"),
     )
 }
 
@@ -539,6 +565,9 @@ struct SettingsForm {
     allowed_origins: String,
     #[serde(default)]
     session_scope: String,
+    /// The project's new name; empty or absent keeps it.
+    #[serde(default)]
+    name: String,
 }
 
 /// Sets the project's allowed origins (one per line) and session scope (JSON; empty removes
@@ -582,7 +611,15 @@ async fn update_settings(
             }
         }
     };
+    let name = form.name.trim();
+    if name.len() > 128 {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            "A project name is 1 to 128 characters.",
+        );
+    }
     let update = mammoth_actors::project::ProjectUpdate {
+        name: (!name.is_empty()).then(|| name.to_owned()),
         allowed_origins: Some(origins),
         session_scope: Some(session_scope),
         ..Default::default()

@@ -5,7 +5,7 @@
 pub(crate) mod admin;
 mod auth;
 mod batch;
-mod cluster;
+pub(crate) mod cluster;
 mod cors;
 pub mod data;
 mod documents;
@@ -57,6 +57,8 @@ pub struct AppState {
     pub operators: Operators,
     /// This node's cluster membership (`--cluster`); `None` on a single node.
     pub cluster: Option<Arc<crate::cluster::ClusterNode>>,
+    /// Per-project request totals across restarts (the dashboard's operations page).
+    pub request_totals: crate::dashboard::RequestTotals,
 }
 
 impl AppState {
@@ -88,6 +90,7 @@ impl AppState {
             passwords: PasswordPool::for_this_machine(),
             operators,
             cluster: None,
+            request_totals: Default::default(),
         }
     }
 }

@@ -145,6 +145,8 @@ impl Server {
             storage.clone(),
             &mut meta,
         );
+        state.request_totals = crate::dashboard::RequestTotals::load(storage.clone(), &mut meta);
+        state.request_totals.spawn_flusher(state.registry.clone());
         // A fresh data directory with no admin emails: the one way in is a link printed at start.
         let operator_link = if bootstrap.is_some() && !state.operators.has_emails() {
             let token = state
@@ -216,9 +218,13 @@ impl Server {
             ..
         } = self;
         let registry = state.registry.clone();
+        let totals = state.request_totals.clone();
         let limits = state.config.connections;
         let app = http::app(state);
         crate::connections::serve(listener, app, limits, shutdown).await;
+        if let Err(e) = totals.flush(&registry).await {
+            tracing::warn!(error = %e, "could not store the request totals at shutdown");
+        }
         if let Some((member, peer)) = cluster {
             member.shutdown().await;
             peer.abort();

@@ -15,6 +15,7 @@ mod import;
 mod listen;
 mod scan;
 mod ttl;
+mod users_admin;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub use batch::{Applied, BatchError, BatchOp, MAX_BATCH_OPS, OpResult};
 pub use documents::{MAX_DOC_BYTES, merge_patch};
 pub use import::{ImportDoc, ImportOutcome};
 pub use scan::SLICE_DOCS;
+pub use users_admin::UsersMsg;
 
 /// How long a caller waits for a project actor before answering 503.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -228,6 +230,8 @@ pub enum ProjectMsg {
     Admin(AdminMsg),
     /// End-user sign-up, sign-in, sessions and magic links.
     Auth(AuthMsg),
+    /// Operator calls on end users (list, revoke sessions, delete).
+    Users(UsersMsg),
     /// The TTL timer: expire due documents (done before every message) and retry refused deletes.
     Expire,
     /// Test hook: panic inside the actor, to exercise supervision.
@@ -658,6 +662,7 @@ impl ProjectState {
             }
             ProjectMsg::Admin(msg) => self.admin(msg),
             ProjectMsg::Auth(msg) => self.auth(msg),
+            ProjectMsg::Users(msg) => self.users_admin(msg),
             ProjectMsg::Expire => self.timer_fired(),
             ProjectMsg::ScanSlice(scan) => self.scan_slice(scan),
             ProjectMsg::Reload | ProjectMsg::Stall(_) | ProjectMsg::Admitted { .. } => {

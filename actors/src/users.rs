@@ -37,6 +37,7 @@
 //!   window itself on small machines.
 //! - Sessions per user: at most [`MAX_SESSIONS_PER_USER`]; a new sign-in past it ends the oldest.
 
+mod admin;
 mod records;
 mod throttle;
 
@@ -50,6 +51,7 @@ use crate::error::{ErrorCode, ProjectError};
 use crate::ids::{hex, rfc3339_millis};
 use throttle::Throttle;
 
+pub use admin::{LinkStats, MAX_USER_PAGE, UserPage, UserSummary};
 pub use records::{
     AuthError, Change, Credentials, LinkRecord, Op, SessionRecord, SignedIn, Throttled, User,
     UserRecord,
@@ -165,6 +167,8 @@ pub struct Users {
     logins: Throttle,
     /// Magic-link requests per email.
     link_requests: Throttle,
+    /// Magic links issued and redeemed since the actor started (memory only).
+    link_stats: LinkStats,
 }
 
 impl Default for Users {
@@ -178,6 +182,7 @@ impl Default for Users {
             expirations: BTreeSet::new(),
             logins: Throttle::new(LOGIN_ATTEMPTS, THROTTLE_WINDOW_MS, THROTTLE_CAPACITY),
             link_requests: Throttle::new(LINK_REQUESTS, THROTTLE_WINDOW_MS, THROTTLE_CAPACITY),
+            link_stats: LinkStats::default(),
         }
     }
 }
@@ -472,6 +477,11 @@ impl Users {
                         .or_default()
                         .insert((session.created_at_ms, hash.clone()));
                     self.sessions.insert(hash, session);
+                }
+                Op::DeleteUser(id) => {
+                    if let Some(old) = self.users.remove(&id) {
+                        self.by_email.remove(&old.email);
+                    }
                 }
                 Op::DeleteSession(hash) => self.drop_session(&hash),
                 Op::PutLink(hash, link) => {

@@ -119,6 +119,7 @@ pub(crate) fn projects_page(
         Some(session),
         html! {
             h1 { "Projects" }
+            p { a #cluster-link href="/dashboard/cluster" { "Cluster: nodes and project owners →" } }
             section.card {
                 h2 { "New project" }
                 form.inline method="post" action="/dashboard/projects" {
@@ -165,6 +166,7 @@ pub(crate) fn project_page(
                 div.stat { span.label { "API keys" } strong { (keys.len()) } }
             }
             p { a.button #browse href={ (base) "/data" } { "Browse collections →" } }
+            p { a.button #users-link href={ (base) "/users" } { "Users →" } " " a.button #ops-link href={ (base) "/ops" } { "Operations →" } }
             @if let Some(secret) = secret {
                 section.card.secret role="status" {
                     h2 { (secret.title) }
@@ -221,6 +223,8 @@ pub(crate) fn project_page(
                 p.muted { "Client keys ship in apps: alone they reach only sign-in. A signed-in user's session reaches the data this scope allows; " code { "{{user.id}}" } " stands for the user's id." }
                 form method="post" action={ (base) "/settings" } {
                     input type="hidden" name="csrf" value=(session.csrf);
+                    label for="project-rename" { "Name" }
+                    input #project-rename type="text" name="name" maxlength="128" value=(project.name);
                     label for="session-scope" { "Session scope (JSON; empty: sessions reach no data)" }
                     textarea #session-scope name="session_scope" rows="4" placeholder=r#"{"todos": {"owner": "{{user.id}}"}}"# {
                         @if let Some(scope) = &project.session_scope { (scope.to_string()) }

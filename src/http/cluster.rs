@@ -27,6 +27,11 @@ pub(crate) fn routes() -> Router<AppState> {
     )
 )]
 async fn status(State(state): State<AppState>, _operator: Operator) -> Json<Value> {
+    Json(view(&state))
+}
+
+/// What `GET /admin/v1/cluster` answers (the dashboard's cluster page shows it too).
+pub(crate) fn view(state: &AppState) -> Value {
     let mut ids: Vec<String> = state
         .registry
         .projects()
@@ -54,5 +59,5 @@ async fn status(State(state): State<AppState>, _operator: Operator) -> Json<Valu
         .into_iter()
         .map(|id| json!({"id": id, "owner": owner}))
         .collect();
-    Json(json!({"nodes": nodes, "projects": projects, "leader": leader}))
+    json!({"nodes": nodes, "projects": projects, "leader": leader})
 }

@@ -94,13 +94,19 @@ fn data_dir(state: &AppState) -> Result<PathBuf, ApiError> {
     )
 )]
 async fn create_backup(_: Operator, State(state): State<AppState>) -> Result<Response, ApiError> {
-    let dir = backups_dir(&data_dir(&state)?);
+    let written = take_backup(&state).await?;
+    Ok((StatusCode::CREATED, axum::Json(written)).into_response())
+}
+
+/// Takes an online backup: what `POST /admin/v1/backups` answers (the dashboard calls it too).
+pub(crate) async fn take_backup(state: &AppState) -> Result<Value, ApiError> {
+    let dir = backups_dir(&data_dir(state)?);
     let stamp = stamp(state.config.env.now_millis());
     let storage = state.storage.clone();
     let written = tokio::task::spawn_blocking(move || write_backup(&storage, &dir, &stamp))
         .await
         .map_err(|e| ApiError::new(mammoth_actors::ErrorCode::Internal, e.to_string()))??;
-    Ok((StatusCode::CREATED, axum::Json(written)).into_response())
+    Ok(written)
 }
 
 /// `20261207T192314.123Z`: sorts as time, and is a valid file name everywhere.
@@ -184,14 +190,19 @@ pub fn list(dir: &FsPath) -> Vec<(String, u64)> {
     )
 )]
 async fn list_backups(_: Operator, State(state): State<AppState>) -> Result<Response, ApiError> {
-    let dir = data_dir(&state)?;
-    let backups: Vec<Value> = tokio::task::spawn_blocking(move || list(&dir))
+    let backups = backups(&state).await?;
+    Ok(axum::Json(json!({ "backups": backups })).into_response())
+}
+
+/// The finished backups, newest first, as `GET /admin/v1/backups` lists them.
+pub(crate) async fn backups(state: &AppState) -> Result<Vec<Value>, ApiError> {
+    let dir = data_dir(state)?;
+    Ok(tokio::task::spawn_blocking(move || list(&dir))
         .await
         .unwrap_or_default()
         .into_iter()
         .map(|(path, bytes)| json!({"path": path, "bytes": bytes}))
-        .collect();
-    Ok(axum::Json(json!({ "backups": backups })).into_response())
+        .collect())
 }
 
 /// Every document of the project at one `seq`, as NDJSON. In-memory servers export too: their

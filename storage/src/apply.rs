@@ -126,6 +126,9 @@ impl<'txn> Tables<'txn> {
                 self.users
                     .insert(key2(key, project, user_id), &record[..])?;
             }
+            Mutation::DeleteUser { project, user_id } => {
+                self.users.remove(key2(key, project, user_id))?;
+            }
             Mutation::PutSession {
                 project,
                 token_hash,

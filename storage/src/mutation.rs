@@ -78,6 +78,13 @@ pub enum Mutation {
         /// The encoded user record.
         record: Bytes,
     },
+    /// Remove an end user (their sessions are deleted by their own mutations).
+    DeleteUser {
+        /// The project id.
+        project: String,
+        /// The user id.
+        user_id: String,
+    },
     /// Create or replace a session, keyed by the hash of its token.
     PutSession {
         /// The project id.
@@ -155,6 +162,7 @@ impl Mutation {
                 user_id,
                 record,
             } => ([project, user_id, ""], Some(record)),
+            Mutation::DeleteUser { project, user_id } => ([project, user_id, ""], None),
             Mutation::PutSession {
                 project,
                 token_hash,

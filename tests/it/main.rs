@@ -10,6 +10,7 @@ mod cluster;
 mod connections;
 mod console;
 mod console_browser;
+mod console2;
 mod cors;
 mod credentials;
 mod dashboard;

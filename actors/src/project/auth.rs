@@ -179,8 +179,10 @@ impl ProjectState {
                     match self.users.request_link(&self.env, &email) {
                         Ok((token, change)) => {
                             let project_name = self.record.name.clone();
-                            self.commit_auth((IssuedLink { token, project_name }, change))
-                                .map(Ok)
+                            let issued =
+                                self.commit_auth((IssuedLink { token, project_name }, change))?;
+                            self.users.count_link(false);
+                            Ok(Ok(issued))
                         }
                         Err(AuthError::Throttled(t)) => Ok(Err(t)),
                         Err(AuthError::Project(e)) => Err(e),
@@ -196,7 +198,9 @@ impl ProjectState {
                 // A GET, so read keys may redeem (CONTRACT section 4); the token is the proof.
                 let result = self.authorize_auth(&access, false).and_then(|_| {
                     let planned = self.users.redeem_link(&self.env, &token)?;
-                    self.commit_auth(planned)
+                    let signed = self.commit_auth(planned)?;
+                    self.users.count_link(true);
+                    Ok(signed)
                 });
                 let _ = reply.send(result);
             }

@@ -131,6 +131,8 @@ impl From<mammoth_storage::StorageError> for AuthError {
 pub enum Op {
     /// Create or replace a user.
     PutUser(UserRecord),
+    /// Remove a user (by id); their sessions go by their own ops.
+    DeleteUser(String),
     /// Create a session under its token hash.
     PutSession(String, SessionRecord),
     /// End a session.
@@ -165,6 +167,10 @@ impl Change {
                     project: project.clone(),
                     user_id: user.id.clone(),
                     record: encode(user),
+                },
+                Op::DeleteUser(id) => Mutation::DeleteUser {
+                    project: project.clone(),
+                    user_id: id.clone(),
                 },
                 Op::PutSession(hash, session) => Mutation::PutSession {
                     project: project.clone(),

@@ -88,6 +88,14 @@ pub(super) fn apply(model: &mut Snapshot, mutation: &Mutation) {
                 .users
                 .insert(user_id, record);
         }
+        Mutation::DeleteUser { project, user_id } => {
+            model
+                .projects
+                .entry(project)
+                .or_default()
+                .users
+                .remove(&user_id);
+        }
         Mutation::PutSession {
             project,
             token_hash,
