@@ -46,8 +46,8 @@ use crate::query::Query;
 mod index;
 mod window;
 
-pub use window::{Entry, Spec};
 use index::SubIndex;
+pub use window::{Entry, Spec};
 use window::{NamedFragment, Update, diff, encode_changes, local_update, parse, push_json_str};
 pub(crate) use window::{window_at, window_now};
 

@@ -21,6 +21,9 @@ pub enum Workload {
     Mixed,
     /// `POST /v1/batch` of [`BATCH_SIZE`] creates per request (the server picks the ids).
     Batch,
+    /// Realtime: --listeners SSE streams, merge-patches at --rate writes/s; prints
+    /// commit-to-delivery latency and delivered events/s.
+    Listen,
 }
 
 /// Creates per request of the batch workload.
@@ -46,6 +49,7 @@ impl Workload {
             Workload::Update => "update",
             Workload::Mixed => "mixed",
             Workload::Batch => "batch",
+            Workload::Listen => "listen",
         }
     }
 
@@ -57,6 +61,7 @@ impl Workload {
             Workload::Create => Op::Create,
             Workload::Update => Op::Update,
             Workload::Batch => Op::Batch,
+            Workload::Listen => Op::Update,
             Workload::Mixed => match rng.u32(0..10) {
                 0..=7 => Op::Get,
                 8 => Op::Query,

@@ -205,7 +205,11 @@ mod tests {
 
         let created = candidates(
             &index,
-            vec![change("notes", None, Some(json!({"id": "d", "owner": "u3"})))],
+            vec![change(
+                "notes",
+                None,
+                Some(json!({"id": "d", "owner": "u3"})),
+            )],
         );
         assert_eq!(created, vec![3, 101]);
         let moved = candidates(
@@ -216,7 +220,11 @@ mod tests {
                 Some(json!({"id": "d", "owner": "u7"})),
             )],
         );
-        assert_eq!(moved, vec![3, 7, 100, 101], "before AND after are looked up");
+        assert_eq!(
+            moved,
+            vec![3, 7, 100, 101],
+            "before AND after are looked up"
+        );
         let deleted = candidates(
             &index,
             vec![change(
@@ -240,7 +248,11 @@ mod tests {
         assert_eq!(
             candidates(
                 &index,
-                vec![change("notes", None, Some(json!({"id": "d", "owner": "u3"})))]
+                vec![change(
+                    "notes",
+                    None,
+                    Some(json!({"id": "d", "owner": "u3"}))
+                )]
             ),
             Vec::<u64>::new()
         );
