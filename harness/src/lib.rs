@@ -114,6 +114,10 @@ pub struct BenchArgs {
     /// `--workload listen`: every listener on one query, or each on its own user's documents.
     #[arg(long, value_enum, default_value_t = ListenQueries::One)]
     pub queries: ListenQueries,
+    /// `--workload listen`: read the idle streams' RSS from this process (the server's, with
+    /// --url) instead of the bench's own.
+    #[arg(long)]
+    pub rss_pid: Option<u32>,
 }
 
 /// A duration like `10`, `10s`, `500ms`, `1m` or `1h` (1 ms to 24 h): the syntax of
@@ -334,6 +338,7 @@ async fn measure_listen(
         args.rate,
         args.queries,
         args.duration,
+        args.rss_pid,
     )
     .await?;
     Ok(Report {

@@ -78,9 +78,10 @@ pub struct ListenReport {
     pub open_s: f64,
 }
 
-/// This process's resident set in bytes (Linux), or `None`.
-fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+/// The resident set of process `pid` (this one by default) in bytes (Linux), or `None`.
+fn rss_bytes(pid: Option<u32>) -> Option<u64> {
+    let path = pid.map_or("/proc/self/statm".to_owned(), |p| format!("/proc/{p}/statm"));
+    let statm = std::fs::read_to_string(path).ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
 }
@@ -244,6 +245,7 @@ pub(crate) async fn measure(
     rate: u32,
     queries: ListenQueries,
     duration: Duration,
+    rss_pid: Option<u32>,
 ) -> anyhow::Result<(TargetReport, ListenReport)> {
     let collection = target
         .base
@@ -289,7 +291,7 @@ pub(crate) async fn measure(
         failed: AtomicU64::new(0),
         counting: AtomicBool::new(false),
     });
-    let rss_before = rss_bytes();
+    let rss_before = rss_bytes(rss_pid);
     eprintln!("opening {listeners} streams");
     let opened_at = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
@@ -334,7 +336,8 @@ pub(crate) async fn measure(
     let open_s = opened_at.elapsed().as_secs_f64();
     // Let the server settle its per-stream allocations before reading the RSS.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let idle_rss_mib = match (rss_before, rss_bytes()) {
+    let rss_after = rss_bytes(rss_pid);
+    let idle_rss_mib = match (rss_before, rss_after) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / (1 << 20) as f64),
         _ => None,
     };
