@@ -80,7 +80,9 @@ pub struct ListenReport {
 
 /// The resident set of process `pid` (this one by default) in bytes (Linux), or `None`.
 fn rss_bytes(pid: Option<u32>) -> Option<u64> {
-    let path = pid.map_or("/proc/self/statm".to_owned(), |p| format!("/proc/{p}/statm"));
+    let path = pid.map_or("/proc/self/statm".to_owned(), |p| {
+        format!("/proc/{p}/statm")
+    });
     let statm = std::fs::read_to_string(path).ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
