@@ -235,10 +235,10 @@ async fn measure(
     let collection = format!("bench_{suffix}");
     let mammoth = Arc::new(Target::resolve(url, key, &collection, args.docs).await?);
     client::probe(&mammoth, url).await?;
-    eprintln!("seeding {} documents into {collection} at {url}", args.docs);
     if args.workload == Workload::Listen {
         return measure_listen(args, &mammoth, url, server, collection).await;
     }
+    eprintln!("seeding {} documents into {collection} at {url}", args.docs);
     let seeded = seed::seed(&mammoth, args.seed_connections).await?;
 
     let mut notes = Vec::new();

@@ -196,6 +196,8 @@ async fn open_stream(
                     return;
                 }
             }
+            // Before waiting for more: nothing recorded is left unflushed when the run ends.
+            flush(&shared, shard, &mut pending);
             match body.frame().await {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
@@ -207,9 +209,6 @@ async fn open_stream(
                     flush(&shared, shard, &mut pending);
                     return;
                 }
-            }
-            if !pending.is_empty() && buf.is_empty() {
-                flush(&shared, shard, &mut pending);
             }
         }
     }))
