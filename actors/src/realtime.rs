@@ -11,8 +11,11 @@
 //!   [`HubMsg::Commit`] with a durability ticket. The hub awaits the tickets in order, so it
 //!   reports only durable commits, in `seq` order. The actor never loops over listeners.
 //! - The hub keeps *groups*: one window per distinct (collection, filter, sort, limit, scope),
-//!   shared by every stream listening to it, indexed by collection so a write only looks at the
-//!   groups of its collection. A group's change list is computed and encoded once per commit.
+//!   shared by every stream listening to it, indexed by collection and by an equality condition
+//!   of the filter or scope (`index`), so a write only evaluates the groups whose query its
+//!   document matched before or matches after (e.g. one user's, not every user's). A group's
+//!   change list is computed and encoded once per commit; [`Listener::evaluations`] counts the
+//!   groups the hub evaluated.
 //! - **Exact windows**: a window holds the first `limit` documents of the query (ids, sort keys,
 //!   bytes). For a commit, its changed documents are taken out and put back where they now
 //!   belong; when a full window loses members and nothing it knows of can fill it, the hub asks
@@ -24,9 +27,9 @@
 //!   hub re-checks each distinct credential of its streams with the actor; a dead one ends them
 //!   with `error` (`unauthorized`).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use mammoth_storage::Ticket;
@@ -40,8 +43,10 @@ use crate::error::{ErrorCode, ProjectError};
 use crate::project::{Access, ProjectMsg};
 use crate::query::Query;
 
+mod index;
 mod window;
 
+use index::SubIndex;
 pub use window::{Entry, Spec};
 use window::{NamedFragment, Update, diff, encode_changes, local_update, parse, push_json_str};
 pub(crate) use window::{window_at, window_now};
@@ -86,6 +91,8 @@ struct StreamShared {
     /// Set once: why the stream ends; the reader sends it as an `error` event and stops.
     failure: Mutex<Option<ProjectError>>,
     wake: Notify,
+    /// The hub's count of group evaluations, set when the hub takes the stream.
+    evaluations: OnceLock<Arc<AtomicU64>>,
 }
 
 impl StreamShared {
@@ -109,6 +116,16 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// How many times the project's hub has evaluated a subscription group against a commit
+    /// since it started (0 until the hub took this stream): the matching work, for tests and
+    /// metrics.
+    pub fn evaluations(&self) -> u64 {
+        self.shared
+            .evaluations
+            .get()
+            .map_or(0, |c| c.load(AtomicOrdering::Relaxed))
+    }
+
     /// The next event; after an `error` event, `None`.
     pub async fn next(&mut self) -> Option<StreamEvent> {
         loop {
@@ -295,9 +312,10 @@ pub(crate) struct Hub {
     actor: ActorRef<ProjectMsg>,
     groups: HashMap<u64, Group>,
     shared_groups: HashMap<String, u64>,
-    by_collection: HashMap<Arc<str>, Vec<u64>>,
+    index: SubIndex,
     streams: HashMap<u64, StreamEntry>,
     next_id: u64,
+    evaluations: Arc<AtomicU64>,
 }
 
 impl Hub {
@@ -308,9 +326,10 @@ impl Hub {
             actor,
             groups: HashMap::new(),
             shared_groups: HashMap::new(),
-            by_collection: HashMap::new(),
+            index: SubIndex::default(),
             streams: HashMap::new(),
             next_id: 0,
+            evaluations: Arc::new(AtomicU64::new(0)),
         };
         tokio::spawn(hub.run(rx));
         tx
@@ -330,8 +349,7 @@ impl Hub {
                             ));
                             continue;
                         }
-                        let groups = self.collection_groups(&commit);
-                        self.process(&commit, &groups).await;
+                        self.process(&commit, None).await;
                     }
                     Some(HubMsg::Subscribe(sub)) => self.add(*sub).await,
                     Some(HubMsg::CloseAll(err)) => self.close_all(err),
@@ -350,20 +368,7 @@ impl Hub {
         }
         self.groups.clear();
         self.shared_groups.clear();
-        self.by_collection.clear();
-    }
-
-    fn collection_groups(&self, commit: &Commit) -> Vec<u64> {
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        for change in &commit.changes {
-            if seen.insert(change.collection.clone())
-                && let Some(groups) = self.by_collection.get(&change.collection)
-            {
-                out.extend_from_slice(groups);
-            }
-        }
-        out
+        self.index.clear();
     }
 
     async fn add(&mut self, sub: Subscription) {
@@ -387,6 +392,7 @@ impl Hub {
             ));
             return;
         }
+        let _ = sink.shared.evaluations.set(self.evaluations.clone());
         let sid = self.next_id;
         self.next_id += 1;
         let mut snapshot_data = String::from("{\"queries\":{");
@@ -417,10 +423,7 @@ impl Hub {
                     if shareable {
                         self.shared_groups.insert(spec.key.clone(), gid);
                     }
-                    self.by_collection
-                        .entry(spec.collection.clone())
-                        .or_default()
-                        .push(gid);
+                    self.index.insert(gid, &spec);
                     self.groups.insert(
                         gid,
                         Group {
@@ -467,7 +470,7 @@ impl Hub {
             },
         );
         for commit in replay {
-            self.process(&commit, &private).await;
+            self.process(&commit, Some(&private)).await;
         }
     }
 
@@ -498,19 +501,15 @@ impl Hub {
                 if group.shared {
                     self.shared_groups.remove(&group.spec.key);
                 }
-                if let Some(list) = self.by_collection.get_mut(&group.spec.collection) {
-                    list.retain(|g| *g != gid);
-                    if list.is_empty() {
-                        self.by_collection.remove(&group.spec.collection);
-                    }
-                }
+                self.index.remove(gid, &group.spec);
             }
         }
     }
 
-    /// Reports one commit to the readers of `groups`.
-    async fn process(&mut self, commit: &Commit, groups: &[u64]) {
-        if groups.is_empty() {
+    /// Reports one commit to the readers of `groups` (`None`: the groups the index says it may
+    /// change).
+    async fn process(&mut self, commit: &Commit, groups: Option<&[u64]>) {
+        if groups.is_some_and(<[u64]>::is_empty) || self.groups.is_empty() {
             return;
         }
         // Each changed document parsed once, shared by every group.
@@ -519,6 +518,16 @@ impl Hub {
             .iter()
             .map(|c| c.after.as_deref().map(parse))
             .collect();
+        let candidates;
+        let groups = match groups {
+            Some(groups) => groups,
+            None => {
+                candidates = self.index.candidates(commit, &parsed);
+                &candidates[..]
+            }
+        };
+        self.evaluations
+            .fetch_add(groups.len() as u64, AtomicOrdering::Relaxed);
         let mut per_stream: HashMap<u64, Vec<NamedFragment>> = HashMap::new();
         let mut failed_groups = Vec::new();
         for &gid in groups {

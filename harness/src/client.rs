@@ -184,6 +184,21 @@ impl Conn {
         &self.target
     }
 
+    /// Sends a request and answers the response with its body unread (a stream).
+    pub(crate) async fn stream(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, SendError> {
+        let mut sender = match self.sender.take() {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => self.connect().await?,
+        };
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        self.sender = Some(sender);
+        Ok(response)
+    }
+
     /// Sends a request and reads the whole response body.
     pub(crate) async fn send(
         &mut self,

@@ -35,6 +35,7 @@ mod ceiling;
 mod client;
 mod instance;
 mod plot;
+mod listen;
 mod report;
 mod round;
 mod seed;
@@ -51,6 +52,7 @@ use hyper::{Method, StatusCode};
 use ceiling::Ceiling;
 use client::{Conn, Target};
 pub use instance::{BoxFuture, Instance, Launch, ServerKind};
+pub use listen::{ListenQueries, ListenReport};
 pub use report::{Latency, Report, TargetReport};
 use round::Pool;
 use workload::PageQuery;
@@ -107,6 +109,20 @@ pub struct BenchArgs {
     /// Also draw the run as an SVG picture (latency histogram, throughput per round).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// `--workload listen`: SSE streams to open (each its own connection; an in-process server
+    /// needs two descriptors per stream, so use --url beyond ~9,000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub listeners: u32,
+    /// `--workload listen`: merge-patches per second, from 16 connections.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rate: u32,
+    /// `--workload listen`: every listener on one query, or each on its own user's documents.
+    #[arg(long, value_enum, default_value_t = ListenQueries::One)]
+    pub queries: ListenQueries,
+    /// `--workload listen`: read the idle streams' RSS from this process (the server's, with
+    /// --url) instead of the bench's own.
+    #[arg(long)]
+    pub rss_pid: Option<u32>,
 }
 
 /// A duration like `10`, `10s`, `500ms`, `1m` or `1h` (1 ms to 24 h): the syntax of
@@ -227,6 +243,9 @@ async fn measure(
     let collection = format!("bench_{suffix}");
     let mammoth = Arc::new(Target::resolve(url, key, &collection, args.docs).await?);
     client::probe(&mammoth, url).await?;
+    if args.workload == Workload::Listen {
+        return measure_listen(args, &mammoth, url, server, collection).await;
+    }
     eprintln!("seeding {} documents into {collection} at {url}", args.docs);
     let seeded = seed::seed(&mammoth, args.seed_connections).await?;
 
@@ -318,6 +337,44 @@ async fn measure(
         ratio,
         notes,
         round_req_per_s,
+        listen: None,
+    })
+}
+
+async fn measure_listen(
+    args: &BenchArgs,
+    target: &Arc<Target>,
+    url: &str,
+    server: String,
+    collection: String,
+) -> anyhow::Result<Report> {
+    let (writes, listen) = listen::measure(
+        target,
+        args.listeners,
+        args.rate,
+        args.queries,
+        args.duration,
+        args.rss_pid,
+    )
+    .await?;
+    Ok(Report {
+        workload: args.workload.name().to_owned(),
+        connections: listen::WRITERS as u32,
+        duration_s: args.duration.as_secs_f64(),
+        warmup_s: 0.0,
+        rounds: 1,
+        docs: 0,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        url: url.to_owned(),
+        server,
+        collection,
+        seed_s: 0.0,
+        mammoth: writes,
+        ceiling: None,
+        ratio: None,
+        notes: Vec::new(),
+        round_req_per_s: Vec::new(),
+        listen: Some(listen),
     })
 }
 

@@ -194,6 +194,9 @@ pub struct Report {
     /// Mammoth's req/s in each round, in order: throughput over the run's time, for `--plot`.
     #[serde(default)]
     pub round_req_per_s: Vec<f64>,
+    /// The realtime figures of `--workload listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<crate::listen::ListenReport>,
 }
 
 fn ms_cell(value: Option<f64>) -> String {
@@ -259,6 +262,45 @@ impl fmt::Display for Report {
                 f,
                 "mammoth/ceiling: {:.1} % of the ceiling's req/s",
                 ratio * 100.0
+            )?;
+        }
+        if let Some(l) = &self.listen {
+            writeln!(
+                f,
+                "listen: {} stream(s) on {} quer{}, {} writes/s asked, {:.0} acknowledged/s",
+                l.listeners,
+                l.queries,
+                if l.queries == "one" { "y" } else { "ies" },
+                l.rate,
+                l.writes_per_s
+            )?;
+            let d = l.delivery_ms.as_ref();
+            writeln!(
+                f,
+                "{:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                "", "events/s", "p50", "p90", "p99", "p99.9", "max"
+            )?;
+            writeln!(
+                f,
+                "{:<10} {:>10.0} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                "delivery",
+                l.delivered_per_s,
+                ms_cell(d.map(|l| l.p50)),
+                ms_cell(d.map(|l| l.p90)),
+                ms_cell(d.map(|l| l.p99)),
+                ms_cell(d.map(|l| l.p99_9)),
+                ms_cell(d.map(|l| l.max)),
+            )?;
+            writeln!(
+                f,
+                "delivered {} of {} expected events, {} stream(s) ended early; streams opened in \
+                 {:.1} s, idle streams added {} RSS",
+                l.delivered,
+                l.expected,
+                l.streams_failed,
+                l.open_s,
+                l.idle_rss_mib
+                    .map_or("?".to_owned(), |m| format!("{m:.1} MiB"))
             )?;
         }
         for note in &self.notes {

@@ -23,6 +23,9 @@ pub enum Workload {
     Batch,
     /// The `$or` query: pending, or in Oslo, or assigned to one user; oldest first, 20 per page.
     Or,
+    /// Realtime: --listeners SSE streams, merge-patches at --rate writes/s; prints
+    /// commit-to-delivery latency and delivered events/s.
+    Listen,
 }
 
 /// Creates per request of the batch workload.
@@ -50,6 +53,7 @@ impl Workload {
             Workload::Mixed => "mixed",
             Workload::Batch => "batch",
             Workload::Or => "or",
+            Workload::Listen => "listen",
         }
     }
 
@@ -62,6 +66,7 @@ impl Workload {
             Workload::Update => Op::Update,
             Workload::Batch => Op::Batch,
             Workload::Or => Op::Or,
+            Workload::Listen => Op::Update,
             Workload::Mixed => match rng.u32(0..10) {
                 0..=7 => Op::Get,
                 8 => Op::Query,

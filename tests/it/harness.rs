@@ -192,3 +192,38 @@ async fn an_unreachable_url_and_a_bad_key_are_one_line_errors() -> anyhow::Resul
     assert!(error.contains("not an http:// URL"), "{error}");
     server.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_run_delivers_every_write_to_every_listener_and_reports_latency()
+-> anyhow::Result<()> {
+    for queries in ["one", "per-user"] {
+        let args = quick(
+            None,
+            "listen",
+            &format!("--listeners 20 --rate 200 --duration 500ms --queries {queries}"),
+        );
+        let report = run(&args, &Handle::current()).await?;
+        let listen = report.listen.as_ref().expect("a listen report");
+        assert_eq!(listen.listeners, 20);
+        assert!(report.mammoth.ok > 0, "{report}");
+        assert!(report.mammoth.errors.is_empty(), "{report}");
+        assert_eq!(listen.streams_failed, 0, "{report}");
+        assert_eq!(
+            listen.delivered, listen.expected,
+            "{queries}: every acknowledged write reaches its listeners: {report}"
+        );
+        let delivery = listen.delivery_ms.as_ref().expect("delivery latencies");
+        assert!(
+            delivery.p50 > 0.0 && delivery.p50 <= delivery.p99,
+            "{report}"
+        );
+        assert!(listen.delivered_per_s > 0.0);
+        assert!(report.to_string().contains("delivery"), "{report}");
+    }
+    let args = quick(None, "listen", "--listeners 0 --rate 100 --duration 300ms");
+    let report = run(&args, &Handle::current()).await?;
+    let listen = report.listen.as_ref().expect("a listen report");
+    assert_eq!((listen.delivered, listen.expected), (0, 0), "{report}");
+    assert!(report.mammoth.ok > 0, "{report}");
+    Ok(())
+}
