@@ -34,8 +34,8 @@
 mod ceiling;
 mod client;
 mod instance;
-mod plot;
 mod listen;
+mod plot;
 mod report;
 mod round;
 mod seed;

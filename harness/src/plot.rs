@@ -148,6 +148,7 @@ mod tests {
             ratio: None,
             notes: Vec::new(),
             round_req_per_s: vec![3.0, 4.0, 2.5, 3.5],
+            listen: None,
         };
         let svg = render_svg(&report).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);

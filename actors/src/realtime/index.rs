@@ -39,12 +39,15 @@ pub(super) fn eq_key(spec: &Spec) -> Option<EqKey> {
     None
 }
 
+/// Value key -> the groups requiring that value at one path.
+type ByValue = HashMap<Box<[u8]>, Vec<u64>>;
+
 #[derive(Default)]
 struct CollectionIndex {
     /// Groups without an equality condition: every change of the collection reaches them.
     rest: Vec<u64>,
     /// Path -> value key -> the groups requiring that value there.
-    eq: HashMap<Box<str>, HashMap<Box<[u8]>, Vec<u64>>>,
+    eq: HashMap<Box<str>, ByValue>,
 }
 
 impl CollectionIndex {
