@@ -68,7 +68,11 @@ async fn main() -> anyhow::Result<()> {
             .bearer_auth(server.root_token())
             .send()
             .await?;
-        anyhow::ensure!(response.status() == 200, "export answered {}", response.status());
+        anyhow::ensure!(
+            response.status() == 200,
+            "export answered {}",
+            response.status()
+        );
         let exported = response.bytes().await?;
         let export_s = started.elapsed().as_secs_f64();
         let lines = exported.iter().filter(|&&b| b == b'\n').count();
