@@ -4,15 +4,22 @@
 //! data file), are applied to a project actor and to a plain `BTreeMap` reference written from
 //! CONTRACT sections 6 and 12. After every step the answers (status kind, failing op index,
 //! `seq`) agree, and every few steps every document and its ETag agree.
+//!
+//! Time to live is part of the same model: collection `a` has a TTL policy on `exp`, writes
+//! there often set `exp` a few seconds ahead of a `ManualClock`, and a step moves the clock.
+//! The reference applies CONTRACT section 14 literally: at each clock move every document due
+//! at the new instant is gone, by one expiry commit (one `seq`) before the next write. A write
+//! right after each move (a probe document) observes that commit's `seq`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mammoth_actors::env::Env;
+use mammoth_actors::env::{Clock, Env, ManualClock, OsEntropy};
 use mammoth_actors::etag::{self, Precondition};
+use mammoth_actors::ids::rfc3339_millis;
 use mammoth_actors::project::{
-    Access, BatchOp, KeyRef, Principal, ProjectHandle, WriteOp, merge_patch,
+    Access, BatchOp, KeyRef, Principal, ProjectHandle, ProjectUpdate, WriteOp, merge_patch,
 };
 use mammoth_actors::records::{KeyClaims, KeyMinter};
 use mammoth_actors::registry::Registry;
@@ -22,6 +29,10 @@ use serde_json::{Map, Value, json};
 
 const COLLECTIONS: [&str; 2] = ["a", "b"];
 const IDS: [&str; 4] = ["x", "y", "z", "w"];
+/// The collection with a TTL policy (on [`TTL_FIELD`]).
+const TTL_COLLECTION: &str = "a";
+const TTL_FIELD: &str = "exp";
+const T0: u64 = 1_800_000_000_000;
 
 /// A small deterministic generator (xorshift64*), seeded per run so failures replay.
 struct Rng(u64);
@@ -46,6 +57,8 @@ impl Rng {
 struct Model {
     docs: BTreeMap<(String, String), (Map<String, Value>, u64)>,
     seq: u64,
+    /// Every `exp` timestamp the test wrote, to its epoch millis.
+    times: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +129,25 @@ impl Model {
         Ok(())
     }
 
+    /// CONTRACT section 14 at instant `now`: every document of the TTL collection whose `exp`
+    /// is at or before `now` is deleted, in one commit. Answers whether any was.
+    fn expire(&mut self, now: u64) -> bool {
+        let times = &self.times;
+        let before = self.docs.len();
+        self.docs.retain(|(c, _), (body, _)| {
+            let due = match body.get(TTL_FIELD) {
+                Some(Value::String(at)) => times.get(at).is_some_and(|&t| t <= now),
+                _ => false,
+            };
+            !(c == TTL_COLLECTION && due)
+        });
+        let expired = self.docs.len() != before;
+        if expired {
+            self.seq += 1;
+        }
+        expired
+    }
+
     /// A batch: all or nothing, one seq; the failing op's index and error kind.
     fn batch(&mut self, ops: &[Op]) -> Result<u64, (usize, ErrorCode)> {
         let seq = self.seq + 1;
@@ -141,7 +173,7 @@ fn holds(p: &Precondition, current: Option<u64>) -> bool {
     exists_ok && tag_ok
 }
 
-fn random_op(rng: &mut Rng, model: &Model) -> Op {
+fn random_op(rng: &mut Rng, model: &mut Model, now: u64) -> Op {
     let collection = rng.pick(&COLLECTIONS).to_owned();
     let id = rng.pick(&IDS).to_owned();
     let kind = match rng.below(4) {
@@ -157,6 +189,13 @@ fn random_op(rng: &mut Rng, model: &Model) -> Op {
         body.insert("m".into(), Value::Null);
     } else if rng.below(2) == 0 {
         body.insert("m".into(), json!({"deep": rng.below(3)}));
+    }
+    if rng.below(2) == 0 {
+        // Always ahead of the clock, so nothing is due before the clock moves.
+        let at = now + 500 * (1 + rng.below(6));
+        let text = rfc3339_millis(at);
+        model.times.insert(text.clone(), at);
+        body.insert(TTL_FIELD.into(), json!(text));
     }
     let current = model
         .docs
@@ -193,13 +232,21 @@ struct Server {
     handle: ProjectHandle,
 }
 
-async fn open(path: &std::path::Path, project: Option<&str>) -> (Server, Option<Access>) {
+async fn open(
+    path: &std::path::Path,
+    project: Option<&str>,
+    clock: &Arc<ManualClock>,
+) -> (Server, Option<Access>) {
     let config = StorageConfig {
         path: Some(path.to_owned()),
         ..StorageConfig::default()
     };
     let (storage, snapshot) = Storage::open(config).unwrap();
-    let registry = Registry::start(storage.clone(), snapshot, Env::default(), minter())
+    let env = Env {
+        clock: clock.clone(),
+        entropy: Arc::new(OsEntropy),
+    };
+    let registry = Registry::start(storage.clone(), snapshot, env, minter())
         .await
         .unwrap();
     let (handle, access) = match project {
@@ -211,7 +258,16 @@ async fn open(path: &std::path::Path, project: Option<&str>) -> (Server, Option<
                 key_id: claims.kid,
                 nonce: claims.n,
             }));
-            (registry.project(&project.id).unwrap(), Some(access))
+            let handle = registry.project(&project.id).unwrap();
+            let ttl = BTreeMap::from([(TTL_COLLECTION.to_owned(), Some(TTL_FIELD.to_owned()))]);
+            handle
+                .update(ProjectUpdate {
+                    ttl: Some(ttl),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            (handle, Some(access))
         }
     };
     (
@@ -258,7 +314,8 @@ async fn random_writes_and_batches_with_restarts_match_the_reference() {
 async fn run(seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data.redb");
-    let (mut server, access) = open(&path, None).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let (mut server, access) = open(&path, None, &clock).await;
     let access = access.unwrap();
     let project = server.handle.id().to_owned();
     let mut rng = Rng(seed);
@@ -266,7 +323,8 @@ async fn run(seed: u64) {
     // The project's creation itself took no seq; documents start at 1.
     for step in 0..160 {
         let context = format!("seed {seed:#x} step {step}");
-        match rng.below(20) {
+        let now = clock.now_millis();
+        match rng.below(24) {
             0 => {
                 // Crash: the supervisor reloads the project from storage.
                 let mut restarts = server.registry.restarts();
@@ -283,10 +341,39 @@ async fn run(seed: u64) {
                 server.storage.flush().await.unwrap();
                 server.storage.close().unwrap();
                 drop(server);
-                server = open(&path, Some(&project)).await.0;
+                server = open(&path, Some(&project), &clock).await.0;
+            }
+            20..=23 => {
+                // The clock moves: what is due now expires, in one commit before the probe.
+                clock.advance(1 + 700 * rng.below(4));
+                let expired = model.expire(clock.now_millis());
+                let probe = Op {
+                    kind: Kind::Replace,
+                    collection: "b".into(),
+                    id: "probe".into(),
+                    body: Map::from_iter([("step".to_owned(), json!(step))]),
+                    precondition: Precondition::none(),
+                };
+                let want = model.batch(std::slice::from_ref(&probe)).map_err(|_| ());
+                let written = server
+                    .handle
+                    .write_if(
+                        access.clone(),
+                        probe.collection.clone(),
+                        probe.to_batch_op().op,
+                        Precondition::none(),
+                    )
+                    .await
+                    .unwrap();
+                server.handle.durable(written.ticket).await.unwrap();
+                assert_eq!(
+                    Ok(written.seq),
+                    want,
+                    "{context}: the probe after a clock move (expired: {expired})"
+                );
             }
             2..=11 => {
-                let op = random_op(&mut rng, &model);
+                let op = random_op(&mut rng, &mut model, now);
                 let want = model
                     .batch(std::slice::from_ref(&op))
                     .map_err(|(_, e)| (None, e));
@@ -314,7 +401,8 @@ async fn run(seed: u64) {
                 let mut planning = model.clone();
                 let mut ops = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let op = random_op(&mut rng, &planning);
+                    let op = random_op(&mut rng, &mut planning, now);
+                    model.times.extend(planning.times.clone());
                     let _ = planning.apply(&op, planning.seq + 1);
                     ops.push(op);
                 }
@@ -345,7 +433,7 @@ async fn run(seed: u64) {
     check_state(&server.handle, &access, &model, "end").await;
     // The op cap is the caller's: over it, nothing applies.
     let ops = (0..3)
-        .map(|_| random_op(&mut rng, &model).to_batch_op())
+        .map(|_| random_op(&mut rng, &mut model, clock.now_millis()).to_batch_op())
         .collect();
     let err = server
         .handle

@@ -67,7 +67,8 @@ async fn batch(key: ApiKey, body: Result<Bytes, BytesRejection>) -> Result<Respo
         .map_err(|e| ApiError::from(e.error).at_op(e.op))?;
     key.project.durable(applied.ticket).await?;
 
-    let tag = etag::format(applied.seq);
+    // Every document of the batch has the batch's ETag: encoded once, not once per op.
+    let tag = Value::String(etag::format(applied.seq)).to_string();
     let size: usize = applied
         .results
         .iter()
@@ -82,11 +83,14 @@ async fn batch(key: ApiKey, body: Result<Bytes, BytesRejection>) -> Result<Respo
         }
         match &result.doc {
             Some(doc) => {
-                let status = if result.created { 201 } else { 200 };
-                out.put_slice(format!("{{\"status\":{status},\"document\":").as_bytes());
+                out.put_slice(if result.created {
+                    b"{\"status\":201,\"document\":"
+                } else {
+                    b"{\"status\":200,\"document\":"
+                });
                 out.put_slice(doc);
                 out.put_slice(b",\"etag\":");
-                out.put_slice(Value::String(tag.clone()).to_string().as_bytes());
+                out.put_slice(tag.as_bytes());
                 out.put_u8(b'}');
             }
             None => out.put_slice(b"{\"status\":204}"),

@@ -85,12 +85,46 @@ pub(super) type ScopeOf<'s> = dyn Fn(&str) -> Result<Option<&'s Filter>, Project
 /// The documents the ops planned so far have changed, over the committed state.
 #[derive(Debug, Default)]
 pub(crate) struct Staged {
-    /// Each touched document's state after the last op on it (`None`: deleted).
-    docs: HashMap<(String, String), Option<StoredDoc>>,
-    /// The touched documents in the order first touched: the order of the commit's changes.
-    order: Vec<(String, String)>,
+    /// Collection, then id, to the document's place in `entries`: looked up by `&str`, so
+    /// asking about a document allocates nothing.
+    index: HashMap<String, HashMap<String, usize>>,
+    /// Each touched document, in the order first touched (the order of the commit's changes),
+    /// with its state after the last op on it (`None`: deleted).
+    entries: Vec<(String, String, Option<StoredDoc>)>,
     /// Growth of the project's stored bytes so far (may be negative).
     growth: i64,
+}
+
+impl Staged {
+    /// Whether no document was staged.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The staged state of a document: `None` when no op touched it, `Some(None)` when deleted.
+    fn get(&self, collection: &str, id: &str) -> Option<&Option<StoredDoc>> {
+        let at = *self.index.get(collection)?.get(id)?;
+        self.entries.get(at).map(|(_, _, state)| state)
+    }
+
+    /// Sets a document's staged state.
+    fn set(&mut self, collection: String, id: String, state: Option<StoredDoc>) {
+        let next = self.entries.len();
+        // The collection's name is copied only the first time it is touched.
+        if !self.index.contains_key(&collection) {
+            self.index.insert(collection.clone(), HashMap::new());
+        }
+        let Some(ids) = self.index.get_mut(&collection) else {
+            unreachable!("the collection's map was just inserted")
+        };
+        match ids.get(&id) {
+            Some(&at) => self.entries[at].2 = state,
+            None => {
+                ids.insert(id.clone(), next);
+                self.entries.push((collection, id, state));
+            }
+        }
+    }
 }
 
 /// What one op does to its document.
@@ -162,15 +196,24 @@ impl ProjectState {
             results.push(self.plan_op(&mut staged, op, &now, scope_of).map_err(at)?);
         }
 
+        let (seq, ticket) = self.commit_staged(staged)?;
+        Ok(Applied {
+            results,
+            seq,
+            ticket,
+        })
+    }
+
+    /// THE commit of every document write (single, batch, import): submits the staged net
+    /// changes as one storage transaction with the next `seq`, installs them in memory (indexes,
+    /// byte count), and appends one commit to the log (listeners, TTL). A storage refusal
+    /// (overload, closed) leaves no trace. Answers the commit's `seq` and durability ticket.
+    pub(super) fn commit_staged(&mut self, staged: Staged) -> Result<(u64, Ticket), ProjectError> {
         let seq = self.log.next_seq();
         let project = &self.record.id;
-        let mut mutations = Vec::with_capacity(staged.order.len() + 1);
-        let mut finals = Vec::with_capacity(staged.order.len());
-        for key in staged.order {
-            let Some(state) = staged.docs.remove(&key) else {
-                continue;
-            };
-            let (collection, id) = key;
+        let mut mutations = Vec::with_capacity(staged.entries.len() + 1);
+        let mut finals = Vec::with_capacity(staged.entries.len());
+        for (collection, id, state) in staged.entries {
             let existed = self.existing(&collection, &id).is_some();
             let state = state.map(|doc| doc.with_seq(seq));
             match &state {
@@ -207,11 +250,33 @@ impl ProjectState {
         }
         self.publish(changes, watch);
         debug_assert_eq!(self.log.last_seq(), seq);
-        Ok(Applied {
-            results,
-            seq,
-            ticket,
-        })
+        Ok((seq, ticket))
+    }
+
+    /// Stages `state` as a document's new state (`None`: deleted), after checking the byte
+    /// quota against the project as the earlier staged ops leave it.
+    pub(super) fn stage(
+        &self,
+        staged: &mut Staged,
+        collection: String,
+        id: String,
+        state: Option<StoredDoc>,
+    ) -> Result<(), ProjectError> {
+        let old_len = self
+            .current(staged, &collection, &id)
+            .map_or(0, |doc| doc.bytes().len() as u64);
+        match &state {
+            Some(doc) => {
+                let new_len = doc.bytes().len() as u64;
+                // The quota counts the batch's earlier ops: the project as it would stand.
+                let project_now = self.bytes.saturating_add_signed(staged.growth);
+                self.check_quota(project_now, old_len, new_len)?;
+                staged.growth += new_len as i64 - old_len as i64;
+            }
+            None => staged.growth -= old_len as i64,
+        }
+        staged.set(collection, id, state);
+        Ok(())
     }
 
     /// Checks and plans one op against the staged state, and stages its outcome.
@@ -244,39 +309,25 @@ impl ProjectState {
             }
         }
         let (id, planned) = self.plan_write(staged, &collection, op, scope, now)?;
-        let old_len = self
-            .current(staged, &collection, &id)
-            .map_or(0, |doc| doc.bytes().len() as u64);
-        let (state, result) = match planned {
+        match planned {
             Planned::Put { doc, created } => {
                 // Later ops of the batch see the document at the batch's seq.
                 let doc = doc.with_seq(self.log.next_seq());
-                let new_len = doc.bytes().len() as u64;
-                // The quota counts the batch's earlier ops: the project as it would stand.
-                let project_now = self.bytes.saturating_add_signed(staged.growth);
-                self.check_quota(project_now, old_len, new_len)?;
-                staged.growth += new_len as i64 - old_len as i64;
                 let result = OpResult {
                     doc: Some(doc.bytes().clone()),
                     created,
                 };
-                (Some(doc), result)
+                self.stage(staged, collection, id, Some(doc))?;
+                Ok(result)
             }
             Planned::Delete => {
-                staged.growth -= old_len as i64;
-                let result = OpResult {
+                self.stage(staged, collection, id, None)?;
+                Ok(OpResult {
                     doc: None,
                     created: false,
-                };
-                (None, result)
+                })
             }
-        };
-        let key = (collection, id);
-        if !staged.docs.contains_key(&key) {
-            staged.order.push(key.clone());
         }
-        staged.docs.insert(key, state);
-        Ok(result)
     }
 
     /// The document as the batch's earlier ops left it.
@@ -286,7 +337,7 @@ impl ProjectState {
         collection: &str,
         id: &str,
     ) -> Option<&'a StoredDoc> {
-        match staged.docs.get(&(collection.to_owned(), id.to_owned())) {
+        match staged.get(collection, id) {
             Some(state) => state.as_ref(),
             None => self.existing(collection, id),
         }
@@ -300,7 +351,7 @@ impl ProjectState {
         id: &str,
         scope: Option<&Filter>,
     ) -> Option<&'a StoredDoc> {
-        match staged.docs.get(&(collection.to_owned(), id.to_owned())) {
+        match staged.get(collection, id) {
             Some(state) => state
                 .as_ref()
                 .filter(|doc| scope.is_none_or(|f| f.matches(&doc.value()))),
