@@ -40,6 +40,7 @@ pub(super) fn routes() -> Router<AppState> {
     request_body = super::openapi::BatchRequest,
     responses(
         (status = 200, description = "Every op applied in one commit", body = super::openapi::BatchResult),
+        (status = 412, description = "`precondition_failed`: an op's `if_match` / `exists` does not hold; nothing applied, `op` names it", body = super::openapi::ErrorBody),
         super::openapi::WriteErrors,
     )
 )]

@@ -1623,6 +1623,15 @@ export interface operations {
             403: components["responses"]["E403"];
             404: components["responses"]["E404"];
             409: components["responses"]["E409"];
+            /** @description `precondition_failed`: an op's `if_match` / `exists` does not hold; nothing applied, `op` names it */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             413: components["responses"]["E413"];
             503: components["responses"]["E503"];
         };
