@@ -105,6 +105,10 @@ async fn schemathesis(
             // request timeout; tests/it/listen*.rs cover it over real HTTP.
             "--exclude-path",
             "/v1/listen",
+            // Its body is NDJSON, which schemathesis cannot generate ("no supported serializers
+            // for application/x-ndjson"); tests/it/backup.rs and tests/it/datacli.rs cover it.
+            "--exclude-path",
+            "/admin/v1/projects/{id}/import",
             // One worker: schemathesis' generator is not thread-safe on every Python (3.11's
             // ast.parse fails under threads), and the server needs the other core.
             "--workers",
