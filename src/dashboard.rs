@@ -32,7 +32,7 @@ use crate::http::AppState;
 use crate::mail::Mail;
 use crate::operators::{OperatorSession, SESSION_TTL_MS};
 pub(crate) use csrf::{check_origin, check_token};
-pub(crate) use series::PROCESS as REQUEST_SERIES;
+pub(crate) use series::track as track_series;
 pub use usage::RequestTotals;
 
 /// Name of the operator session cookie.

@@ -3,6 +3,7 @@
 //! the actors.
 
 pub(crate) mod admin;
+mod admin_users;
 mod auth;
 mod batch;
 pub(crate) mod cluster;
@@ -102,6 +103,7 @@ pub fn app(state: AppState) -> Router {
         .merge(documents::routes())
         .merge(batch::routes())
         .merge(admin::routes())
+        .merge(admin_users::routes())
         .merge(data::routes())
         .merge(system::routes())
         .merge(tokens::routes())
@@ -113,6 +115,8 @@ pub fn app(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    // The dashboard's requests chart: every server, embedded ones too.
+    let router = router.route_layer(axum::middleware::from_fn(crate::dashboard::track_series));
     let router = if tracked {
         router.route_layer(axum::middleware::from_fn(crate::telemetry::track))
     } else {

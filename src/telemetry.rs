@@ -51,7 +51,6 @@ pub(crate) async fn track(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let status = response.status().as_u16();
-    crate::dashboard::REQUEST_SERIES.record_now(started.elapsed().as_micros() as u64);
     HANDLES.with(|handles| {
         let mut handles = handles.borrow_mut();
         if !handles.contains_key(route) {

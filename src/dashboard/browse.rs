@@ -9,13 +9,17 @@ use axum::extract::{Path, Query as UrlQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mammoth_actors::project::Access;
-use mammoth_actors::query::Query;
+use mammoth_actors::query::{MAX_LIMIT, Query};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+mod table;
+
 use super::documents::encode;
-use super::{Signed, internal, pages, project};
+use table::table;
+use super::documents::refused;
+use super::{Signed, pages, project};
 use crate::http::AppState;
 
 /// Documents per page.
@@ -91,7 +95,7 @@ pub(crate) async fn render(
         handle.collections(Access::operator_read()).await,
     ) {
         (Ok(r), Ok(c)) => (r, c),
-        (Err(e), _) | (_, Err(e)) => return internal(e),
+        (Err(e), _) | (_, Err(e)) => return refused(e),
     };
     let base = format!("/dashboard/projects/{id}/data");
     let selected = params.collection.clone().filter(|c| !c.is_empty());
@@ -122,7 +126,7 @@ pub(crate) async fn render(
                 Err(e) => error = Some(e.to_string()),
             }
         } else {
-            match run_query(&query_text, params.cursor.as_deref()) {
+            match page_query(&query_text, params.cursor.as_deref()) {
                 Err(message) => error = Some(message),
                 Ok(query) => match handle
                     .query(Access::operator_read(), collection.clone(), query)
@@ -188,7 +192,7 @@ pub(crate) async fn render(
                     } @else {
                         div.tablehead {
                             h2 { (collection) }
-                            @if next.is_none() && params.cursor.is_none() && error.is_none() {
+                            @if error.is_none() {
                                 span.live #live role="status" data-state="connecting" { "Connecting…" }
                             }
                         }
@@ -199,7 +203,7 @@ pub(crate) async fn render(
                             button.primary #run-query type="submit" { "Run query" }
                         }
                         @if let Some(error) = &error { p.error #query-error role="alert" { (error) } }
-                        (table(&base, csrf, collection, &query_text, &docs, params.cursor.is_none() && error.is_none()))
+                        (table(&base, csrf, collection, &query_text, &docs, error.is_none().then_some(params.cursor.as_deref().unwrap_or(""))))
                         @if docs.is_empty() && error.is_none() { p.muted #no-documents { "No documents match." } }
                         @if let Some(cursor) = &next {
                             div.pager {
@@ -228,73 +232,6 @@ pub(crate) async fn render(
         status
     };
     (status, pages::layout("Data", Some(&signed.session), body)).into_response()
-}
-
-/// The documents of one page as a table.
-fn table(
-    base: &str,
-    csrf: &str,
-    collection: &str,
-    query_text: &str,
-    docs: &[Map<String, Value>],
-    live: bool,
-) -> Markup {
-    let columns = columns(docs);
-    let rows: Vec<Map<String, Value>> = docs.iter().map(flatten).collect();
-    let sorted = current_sort(query_text);
-    let live_url = live.then(|| {
-        format!(
-            "{base}/live?collection={}&query={}",
-            encode(collection),
-            encode(query_text)
-        )
-    });
-    let columns_json = serde_json::to_string(&columns).unwrap_or_default();
-    html! {
-        div.tablewrap.docwrap {
-            table.doctable #doc-table data-live=[live_url] data-columns=(columns_json)
-                data-base=(base) data-collection=(collection) {
-                caption.sr { "Documents of " (collection) ". Select a column header to sort by it." }
-                thead { tr {
-                    @for column in &columns {
-                        @let (order, next) = match &sorted {
-                            Some((field, desc)) if field == column => (Some(if *desc { "descending" } else { "ascending" }), !*desc),
-                            _ => (None, false),
-                        };
-                        th scope="col" aria-sort=[order] {
-                            a.sort href=(sort_link(base, collection, query_text, column, next)) data-column=(column) {
-                                (column)
-                                @match order { Some("ascending") => span aria-hidden="true" { " ▲" }, Some(_) => span aria-hidden="true" { " ▼" }, None => {} }
-                            }
-                        }
-                    }
-                    th scope="col" { span.sr { "Actions" } }
-                } }
-                tbody #documents {
-                    @for row in &rows {
-                        @let doc_id = row.get("id").and_then(Value::as_str).unwrap_or("?");
-                        tr data-id=(doc_id) {
-                            @for column in &columns {
-                                @if column == "id" {
-                                    td { a.docid href={ (base) "?collection=" (encode(collection)) "&doc=" (encode(doc_id)) } { (doc_id) } }
-                                } @else {
-                                    td data-column=(column) { (cell(row.get(column))) }
-                                }
-                            }
-                            td.rowactions {
-                                form method="post" action={ (base) "/documents/delete" } data-confirm={ "Delete document " (doc_id) "? This cannot be undone." } {
-                                    input type="hidden" name="csrf" value=(csrf);
-                                    input type="hidden" name="collection" value=(collection);
-                                    input type="hidden" name="doc" value=(doc_id);
-                                    button.danger type="submit" aria-label={ "Delete " (doc_id) } { "Delete" }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// The form that creates a document.
@@ -357,103 +294,9 @@ fn editor(
     }
 }
 
-/// The page's columns: `id` first, then each flattened field path in the order first seen,
-/// `created_at` and `updated_at` last.
-fn columns(docs: &[Map<String, Value>]) -> Vec<String> {
-    let mut out = vec!["id".to_owned()];
-    for doc in docs {
-        for path in flatten(doc).keys() {
-            if !out.contains(path) && path != "created_at" && path != "updated_at" {
-                out.push(path.clone());
-            }
-        }
-    }
-    out.truncate(MAX_COLUMNS);
-    if docs.iter().any(|d| d.contains_key("created_at")) {
-        out.push("created_at".into());
-    }
-    if docs.iter().any(|d| d.contains_key("updated_at")) {
-        out.push("updated_at".into());
-    }
-    out
-}
-
-/// A document's fields by path: nested objects become `a.b`; arrays and scalars are leaves.
-fn flatten(doc: &Map<String, Value>) -> Map<String, Value> {
-    fn walk(prefix: &str, map: &Map<String, Value>, out: &mut Map<String, Value>) {
-        for (key, value) in map {
-            let path = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            match value {
-                Value::Object(inner) if !inner.is_empty() => walk(&path, inner, out),
-                other => {
-                    out.insert(path, other.clone());
-                }
-            }
-        }
-    }
-    let mut out = Map::new();
-    walk("", doc, &mut out);
-    out
-}
-
-/// A cell's text: strings as they are, anything else as JSON, missing as empty.
-fn cell(value: Option<&Value>) -> String {
-    let text = match value {
-        None => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    };
-    truncate(text, 120)
-}
-
-fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
-}
-
-/// The first sort field of the query text and whether it is descending.
-fn current_sort(query_text: &str) -> Option<(String, bool)> {
-    let value: Value = serde_json::from_str(query_text).ok()?;
-    let first = value.get("sort")?.as_array()?.first()?;
-    let field = first.get("field")?.as_str()?.to_owned();
-    let desc = first.get("order").and_then(Value::as_str) == Some("desc");
-    Some((field, desc))
-}
-
-/// The page's query sorted by `column` (its filter and limit kept, paging dropped).
-fn sort_link(base: &str, collection: &str, query_text: &str, column: &str, desc: bool) -> String {
-    let mut query = match serde_json::from_str::<Value>(query_text) {
-        Ok(Value::Object(q)) => q,
-        _ => Map::new(),
-    };
-    query.remove("cursor");
-    query.remove("start_after");
-    let order = if desc { "desc" } else { "asc" };
-    query.insert(
-        "sort".into(),
-        serde_json::json!([{ "field": column, "order": order }]),
-    );
-    let text = Value::Object(query).to_string();
-    format!(
-        "{base}?collection={}&query={}",
-        encode(collection),
-        encode(&text)
-    )
-}
-
-/// The query JSON with this page's size and cursor.
-fn run_query(text: &str, cursor: Option<&str>) -> Result<Query, String> {
+/// The query JSON with this page's size and cursor: what the page shows, and what its live
+/// stream re-runs.
+pub(crate) fn page_query(text: &str, cursor: Option<&str>) -> Result<Query, String> {
     let mut value: Value =
         serde_json::from_str(text).map_err(|e| format!("the query is not valid JSON: {e}"))?;
     if let Value::Object(body) = &mut value {
@@ -465,19 +308,26 @@ fn run_query(text: &str, cursor: Option<&str>) -> Result<Query, String> {
     Query::parse(&value).map_err(|e| e.to_string())
 }
 
-/// The page's query for a realtime subscription: its filter, sort and limit (the page's size
-/// when none), so the stream holds exactly the first page.
-pub(crate) fn listen_query(text: &str) -> Result<Query, String> {
+/// The page's query for the realtime subscription that triggers its re-runs: its filter and
+/// sort; as the limit, the page's size on the first page (the window is the page), else
+/// [`MAX_LIMIT`] (a cursor's page lies somewhere after the first: any change in the first
+/// thousand documents re-runs it; a page further out than that is not live).
+pub(crate) fn listen_query(text: &str, later_page: bool) -> Result<Query, String> {
     let value: Value =
         serde_json::from_str(text).map_err(|e| format!("the query is not valid JSON: {e}"))?;
     let Value::Object(body) = value else {
         return Err("the query must be a JSON object".into());
     };
+    let later_page = later_page || body.contains_key("start_after") || body.contains_key("cursor");
     let mut kept: Map<String, Value> = body
         .into_iter()
         .filter(|(k, _)| matches!(k.as_str(), "filter" | "sort" | "limit"))
         .collect();
-    kept.entry("limit").or_insert(PAGE_SIZE.into());
+    if later_page {
+        kept.insert("limit".into(), MAX_LIMIT.into());
+    } else {
+        kept.entry("limit").or_insert(PAGE_SIZE.into());
+    }
     Query::parse(&Value::Object(kept)).map_err(|e| e.to_string())
 }
 

@@ -1,36 +1,33 @@
-//! Document editing and the live stream of the collections browser (issue 21, part 1).
+//! Document editing of the collections browser (issue 21, part 1); the live stream is
+//! [`live`].
 //!
 //! Creates, saves and deletes are `POST` forms that must come from the public URL's origin and
 //! carry the session's CSRF token ([`super::guard`]); they call the same
-//! [`ProjectHandle::write_if`](mammoth_actors::project::ProjectHandle::write_if) the documents API
-//! uses, as [`Access::operator_write`], and answer once the write is durable. A save sends the
+//! [`ProjectHandle::write_if`] the documents API uses, as [`Access::operator_write`], and answer
+//! once the write is durable ([`commit`], the one write path of the console). A save sends the
 //! ETag the edit page was rendered with as its `If-Match`, so an edit of a document someone else
-//! changed in between is refused (412) and shown as such, the operator's text kept.
-//!
-//! The live stream is `GET /dashboard/projects/{id}/data/live`, Server-Sent Events opened by the
-//! page's `EventSource` with the session cookie (same origin, `SameSite=Strict`): it listens to
-//! the page's query as [`Access::operator_read`], so it can never write and sees the whole
-//! project, like the page itself.
+//! changed in between is refused (412) and shown as such, the operator's text kept. Every
+//! refusal takes its status from the API's one table ([`ApiError`]): a project that is
+//! restarting, or a disk that did not confirm in time, is 503, never 500.
 
-use std::convert::Infallible;
-use std::time::Duration;
+mod live;
 
-use axum::extract::{Form, Path, Query as UrlQuery, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use futures_util::stream::{self, Stream};
-use mammoth_actors::ErrorCode;
+use bytes::Bytes;
 use mammoth_actors::etag::Precondition;
 use mammoth_actors::ids::{valid_collection_name, valid_doc_id};
-use mammoth_actors::project::{Access, WriteOp};
-use mammoth_actors::realtime::ListenQuery;
+use mammoth_actors::project::{Access, ProjectHandle, WriteOp};
+use mammoth_actors::{ErrorCode, ProjectError};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::browse::{self, Draft};
 use super::{Signed, guard, internal, project};
-use crate::http::AppState;
+use crate::http::{ApiError, AppState};
+
+pub(crate) use live::live;
 
 /// How deep a document may nest (CONTRACT section 6).
 const MAX_DEPTH: usize = 32;
@@ -66,22 +63,14 @@ pub(crate) async fn create(
             error: message,
             etag: None,
         };
-        let collection = collection.clone();
-        let state = state.clone();
-        let id = id.clone();
-        async move {
-            let params = browse::Params::for_collection(&collection);
-            browse::render(&state, &signed, &id, params, Some(draft), status).await
-        }
+        let params = browse::Params::for_collection(&collection);
+        let (state, id) = (state.clone(), id.clone());
+        async move { browse::render(&state, &signed, &id, params, Some(draft), status).await }
     };
     if !valid_collection_name(&collection) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "'{collection}' is not a collection name: use 1-64 characters from [A-Za-z0-9_-]"
-            ),
-        )
-        .await;
+        let message =
+            format!("'{collection}' is not a collection name: use 1-64 characters from [A-Za-z0-9_-]");
+        return refuse(StatusCode::BAD_REQUEST, message).await;
     }
     let mut body = match parse_document(&form.json) {
         Ok(body) => body,
@@ -91,13 +80,10 @@ pub(crate) async fn create(
         None => None,
         Some(Value::String(doc_id)) if valid_doc_id(&doc_id) => Some(doc_id),
         Some(other) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "\"id\" must be a string of 1-128 characters from [A-Za-z0-9_.-], not {other}; or leave it out and the server picks one"
-                ),
-            )
-            .await;
+            let message = format!(
+                "\"id\" must be a string of 1-128 characters from [A-Za-z0-9_.-], not {other}; or leave it out and the server picks one"
+            );
+            return refuse(StatusCode::BAD_REQUEST, message).await;
         }
     };
     let handle = match project(&state, &id) {
@@ -105,36 +91,22 @@ pub(crate) async fn create(
         Err(r) => return r.into_response(),
     };
     let op = WriteOp::Create { id: doc_id, body };
-    match handle
-        .write_if(
-            Access::operator_write(),
-            collection.clone(),
-            op,
-            Precondition::none(),
-        )
-        .await
-    {
-        Ok(written) => {
-            if let Err(e) = handle.durable(written.ticket).await {
-                return internal(e);
-            }
-            let new_id = written
-                .doc
+    match commit(&handle, &collection, op, Precondition::none()).await {
+        Ok(doc) => {
+            let new_id = doc
                 .as_deref()
                 .and_then(|d| serde_json::from_slice::<Value>(d).ok())
                 .and_then(|d| d["id"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            Redirect::to(&format!(
+            let to = format!(
                 "/dashboard/projects/{id}/data?collection={}&created={}",
                 encode(&collection),
                 encode(&new_id)
-            ))
-            .into_response()
+            );
+            Redirect::to(&to).into_response()
         }
-        Err(e) => match status_of(e.code) {
-            Some(status) => refuse(status, e.message).await,
-            None => internal(e),
-        },
+        Err(e) if e.code == ErrorCode::Internal => internal(e),
+        Err(e) => refuse(status_of(e.code), e.message).await,
     }
 }
 
@@ -172,19 +144,15 @@ pub(crate) async fn save(
             etag: Some(form.etag.clone()),
         };
         let params = browse::Params::for_document(&form.collection, &form.doc);
-        let state = state.clone();
-        let id = id.clone();
+        let (state, id) = (state.clone(), id.clone());
         async move { browse::render(&state, &signed, &id, params, Some(draft), status).await }
     };
     if let Err(message) = check_target(&form.collection, &form.doc) {
         return refuse(StatusCode::BAD_REQUEST, message).await;
     }
     if form.etag.trim().is_empty() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "the form has no ETag of the version being edited; reload the document".into(),
-        )
-        .await;
+        let message = "the form has no ETag of the version being edited; reload the document";
+        return refuse(StatusCode::BAD_REQUEST, message.into()).await;
     }
     let mut body = match parse_document(&form.json) {
         Ok(body) => body,
@@ -194,14 +162,11 @@ pub(crate) async fn save(
         None => {}
         Some(Value::String(same)) if same == form.doc => {}
         Some(other) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "\"id\" is {other} but this is document '{}'; an id cannot be changed (create a new document instead)",
-                    form.doc
-                ),
-            )
-            .await;
+            let message = format!(
+                "\"id\" is {other} but this is document '{}'; an id cannot be changed (create a new document instead)",
+                form.doc
+            );
+            return refuse(StatusCode::BAD_REQUEST, message).await;
         }
     }
     body.remove("created_at");
@@ -210,41 +175,24 @@ pub(crate) async fn save(
         Ok(h) => h,
         Err(r) => return r.into_response(),
     };
-    let precondition = Precondition {
-        if_match: Some(vec![form.etag.trim().to_owned()]),
-        exists: None,
-    };
     let op = WriteOp::Replace {
         id: form.doc.clone(),
         body,
     };
-    match handle
-        .write_if(
-            Access::operator_write(),
-            form.collection.clone(),
-            op,
-            precondition,
-        )
-        .await
-    {
-        Ok(written) => {
-            if let Err(e) = handle.durable(written.ticket).await {
-                return internal(e);
-            }
-            Redirect::to(&format!(
+    match commit(&handle, &form.collection, op, if_match(&form.etag)).await {
+        Ok(_) => {
+            let to = format!(
                 "/dashboard/projects/{id}/data?collection={}&doc={}&saved=1",
                 encode(&form.collection),
                 encode(&form.doc)
-            ))
-            .into_response()
+            );
+            Redirect::to(&to).into_response()
         }
         Err(e) if e.code == ErrorCode::PreconditionFailed => {
             refuse(StatusCode::PRECONDITION_FAILED, stale_message()).await
         }
-        Err(e) => match status_of(e.code) {
-            Some(status) => refuse(status, e.message).await,
-            None => internal(e),
-        },
+        Err(e) if e.code == ErrorCode::Internal => internal(e),
+        Err(e) => refuse(status_of(e.code), e.message).await,
     }
 }
 
@@ -284,116 +232,72 @@ pub(crate) async fn delete(
         Ok(h) => h,
         Err(r) => return r.into_response(),
     };
-    let precondition = Precondition {
-        if_match: (!form.etag.trim().is_empty()).then(|| vec![form.etag.trim().to_owned()]),
-        exists: None,
-    };
     let op = WriteOp::Delete {
         id: form.doc.clone(),
     };
-    match handle
-        .write_if(
-            Access::operator_write(),
-            form.collection.clone(),
-            op,
-            precondition,
-        )
-        .await
-    {
-        Ok(written) => {
-            if let Err(e) = handle.durable(written.ticket).await {
-                return internal(e);
-            }
-            Redirect::to(&format!(
+    match commit(&handle, &form.collection, op, if_match(&form.etag)).await {
+        Ok(_) => {
+            let to = format!(
                 "/dashboard/projects/{id}/data?collection={}&deleted={}",
                 encode(&form.collection),
                 encode(&form.doc)
-            ))
-            .into_response()
+            );
+            Redirect::to(&to).into_response()
         }
         Err(e) if e.code == ErrorCode::PreconditionFailed => super::failure(
             StatusCode::PRECONDITION_FAILED,
             "Not deleted: someone changed this document after you opened it. Open it again to see the current version.",
         ),
-        Err(e) => match status_of(e.code) {
-            Some(status) => super::failure(status, &e.message),
-            None => internal(e),
-        },
+        Err(e) => refused(e),
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct LiveParams {
-    #[serde(default)]
-    collection: String,
-    #[serde(default)]
-    query: Option<String>,
-}
-
-/// `GET /dashboard/projects/{id}/data/live?collection=C&query=Q`: the page's query as a realtime
-/// stream (CONTRACT section 11's events, under the query name `page`).
-pub(crate) async fn live(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    _signed: Signed,
-    Path(id): Path<String>,
-    UrlQuery(params): UrlQuery<LiveParams>,
-) -> Response {
-    let handle = match project(&state, &id) {
-        Ok(h) => h,
-        Err(r) => return r.into_response(),
-    };
-    if !valid_collection_name(&params.collection) {
-        return super::failure(StatusCode::BAD_REQUEST, "not a collection name");
-    }
-    let query = match browse::listen_query(params.query.as_deref().unwrap_or("{}")) {
-        Ok(q) => q,
-        Err(message) => return super::failure(StatusCode::BAD_REQUEST, &message),
-    };
-    // EventSource resends the last id it saw when it reconnects: resume from there.
-    let last_event_id = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let queries = vec![ListenQuery {
-        name: "page".into(),
-        collection: params.collection,
-        query,
-    }];
-    let listener = match handle
-        .listen(Access::operator_read(), queries, last_event_id)
-        .await
-    {
-        Ok(l) => l,
-        Err(e) => match status_of(e.code) {
-            Some(status) => return super::failure(status, &e.message),
-            None => return internal(e),
-        },
-    };
-    let events = stream::unfold(Some(listener), |listener| async move {
-        let mut listener = listener?;
-        let event = listener.next().await?;
-        let last = event.event == "error";
-        let mut out = Event::default().event(event.event).data(event.data);
-        if let Some(seq) = event.id {
-            out = out.id(seq.to_string());
-        }
-        Some((Ok::<_, Infallible>(out), (!last).then_some(listener)))
-    });
-    sse(events)
-}
-
-fn sse(events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
-    let mut response = Sse::new(events)
-        .keep_alive(
-            KeepAlive::new()
-                .interval(Duration::from_secs(15))
-                .text("ping"),
+/// Writes `op` as the operator and waits until it is durable: the console's one write path.
+/// Answers the stored document (none for a delete).
+pub(crate) async fn commit(
+    handle: &ProjectHandle,
+    collection: &str,
+    op: WriteOp,
+    precondition: Precondition,
+) -> Result<Option<Bytes>, ProjectError> {
+    let written = handle
+        .write_if(
+            Access::operator_write(),
+            collection.to_owned(),
+            op,
+            precondition,
         )
-        .into_response();
-    let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        .await?;
+    handle.durable(written.ticket).await?;
+    Ok(written.doc)
+}
+
+/// The form's ETag as an `If-Match` precondition; none when the form carries none.
+fn if_match(etag: &str) -> Precondition {
+    Precondition {
+        if_match: (!etag.trim().is_empty()).then(|| vec![etag.trim().to_owned()]),
+        exists: None,
+    }
+}
+
+/// The status of a refusal: the API's one table ([`ApiError`]), so the console and the API
+/// always agree (409 conflict, 412 stale, 503 restarting, ...).
+pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
+    ApiError::new(code, String::new()).status_and_code().0
+}
+
+/// A project call's refusal as the dashboard's HTML error page, with the status of
+/// [`status_of`] (and `Retry-After` on 503); internal errors keep their details in the log.
+pub(crate) fn refused(e: ProjectError) -> Response {
+    if e.code == ErrorCode::Internal {
+        return internal(e);
+    }
+    let status = status_of(e.code);
+    let mut response = super::failure(status, &e.message);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry = HeaderValue::from_static("1");
+        response.headers_mut().insert(header::RETRY_AFTER, retry);
+    }
     response
 }
 
@@ -440,24 +344,6 @@ fn check_target(collection: &str, doc: &str) -> Result<(), String> {
         return Err(format!("'{doc}' is not a document id"));
     }
     Ok(())
-}
-
-/// The status a refused write answers with on the page; `None`: a server failure.
-fn status_of(code: ErrorCode) -> Option<StatusCode> {
-    Some(match code {
-        ErrorCode::BadRequest | ErrorCode::InvalidQuery | ErrorCode::InvalidCursor => {
-            StatusCode::BAD_REQUEST
-        }
-        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden | ErrorCode::OriginRefused => StatusCode::FORBIDDEN,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Conflict => StatusCode::CONFLICT,
-        ErrorCode::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Internal => return None,
-    })
 }
 
 pub(crate) fn encode(s: &str) -> String {

@@ -9,7 +9,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 
-use super::{CsrfForm, Signed, failure, guard, internal, pages, project, series};
+use super::documents::refused;
+use super::{CsrfForm, Signed, failure, guard, pages, project, series};
 use crate::http::AppState;
 
 /// The operations page.
@@ -24,7 +25,7 @@ pub(crate) async fn ops_page(
     };
     let record = match handle.describe().await {
         Ok(r) => r,
-        Err(e) => return internal(e),
+        Err(e) => return refused(e),
     };
     let backups = crate::http::data::backups(&state).await;
     let points = series::PROCESS.last_hour(series::wall_ms());

@@ -1,7 +1,7 @@
 //! The process's request rate and latency over the last hour, per minute, for the dashboard's
 //! chart: 60 slots of a request count and a latency histogram (the Prometheus buckets), recorded
-//! lock-free by the metrics middleware ([`crate::telemetry`]), so the binary's own traffic is what
-//! the chart shows. A slot is reused when its minute comes round again; a rollover race loses at
+//! lock-free by [`track`], a middleware every server's router has (embedded test servers too,
+//! which have no Prometheus recorder), so the server's own traffic is what the chart shows. A slot is reused when its minute comes round again; a rollover race loses at
 //! most a few samples of the old minute, which a chart can afford.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,8 +34,19 @@ pub(crate) struct Point {
     pub(crate) p99_us: u64,
 }
 
-/// The process's series, fed by the metrics middleware.
+/// The process's series, fed by [`track`].
 pub(crate) static PROCESS: Series = Series::new();
+
+/// Middleware: records each routed request's latency in [`PROCESS`].
+pub(crate) async fn track(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    PROCESS.record_now(started.elapsed().as_micros() as u64);
+    response
+}
 
 impl Series {
     #[allow(clippy::declare_interior_mutable_const)]

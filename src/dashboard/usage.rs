@@ -1,24 +1,35 @@
-//! Per-project data request counts that survive restarts: the project handle counts requests
-//! since start (an atomic, no I/O on the request path); this keeps the total of earlier runs
-//! from meta records (`project_requests:<project id>`, a big-endian u64) and writes
-//! `earlier + since start` back every [`FLUSH_EVERY`] and on demand. A crash loses at most the
-//! requests of the last interval.
+//! Per-project figures that survive restarts: data request counts and magic-link sign-in
+//! counts. Both are counted in memory on their hot path (the project handle's atomic for
+//! requests, the project actor's counters for links); this keeps the totals of earlier runs
+//! from meta records and writes `earlier + this run` back every [`FLUSH_EVERY`] and at graceful
+//! shutdown ([`RequestTotals::flush`]). A crash loses at most the last interval's counts.
+//!
+//! - `project_requests:<project id>`: a big-endian u64.
+//! - `project_links:<project id>`: two big-endian u64s, links sent then links used.
+//!
+//! The actor's link counters start at zero with each actor (a restarted project too): a
+//! counter seen going down is a new actor, and what the old one had counted is folded into the
+//! earlier total ([`Tally::observe`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use mammoth_actors::ProjectError;
 use mammoth_actors::project::ProjectHandle;
 use mammoth_actors::registry::Registry;
+use mammoth_actors::users::LinkStats;
 use mammoth_storage::{Mutation, Storage, StorageError};
 
 /// Meta key prefix of a project's request total.
 const PREFIX: &str = "project_requests:";
+/// Meta key prefix of a project's magic-link totals.
+const LINKS: &str = "project_links:";
 /// How often totals are written.
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
-/// Request totals across restarts. Cheap to clone.
+/// Request and magic-link totals across restarts. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct RequestTotals {
     inner: Arc<Inner>,
@@ -26,12 +37,41 @@ pub struct RequestTotals {
 
 #[derive(Default)]
 struct Inner {
-    /// Where totals are written; none for embedded servers without persistence of their own.
+    /// Where totals are written; none for servers without storage of their own.
     storage: Option<Storage>,
-    /// Totals of earlier runs, by project.
+    /// Request totals of earlier runs, by project.
     earlier: HashMap<String, u64>,
-    /// The totals last written, by project.
+    /// The request totals last written, by project.
     written: Mutex<HashMap<String, u64>>,
+    /// Magic-link tallies, by project.
+    links: Mutex<HashMap<String, Tally>>,
+}
+
+/// One project's magic-link counts: `(sent, used)` pairs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tally {
+    /// Counted before the actor seen last (earlier runs, replaced actors).
+    earlier: (u64, u64),
+    /// The actor's own counters when last seen.
+    seen: (u64, u64),
+    /// The total last written.
+    written: (u64, u64),
+}
+
+impl Tally {
+    /// Takes the actor's counters now; answers the all-time totals.
+    fn observe(&mut self, now: (u64, u64)) -> (u64, u64) {
+        if now.0 < self.seen.0 || now.1 < self.seen.1 {
+            // A new actor counting from zero: keep what the old one had counted.
+            self.earlier = (self.earlier.0 + self.seen.0, self.earlier.1 + self.seen.1);
+        }
+        self.seen = now;
+        self.total()
+    }
+
+    fn total(&self) -> (u64, u64) {
+        (self.earlier.0 + self.seen.0, self.earlier.1 + self.seen.1)
+    }
 }
 
 impl RequestTotals {
@@ -39,15 +79,30 @@ impl RequestTotals {
     pub fn load(storage: Storage, meta: &mut BTreeMap<String, Bytes>) -> RequestTotals {
         let keys: Vec<String> = meta
             .keys()
-            .filter(|k| k.starts_with(PREFIX))
+            .filter(|k| k.starts_with(PREFIX) || k.starts_with(LINKS))
             .cloned()
             .collect();
         let mut earlier = HashMap::new();
+        let mut links = HashMap::new();
         for key in keys {
-            if let Some(value) = meta.remove(&key)
+            let Some(value) = meta.remove(&key) else {
+                continue;
+            };
+            if let Some(id) = key.strip_prefix(PREFIX)
                 && let Ok(bytes) = <[u8; 8]>::try_from(&value[..])
             {
-                earlier.insert(key[PREFIX.len()..].to_owned(), u64::from_be_bytes(bytes));
+                earlier.insert(id.to_owned(), u64::from_be_bytes(bytes));
+            } else if let Some(id) = key.strip_prefix(LINKS)
+                && let Ok(bytes) = <[u8; 16]>::try_from(&value[..])
+            {
+                let (sent, used) = bytes.split_at(8);
+                let pair = (be(sent), be(used));
+                let tally = Tally {
+                    earlier: pair,
+                    seen: (0, 0),
+                    written: pair,
+                };
+                links.insert(id.to_owned(), tally);
             }
         }
         RequestTotals {
@@ -55,6 +110,7 @@ impl RequestTotals {
                 storage: Some(storage),
                 written: Mutex::new(earlier.clone()),
                 earlier,
+                links: Mutex::new(links),
             }),
         }
     }
@@ -64,6 +120,20 @@ impl RequestTotals {
         self.inner.earlier.get(handle.id()).copied().unwrap_or(0) + handle.requests()
     }
 
+    /// A project's magic-link figures over every run (pending: stored now).
+    pub async fn links(&self, handle: &ProjectHandle) -> Result<LinkStats, ProjectError> {
+        let now = handle.link_stats().await?;
+        let (requested, redeemed) = lock(&self.inner.links)
+            .entry(handle.id().to_owned())
+            .or_default()
+            .observe((now.requested, now.redeemed));
+        Ok(LinkStats {
+            requested,
+            redeemed,
+            pending: now.pending,
+        })
+    }
+
     /// Writes the totals that changed since the last write; durable on return.
     pub async fn flush(&self, registry: &Registry) -> Result<(), StorageError> {
         let Some(storage) = &self.inner.storage else {
@@ -71,7 +141,7 @@ impl RequestTotals {
         };
         let mut changed = Vec::new();
         {
-            let written = self.inner.written.lock().unwrap_or_else(|e| e.into_inner());
+            let written = lock(&self.inner.written);
             for handle in registry.projects() {
                 let total = self.total(&handle);
                 if written.get(handle.id()) != Some(&total) {
@@ -79,19 +149,44 @@ impl RequestTotals {
                 }
             }
         }
-        if changed.is_empty() {
+        let mut links = Vec::new();
+        for handle in registry.projects() {
+            // A project that cannot answer now (restarting) is written next time.
+            if self.links(&handle).await.is_err() {
+                continue;
+            }
+            if let Some(tally) = lock(&self.inner.links).get(handle.id())
+                && tally.total() != tally.written
+            {
+                links.push((handle.id().to_owned(), tally.total()));
+            }
+        }
+        if changed.is_empty() && links.is_empty() {
             return Ok(());
         }
-        let mutations = changed
+        let mut mutations: Vec<Mutation> = changed
             .iter()
             .map(|(id, total)| Mutation::PutMeta {
                 key: format!("{PREFIX}{id}"),
                 value: Bytes::copy_from_slice(&total.to_be_bytes()),
             })
             .collect();
+        for (id, (sent, used)) in &links {
+            let mut value = sent.to_be_bytes().to_vec();
+            value.extend_from_slice(&used.to_be_bytes());
+            mutations.push(Mutation::PutMeta {
+                key: format!("{LINKS}{id}"),
+                value: Bytes::from(value),
+            });
+        }
         storage.submit(mutations)?.await?;
-        let mut written = self.inner.written.lock().unwrap_or_else(|e| e.into_inner());
-        written.extend(changed);
+        lock(&self.inner.written).extend(changed);
+        let mut tallies = lock(&self.inner.links);
+        for (id, total) in links {
+            if let Some(tally) = tallies.get_mut(&id) {
+                tally.written = total;
+            }
+        }
         Ok(())
     }
 
@@ -108,5 +203,33 @@ impl RequestTotals {
                 }
             }
         });
+    }
+}
+
+fn be(bytes: &[u8]) -> u64 {
+    let mut out = [0; 8];
+    out.copy_from_slice(bytes);
+    u64::from_be_bytes(out)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    #[test]
+    fn a_new_actor_counting_from_zero_keeps_the_old_counts() {
+        let mut tally = Tally {
+            earlier: (10, 4),
+            ..Tally::default()
+        };
+        assert_eq!(tally.observe((2, 1)), (12, 5));
+        assert_eq!(tally.observe((3, 1)), (13, 5));
+        // The project restarted: its actor counts from zero again.
+        assert_eq!(tally.observe((1, 0)), (14, 5));
+        assert_eq!(tally.observe((1, 1)), (14, 6));
     }
 }

@@ -4,13 +4,13 @@
 //! ([`mammoth_actors::project::UsersMsg`]), the same ones the admin API uses.
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use mammoth_actors::ErrorCode;
 use maud::html;
 use serde::Deserialize;
 
-use super::{CsrfForm, Signed, failure, guard, internal, pages, project};
+use super::documents::refused;
+use super::{CsrfForm, Signed, guard, pages, project};
 use crate::http::AppState;
 
 /// Users per page.
@@ -42,10 +42,10 @@ pub(crate) async fn users_page(
         handle
             .list_users(params.q.clone(), params.offset, PAGE)
             .await,
-        handle.link_stats().await,
+        state.request_totals.links(&handle).await,
     ) {
         (Ok(r), Ok(p), Ok(l)) => (r, p, l),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return internal(e),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return refused(e),
     };
     let base = format!("/dashboard/projects/{id}");
     let csrf = &signed.session.csrf;
@@ -62,7 +62,7 @@ pub(crate) async fn users_page(
             div.stat { span.label { "Magic links used" } strong #links-redeemed { (links.redeemed) } }
             div.stat { span.label { "Links pending" } strong #links-pending { (links.pending) } }
         }
-        p.muted { "Sent and used count since the server started; pending links expire after 15 minutes." }
+        p.muted { "Sent and used count every link of this project (kept across restarts); pending links expire after 15 minutes." }
         section.card {
             form.inline method="get" action={ (base) "/users" } role="search" {
                 label for="user-search" { "Search by email" }
@@ -129,8 +129,7 @@ pub(crate) async fn revoke(
     };
     match handle.revoke_user_sessions(user_id).await {
         Ok(n) => done(&id, &format!("{n} session(s) ended.")),
-        Err(e) if e.code == ErrorCode::NotFound => failure(StatusCode::NOT_FOUND, &e.message),
-        Err(e) => internal(e),
+        Err(e) => refused(e),
     }
 }
 
@@ -151,8 +150,7 @@ pub(crate) async fn delete(
     };
     match handle.delete_user(user_id).await {
         Ok(()) => done(&id, "User deleted."),
-        Err(e) if e.code == ErrorCode::NotFound => failure(StatusCode::NOT_FOUND, &e.message),
-        Err(e) => internal(e),
+        Err(e) => refused(e),
     }
 }
 

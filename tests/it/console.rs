@@ -332,33 +332,66 @@ async fn every_document_action_needs_the_csrf_token_and_the_same_origin() {
     s.stop().await;
 }
 
-/// Reads the stream until `needle` arrives (each wait bounded, so a missing event fails).
-async fn until(response: &mut reqwest::Response, seen: &mut String, needle: &str) {
-    while !seen.contains(needle) {
+/// The next `page` event's documents' `n`, in the order sent.
+async fn next_page(response: &mut reqwest::Response, buffer: &mut String) -> Vec<f64> {
+    loop {
+        if let Some(start) = buffer.find("event: page\n") {
+            if let Some(end) = buffer[start..].find("\n\n") {
+                let event = buffer[start..start + end].to_owned();
+                buffer.replace_range(..start + end + 2, "");
+                let data = event.split_once("data: ").unwrap().1;
+                let page: serde_json::Value = serde_json::from_str(data).unwrap();
+                return page["docs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d["n"].as_f64().unwrap())
+                    .collect();
+            }
+        }
         let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
             .await
-            .unwrap_or_else(|_| panic!("no {needle} in {seen}"))
+            .unwrap_or_else(|_| panic!("no page event in {buffer}"))
             .unwrap()
-            .unwrap_or_else(|| panic!("the stream ended before {needle}: {seen}"));
-        seen.push_str(&String::from_utf8_lossy(&chunk));
+            .unwrap_or_else(|| panic!("the stream ended: {buffer}"));
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
     }
 }
 
+async fn open_live(s: &Instance, url: &str, cookie: &str) -> reqwest::Response {
+    let response = no_redirects()
+        .get(url)
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
+    let _ = s;
+    response
+}
+
+/// The open page follows its query exactly: each `page` event is the page in the query's sort
+/// (a new row lands in its place, not at the end), and a page after the first (a cursor) is
+/// live too, with its own window.
 #[tokio::test]
-async fn the_open_collection_follows_changes_live() {
+async fn the_open_page_follows_its_query_live_in_sort_order() {
     let (s, cookie, _, base) = signed_in().await;
-    let (status, _) = s
-        .call(
-            Method::POST,
-            "/v1/collections/todos/documents",
-            Some(json!({"id": "t1", "title": "first"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
+    for n in 0..25 {
+        let (status, _) = s
+            .call(
+                Method::POST,
+                "/v1/collections/todos/documents",
+                Some(json!({"id": format!("t{n}"), "n": n})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let query = r#"{"sort": [{"field": "n", "order": "desc"}]}"#;
     let live = format!(
         "{}{base}/live?collection=todos&query={}",
         s.url,
-        url_encode("{}")
+        url_encode(query)
     );
     let anonymous = no_redirects().get(&live).send().await.unwrap();
     assert_eq!(
@@ -366,40 +399,94 @@ async fn the_open_collection_follows_changes_live() {
         StatusCode::SEE_OTHER,
         "no stream without a session"
     );
-    let bad = no_redirects()
-        .get(format!("{}{base}/live?collection=todos&query=%7B", s.url))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    for bad in ["query=%7B", "query=%7B%7D&cursor=nonsense"] {
+        let bad = no_redirects()
+            .get(format!("{}{base}/live?collection=todos&{bad}", s.url))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+    }
+    // The second page's cursor, as the page's "Next page" link carries it.
+    let (_, first) = s
+        .call(
+            Method::POST,
+            "/v1/collections/todos/query",
+            Some(json!({"sort": [{"field": "n", "order": "desc"}], "limit": 20})),
+        )
+        .await;
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let (_, html) = page(
+        &s,
+        &format!(
+            "{base}?collection=todos&query={}&cursor={}",
+            url_encode(query),
+            url_encode(&cursor)
+        ),
+        &cookie,
+    )
+    .await;
+    assert!(html.contains(r#"id="live""#), "a later page is live: {html}");
 
-    let mut response = no_redirects()
-        .get(&live)
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
-    let mut seen = String::new();
-    until(&mut response, &mut seen, "event: snapshot").await;
-    until(&mut response, &mut seen, "\"first\"").await;
+    let mut one = open_live(&s, &live, &cookie).await;
+    let mut two = open_live(&s, &format!("{live}&cursor={}", url_encode(&cursor)), &cookie).await;
+    let (mut b1, mut b2) = (String::new(), String::new());
+    let desc = |range: std::ops::RangeInclusive<i32>| -> Vec<f64> {
+        range.rev().map(f64::from).collect()
+    };
+    assert_eq!(next_page(&mut one, &mut b1).await, desc(5..=24));
+    assert_eq!(next_page(&mut two, &mut b2).await, desc(0..=4));
+
+    // A new document sorting first lands first, and the last row leaves the first page.
     let (status, _) = s
         .call(
             Method::POST,
             "/v1/collections/todos/documents",
-            Some(json!({"id": "t2", "title": "second"})),
+            Some(json!({"id": "top", "n": 100})),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    until(&mut response, &mut seen, "\"added\"").await;
-    until(&mut response, &mut seen, "\"second\"").await;
+    let mut expected = vec![100.0];
+    expected.extend(desc(6..=24));
+    assert_eq!(next_page(&mut one, &mut b1).await, expected);
+    // The cursor is a position (after n = 5), so the second page keeps its rows.
+    assert_eq!(next_page(&mut two, &mut b2).await, desc(0..=4));
+
+    // A document that sorts inside the second page appears there, in its place.
     let (status, _) = s
-        .call(Method::DELETE, "/v1/collections/todos/documents/t1", None)
+        .call(
+            Method::POST,
+            "/v1/collections/todos/documents",
+            Some(json!({"id": "mid", "n": 2.5})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        next_page(&mut two, &mut b2).await,
+        vec![4.0, 3.0, 2.5, 2.0, 1.0, 0.0]
+    );
+    // An edit that moves a row, and a delete.
+    let (status, _) = s
+        .call(
+            Method::PUT,
+            "/v1/collections/todos/documents/t3",
+            Some(json!({"n": 0.5})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        next_page(&mut two, &mut b2).await,
+        vec![4.0, 2.5, 2.0, 1.0, 0.5, 0.0]
+    );
+    let (status, _) = s
+        .call(Method::DELETE, "/v1/collections/todos/documents/t0", None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    until(&mut response, &mut seen, "\"removed\"").await;
-    drop(response);
+    assert_eq!(
+        next_page(&mut two, &mut b2).await,
+        vec![4.0, 2.5, 2.0, 1.0, 0.5]
+    );
+    drop((one, two));
     s.stop().await;
 }

@@ -23,7 +23,7 @@ fn no_redirects() -> Client {
         .unwrap()
 }
 
-fn form(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .map(|(k, v)| {
@@ -42,13 +42,13 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-async fn with_admins(config: Config) -> Instance {
+pub(crate) async fn with_admins(config: Config) -> Instance {
     let mut config = config;
     config.admin_emails = vec![OPS.into()];
     Instance::with_config(config).await
 }
 
-async fn post(
+pub(crate) async fn post(
     s: &Instance,
     path: &str,
     cookie: &str,
@@ -67,7 +67,7 @@ async fn post(
 }
 
 /// Signs the operator in; answers the cookie pair and the session's CSRF token.
-async fn sign_in(s: &Instance) -> (String, String) {
+pub(crate) async fn sign_in(s: &Instance) -> (String, String) {
     let r = post(
         s,
         "/dashboard/sign-in",
@@ -117,7 +117,7 @@ async fn sign_in(s: &Instance) -> (String, String) {
     (cookie, csrf)
 }
 
-async fn page(s: &Instance, path: &str, cookie: &str) -> (StatusCode, String) {
+pub(crate) async fn page(s: &Instance, path: &str, cookie: &str) -> (StatusCode, String) {
     let r = no_redirects()
         .get(format!("{}{path}", s.url))
         .header(COOKIE, cookie)
@@ -128,7 +128,7 @@ async fn page(s: &Instance, path: &str, cookie: &str) -> (StatusCode, String) {
 }
 
 /// Signs an end user up with the bootstrap key; answers (user id, session token).
-async fn end_user(s: &Instance, email: &str) -> (String, String) {
+pub(crate) async fn end_user(s: &Instance, email: &str) -> (String, String) {
     let (status, body) = s
         .call(
             Method::POST,
@@ -143,7 +143,7 @@ async fn end_user(s: &Instance, email: &str) -> (String, String) {
     )
 }
 
-async fn me(s: &Instance, session: &str) -> StatusCode {
+pub(crate) async fn me(s: &Instance, session: &str) -> StatusCode {
     let r = s
         .client
         .get(format!("{}/v1/auth/me", s.url))

@@ -204,6 +204,30 @@ async fn walk(browser: Client, s: Instance) {
     );
     shot(&browser, "23-sorted-table").await;
 
+    // On the sorted page, a document added through the API lands in its place in the order.
+    let (status, _) = s
+        .call(
+            Method::POST,
+            "/v1/collections/todos/documents",
+            Some(json!({"id": "t5", "title": "mango item"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    wait_text(&browser, "#documents", |t| t.contains("mango")).await;
+    let titles = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('#documents td[data-column=title]')).map(td => td.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        titles,
+        json!(["zucchini item", "milk", "mango item", "apple item"]),
+        "the live row is placed in the page's sort order"
+    );
+    shot(&browser, "23b-live-row-in-sort-order").await;
+
     // Edit t1; meanwhile someone changes it through the API: the stale save is refused.
     click(&browser, "#documents a[href$='doc=t1']").await;
     assert!(text(&browser, "#document").await.contains("milk"));

@@ -10,6 +10,7 @@ mod cluster;
 mod connections;
 mod console;
 mod console2;
+mod console3;
 mod console_browser;
 mod cors;
 mod credentials;

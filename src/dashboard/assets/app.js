@@ -12,8 +12,8 @@ document.addEventListener("click", function (event) {
   if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, done);
   else { document.execCommand("copy"); done(); }
 });
-// The open collection follows its query live: the page's table is re-drawn from the stream's
-// snapshot and each `changes` event (new rows appear, edited rows update, deleted rows go).
+// The open collection page follows its query live: the table is re-drawn from each `page`
+// event of the stream (new rows appear in their place, edited rows update, deleted rows go).
 (function () {
   var table = document.getElementById("doc-table");
   var indicator = document.getElementById("live");
@@ -90,23 +90,24 @@ document.addEventListener("click", function (event) {
   }
   var source = new EventSource(table.getAttribute("data-live"));
   source.addEventListener("open", function () { state("live", "Live"); });
-  source.addEventListener("snapshot", function (event) {
-    docs = JSON.parse(event.data).queries.page || [];
-    render({});
+  // Each `page` event is the open page whole, in the query's order (the server re-runs the
+  // page's query after every change): rows that are new or changed since the last one are
+  // highlighted (nothing on the first one).
+  var seen = null;
+  source.addEventListener("page", function (event) {
+    var next = JSON.parse(event.data).docs || [];
+    var changed = {};
+    if (seen) next.forEach(function (doc) {
+      var text = JSON.stringify(doc);
+      if (seen[doc.id] !== text) changed[doc.id] = true;
+    });
+    seen = {};
+    next.forEach(function (doc) { seen[doc.id] = JSON.stringify(doc); });
+    docs = next;
+    render(changed);
     state("live", "Live");
   });
-  source.addEventListener("changes", function (event) {
-    var changed = {};
-    (JSON.parse(event.data).changes.page || []).forEach(function (change) {
-      var at = -1;
-      docs.forEach(function (doc, i) { if (doc.id === change.id) at = i; });
-      if (change.type === "removed") { if (at >= 0) docs.splice(at, 1); return; }
-      changed[change.id] = true;
-      if (at >= 0) docs[at] = change.document; else docs.push(change.document);
-    });
-    render(changed);
-  });
-  // Both a dropped connection and the server's `event: error`; EventSource reconnects itself,
-  // resuming after the last event id it saw.
+  // Both a dropped connection and the server's `event: error`; EventSource reconnects itself
+  // and the stream starts again with the page as it is then.
   source.addEventListener("error", function () { state("offline", "Offline, reconnecting\u2026"); });
 })();
