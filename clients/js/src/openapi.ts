@@ -209,6 +209,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/projects/{id}/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a project's end users, with email search and magic-link figures */
+        get: operations["list_users"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/projects/{id}/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete an end user with their sessions and unused magic links (durable on return) */
+        delete: operations["delete_user"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/projects/{id}/users/{user_id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End every session of an end user (durable on return) */
+        post: operations["revoke_user_sessions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/login": {
         parameters: {
             query?: never;
@@ -711,6 +762,24 @@ export interface components {
         MagicLinkSent: {
             status: string;
         };
+        /** @description Magic-link sign-in figures of the project, over every run of the server. */
+        MagicLinks: {
+            /**
+             * Format: int64
+             * @description Links stored now and not yet used.
+             */
+            pending: number;
+            /**
+             * Format: int64
+             * @description Links used to sign in.
+             */
+            redeemed: number;
+            /**
+             * Format: int64
+             * @description Links sent.
+             */
+            requested: number;
+        };
         /** @description `GET /v1/auth/me`. */
         Me: {
             user: components["schemas"]["User"];
@@ -815,6 +884,14 @@ export interface components {
             /** @description The id of the last document of the previous page. */
             start_after?: string;
         };
+        /** @description `POST .../users/{user_id}/revoke`. */
+        Revoked: {
+            /**
+             * Format: int64
+             * @description Sessions ended.
+             */
+            revoked: number;
+        };
         /** @description A signed-in user and the session. */
         SignedIn: {
             /** @description `mms_...`; send as `Authorization: Bearer` with the X-API-Key. */
@@ -868,6 +945,31 @@ export interface components {
             email: string;
             email_verified: boolean;
             id: string;
+        };
+        /** @description An end user as the operator sees them. */
+        UserEntry: {
+            /** @description RFC 3339. */
+            created_at: string;
+            email: string;
+            email_verified: boolean;
+            id: string;
+            /** @description RFC 3339 creation time of the newest live session; `null` when none is live. */
+            last_sign_in?: string | null;
+            /**
+             * Format: int64
+             * @description Sessions not yet expired.
+             */
+            live_sessions: number;
+        };
+        /** @description `GET /admin/v1/projects/{id}/users`. */
+        UserList: {
+            magic_links: components["schemas"]["MagicLinks"];
+            /**
+             * Format: int64
+             * @description Users matching the search, on every page.
+             */
+            total: number;
+            users: components["schemas"]["UserEntry"][];
         };
     };
     responses: {
@@ -1412,6 +1514,102 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            413: components["responses"]["E413"];
+            503: components["responses"]["E503"];
+        };
+    };
+    list_users: {
+        parameters: {
+            query?: {
+                /** @description Keep users whose email contains this (case-insensitive) */
+                email?: string;
+                /** @description Users to skip (default 0) */
+                offset?: number;
+                /** @description Users per page, 1-200 (default 50) */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Project id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of users, oldest account first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            413: components["responses"]["E413"];
+            503: components["responses"]["E503"];
+        };
+    };
+    delete_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Project id */
+                id: string;
+                /** @description User id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            413: components["responses"]["E413"];
+            503: components["responses"]["E503"];
+        };
+    };
+    revoke_user_sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Project id */
+                id: string;
+                /** @description User id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many sessions ended */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Revoked"];
+                };
             };
             400: components["responses"]["E400"];
             401: components["responses"]["E401"];
