@@ -17,10 +17,10 @@ use serde_json::{Map, Value};
 mod table;
 
 use super::documents::encode;
-use table::table;
 use super::documents::refused;
 use super::{Signed, pages, project};
 use crate::http::AppState;
+use table::table;
 
 /// Documents per page.
 const PAGE_SIZE: u64 = 20;

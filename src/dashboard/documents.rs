@@ -68,8 +68,9 @@ pub(crate) async fn create(
         async move { browse::render(&state, &signed, &id, params, Some(draft), status).await }
     };
     if !valid_collection_name(&collection) {
-        let message =
-            format!("'{collection}' is not a collection name: use 1-64 characters from [A-Za-z0-9_-]");
+        let message = format!(
+            "'{collection}' is not a collection name: use 1-64 characters from [A-Za-z0-9_-]"
+        );
         return refuse(StatusCode::BAD_REQUEST, message).await;
     }
     let mut body = match parse_document(&form.json) {
@@ -348,4 +349,26 @@ fn check_target(collection: &str, doc: &str) -> Result<(), String> {
 
 pub(crate) fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_take_the_api_status_table() {
+        assert_eq!(
+            status_of(ErrorCode::PreconditionFailed),
+            StatusCode::PRECONDITION_FAILED
+        );
+        assert_eq!(status_of(ErrorCode::Conflict), StatusCode::CONFLICT);
+        // A restarting project, or a disk that did not confirm in time: 503, never 500.
+        let restarting = refused(ProjectError::unavailable("the project is restarting"));
+        assert_eq!(restarting.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(restarting.headers()[header::RETRY_AFTER], "1");
+        let missing = refused(ProjectError::not_found("no user 'x'"));
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let bug = refused(ProjectError::internal("a bug"));
+        assert_eq!(bug.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

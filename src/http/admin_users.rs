@@ -149,9 +149,7 @@ async fn revoke_sessions(
     State(state): State<AppState>,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let revoked = project(&state, &id)?
-        .revoke_user_sessions(user_id)
-        .await?;
+    let revoked = project(&state, &id)?.revoke_user_sessions(user_id).await?;
     Ok(axum::Json(json!({ "revoked": revoked })).into_response())
 }
 

@@ -427,14 +427,21 @@ async fn the_open_page_follows_its_query_live_in_sort_order() {
         &cookie,
     )
     .await;
-    assert!(html.contains(r#"id="live""#), "a later page is live: {html}");
+    assert!(
+        html.contains(r#"id="live""#),
+        "a later page is live: {html}"
+    );
 
     let mut one = open_live(&s, &live, &cookie).await;
-    let mut two = open_live(&s, &format!("{live}&cursor={}", url_encode(&cursor)), &cookie).await;
+    let mut two = open_live(
+        &s,
+        &format!("{live}&cursor={}", url_encode(&cursor)),
+        &cookie,
+    )
+    .await;
     let (mut b1, mut b2) = (String::new(), String::new());
-    let desc = |range: std::ops::RangeInclusive<i32>| -> Vec<f64> {
-        range.rev().map(f64::from).collect()
-    };
+    let desc =
+        |range: std::ops::RangeInclusive<i32>| -> Vec<f64> { range.rev().map(f64::from).collect() };
     assert_eq!(next_page(&mut one, &mut b1).await, desc(5..=24));
     assert_eq!(next_page(&mut two, &mut b2).await, desc(0..=4));
 

@@ -50,7 +50,9 @@ async fn the_admin_api_lists_revokes_and_deletes_end_users() {
     assert_eq!((status, &body), (StatusCode::OK, &json!({"revoked": 1})));
     assert_eq!(me(&s, &ada_session).await, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&s, &bob_session).await, StatusCode::OK);
-    let (status, _) = s.admin(Method::DELETE, &format!("{users}/{ada}"), None).await;
+    let (status, _) = s
+        .admin(Method::DELETE, &format!("{users}/{ada}"), None)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, body) = s.admin(Method::GET, &users, None).await;
     assert_eq!(body["total"], 1);
@@ -77,7 +79,10 @@ async fn the_admin_api_lists_revokes_and_deletes_end_users() {
         .unwrap();
     assert_eq!(read(r).await.0, StatusCode::OK);
     let revoke = url(&format!("{users}/{bob}/revoke"));
-    for (token, origin) in [("", s.url.as_str()), (csrf.as_str(), "https://evil.example")] {
+    for (token, origin) in [
+        ("", s.url.as_str()),
+        (csrf.as_str(), "https://evil.example"),
+    ] {
         for request in [
             Client::new().post(&revoke),
             Client::new().delete(url(&format!("{users}/{bob}"))),
@@ -93,7 +98,11 @@ async fn the_admin_api_lists_revokes_and_deletes_end_users() {
             assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
         }
     }
-    assert_eq!(me(&s, &bob_session).await, StatusCode::OK, "nothing changed");
+    assert_eq!(
+        me(&s, &bob_session).await,
+        StatusCode::OK,
+        "nothing changed"
+    );
     let r = Client::new()
         .post(&revoke)
         .header(COOKIE, &cookie)
@@ -165,7 +174,11 @@ async fn magic_link_figures_survive_restarts() {
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(link_figures(&s, &project).await, (2, 1));
     s.crash_and_wait(&s.project.clone()).await;
-    assert_eq!(link_figures(&s, &project).await, (2, 1), "after the actor restarted");
+    assert_eq!(
+        link_figures(&s, &project).await,
+        (2, 1),
+        "after the actor restarted"
+    );
     magic_sign_in(&s, "carol@example.com").await;
     assert_eq!(link_figures(&s, &project).await, (3, 2));
     let key = s.key.clone();
@@ -173,7 +186,11 @@ async fn magic_link_figures_survive_restarts() {
 
     let mut s = with_admins(Config::on_disk(dir.path())).await;
     (s.project, s.key) = (project.clone(), key);
-    assert_eq!(link_figures(&s, &project).await, (3, 2), "after the server restarted");
+    assert_eq!(
+        link_figures(&s, &project).await,
+        (3, 2),
+        "after the server restarted"
+    );
     let (cookie, _) = sign_in(&s).await;
     let (_, html) = page(&s, &format!("/dashboard/projects/{project}/users"), &cookie).await;
     assert!(
@@ -196,7 +213,12 @@ async fn the_requests_chart_is_fed_on_embedded_servers() {
         assert_eq!(status, StatusCode::OK);
     }
     let (cookie, _) = sign_in(&s).await;
-    let (_, html) = page(&s, &format!("/dashboard/projects/{}/ops", s.project), &cookie).await;
+    let (_, html) = page(
+        &s,
+        &format!("/dashboard/projects/{}/ops", s.project),
+        &cookie,
+    )
+    .await;
     let requests: u64 = html
         .split_once("Last hour: ")
         .unwrap_or_else(|| panic!("no chart summary in {html}"))

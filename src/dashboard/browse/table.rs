@@ -169,4 +169,3 @@ fn sort_link(base: &str, collection: &str, query_text: &str, column: &str, desc:
         encode(&text)
     )
 }
-

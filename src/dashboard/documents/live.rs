@@ -174,4 +174,3 @@ fn sse(events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
 }
-
