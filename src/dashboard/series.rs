@@ -1,8 +1,9 @@
 //! The process's request rate and latency over the last hour, per minute, for the dashboard's
 //! chart: 60 slots of a request count and a latency histogram (the Prometheus buckets), recorded
 //! lock-free by [`track`], a middleware every server's router has (embedded test servers too,
-//! which have no Prometheus recorder), so the server's own traffic is what the chart shows. A slot is reused when its minute comes round again; a rollover race loses at
-//! most a few samples of the old minute, which a chart can afford.
+//! which have no Prometheus recorder), so the server's own traffic is what the chart shows. A
+//! slot is reused when its minute comes round again; a rollover race loses at most a few
+//! samples of the old minute, which a chart can afford.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

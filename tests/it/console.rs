@@ -335,19 +335,19 @@ async fn every_document_action_needs_the_csrf_token_and_the_same_origin() {
 /// The next `page` event's documents' `n`, in the order sent.
 async fn next_page(response: &mut reqwest::Response, buffer: &mut String) -> Vec<f64> {
     loop {
-        if let Some(start) = buffer.find("event: page\n") {
-            if let Some(end) = buffer[start..].find("\n\n") {
-                let event = buffer[start..start + end].to_owned();
-                buffer.replace_range(..start + end + 2, "");
-                let data = event.split_once("data: ").unwrap().1;
-                let page: serde_json::Value = serde_json::from_str(data).unwrap();
-                return page["docs"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|d| d["n"].as_f64().unwrap())
-                    .collect();
-            }
+        if let Some(start) = buffer.find("event: page\n")
+            && let Some(end) = buffer[start..].find("\n\n")
+        {
+            let event = buffer[start..start + end].to_owned();
+            buffer.replace_range(..start + end + 2, "");
+            let data = event.split_once("data: ").unwrap().1;
+            let page: serde_json::Value = serde_json::from_str(data).unwrap();
+            return page["docs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["n"].as_f64().unwrap())
+                .collect();
         }
         let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
             .await

@@ -37,11 +37,11 @@ pub(crate) struct LiveParams {
 
 /// `GET /dashboard/projects/{id}/data/live?collection=C&query=Q&cursor=K`: the open page, kept
 /// exact. The route listens to the page's query (its filter and sort; the page's size as the
-/// limit on the first page, else [`mammoth_actors::query::MAX_LIMIT`], so a change anywhere up to the page's end
-/// reaches it) and, on the snapshot and on every `changes` event, runs the page's query again
-/// (cursor and all) and sends it whole: `event: page`, `data: {"docs": [...], "seq": N}`, the
-/// documents in the query's order, exactly what reloading the page would show at that `seq` or
-/// later. Events queued while a query runs are folded into one re-run. A stream `error` is
+/// limit on the first page, else [`mammoth_actors::query::MAX_LIMIT`], so a change anywhere up
+/// to the page's end reaches it) and, on the snapshot and on every `changes` event, runs the
+/// page's query again (cursor and all) and sends it whole: `event: page`, `data: {"docs":
+/// [...], "seq": N}`, the documents in the query's order, exactly what reloading the page would
+/// show at that `seq` or later. Events queued while a query runs are folded into one re-run. A stream `error` is
 /// passed on and the stream closes; `EventSource` reconnects and starts from a fresh page.
 pub(crate) async fn live(
     State(state): State<AppState>,
