@@ -507,6 +507,73 @@ async fn walk(b: Browser, s: Instance) {
         "the scope now lets bob read his own: {body}"
     );
 
+    // Allowed origins set in the form: the API refuses another origin (403), serves the listed.
+    let with_origin = |origin: &'static str| {
+        let s = &s;
+        async move {
+            let r = s
+                .client
+                .get(format!("{}/v1/collections", s.url))
+                .header("X-API-Key", &s.key)
+                .header(ORIGIN, origin)
+                .send()
+                .await
+                .unwrap();
+            read(r).await.0
+        }
+    };
+    assert_eq!(with_origin("https://evil.example").await, StatusCode::OK);
+    let origins = b.find(Locator::Css("#allowed-origins")).await.unwrap();
+    origins.clear().await.unwrap();
+    origins.send_keys("https://app.example.com").await.unwrap();
+    click(&b, "#save-settings", false).await;
+    assert_eq!(
+        with_origin("https://evil.example").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(with_origin("https://app.example.com").await, StatusCode::OK);
+
+    // A key created as read in the form reads and may not write.
+    b.find(Locator::Css("#key-name"))
+        .await
+        .unwrap()
+        .send_keys("reporting")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#key-permission option[value='read']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(&b, "form[action$='/keys'] button[type='submit']", false).await;
+    let secret = b
+        .find(Locator::Css("#secret"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    shot(&b, "04b-read-key-created").await;
+    let (status, _) = s
+        .call_with(&secret, Method::GET, "/v1/collections", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = s
+        .call_with(
+            &secret,
+            Method::POST,
+            "/v1/collections/todos/documents",
+            Some(json!({"title": "no"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a read key may not write: {body}"
+    );
+
     // Operations and cluster pages render.
     click(&b, "#ops-link", false).await;
     assert!(b.find(Locator::Css("#requests-chart")).await.is_ok());
