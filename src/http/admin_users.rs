@@ -102,8 +102,8 @@ fn list_params(query: Option<&str>) -> Result<ListParams, ApiError> {
     params(
         ("id" = String, Path, description = "Project id"),
         ("email" = Option<String>, Query, description = "Keep users whose email contains this (case-insensitive)"),
-        ("offset" = Option<u64>, Query, description = "Users to skip (default 0)"),
-        ("limit" = Option<u64>, Query, description = "Users per page, 1-200 (default 50)"),
+        ("offset" = Option<u64>, Query, minimum = 0, description = "Users to skip (default 0)"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 200, description = "Users per page, 1-200 (default 50)"),
     ),
     security(("root_token" = []), ("operator_session" = [])),
     responses(
