@@ -1,7 +1,7 @@
 //! Issue 21, part 1, over plain HTTP: the dashboard's document table, create, edit (the ETag as
 //! `If-Match`, a stale edit refused), delete, every write refused without the CSRF token or from
-//! another origin, and the live stream of the open collection (the browser walk-through is
-//! `console_browser.rs`).
+//! another origin, and the live stream of the open page (whole pages in sort order, later pages
+//! too; the browser walk-through is `console_browser.rs`).
 
 use std::time::Duration;
 
