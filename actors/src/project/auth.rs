@@ -30,7 +30,7 @@ pub struct IssuedLink {
 
 /// End-user auth calls on one project. Build them through [`ProjectHandle`].
 #[derive(Debug)]
-pub enum AuthMsg {
+pub(crate) enum AuthMsg {
     /// Create an account (with an already hashed password) and sign it in.
     SignUp {
         /// Who is asking.
