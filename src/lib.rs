@@ -30,17 +30,22 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
+pub mod app;
 pub mod cluster;
 pub mod config;
 pub mod connections;
 pub mod credcache;
+pub mod credentials;
 pub mod dashboard;
 pub mod datacli;
+pub mod error;
 pub mod http;
 pub mod keys;
 pub mod mail;
 pub mod operators;
 pub mod password;
 pub mod server;
+pub mod state;
 pub mod telemetry;
 pub mod testing;

@@ -48,8 +48,8 @@ use crate::records::{KeyMinter, KeyRecord, ProjectRecord};
 use crate::users::Users;
 
 pub use crate::access::{Access, KeyRef, Principal};
+pub(crate) use crate::records::encode;
 pub(crate) use admin::AdminMsg;
-pub(crate) use admin::encode;
 pub use admin::{ProjectOverview, ProjectUpdate};
 pub(crate) use auth::AuthMsg;
 pub use auth::IssuedLink;

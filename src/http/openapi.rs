@@ -177,7 +177,7 @@ impl Modify for Shared {
         components.add_security_scheme(
             "operator_session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::dashboard::COOKIE_NAME,
+                crate::credentials::COOKIE_NAME,
                 "A dashboard operator session; state-changing calls also need X-CSRF-Token.",
             ))),
         );

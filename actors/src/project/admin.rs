@@ -2,7 +2,6 @@
 //! Its message enum, the handlers and the [`ProjectHandle`] methods live together here; the
 //! caller (admin API or dashboard) has already checked the operator's credentials.
 
-use bytes::Bytes;
 use mammoth_storage::{Mutation, Ticket};
 use serde_json::Value;
 
@@ -10,7 +9,7 @@ use super::{ImportDoc, ImportOutcome, ProjectHandle, ProjectMsg, ProjectState, R
 use crate::access::validate_session_scope;
 use crate::error::ProjectError;
 use crate::realtime::HubMsg;
-use crate::records::{IssuedKey, KeyInfo, KeyRecord, Permission, ProjectRecord};
+use crate::records::{IssuedKey, KeyInfo, KeyRecord, Permission, ProjectRecord, encode};
 
 /// Settings an operator changes with `PATCH /admin/v1/projects/{id}`; `None` keeps a setting.
 #[derive(Debug, Default)]
@@ -267,11 +266,6 @@ impl ProjectState {
 
 fn no_key(key_id: &str) -> ProjectError {
     ProjectError::not_found(format!("no API key '{key_id}'"))
-}
-
-/// Encodes a record for storage.
-pub(crate) fn encode<T: serde::Serialize>(record: &T) -> Bytes {
-    Bytes::from(serde_json::to_vec(record).expect("records always encode"))
 }
 
 impl ProjectHandle {
