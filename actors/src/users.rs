@@ -53,8 +53,7 @@ use throttle::Throttle;
 
 pub use admin::{LinkStats, MAX_USER_PAGE, UserPage, UserSummary};
 pub use records::{
-    AuthError, Change, Credentials, LinkRecord, Op, SessionRecord, SignedIn, Throttled, User,
-    UserRecord,
+    Change, Credentials, LinkRecord, Op, SessionRecord, SignedIn, Throttled, User, UserRecord,
 };
 
 #[cfg(doc)]
@@ -278,7 +277,7 @@ impl Users {
 
     /// Counts a password sign-in attempt for `email` and hands out what to verify it against;
     /// refuses when the email has had too many attempts lately.
-    pub fn attempt_login(&mut self, now: u64, email: &str) -> Result<Credentials, AuthError> {
+    pub fn attempt_login(&mut self, now: u64, email: &str) -> Result<Credentials, ProjectError> {
         let email = normalize_email(email)?;
         self.logins.hit(&email, now).map_err(|retry_after_secs| Throttled {
             retry_after_secs,
@@ -341,7 +340,11 @@ impl Users {
 
     /// A new single-use sign-in token for `email`, whether or not it has an account (so the
     /// answer reveals nothing). Throttled per email; refused when the project holds too many.
-    pub fn request_link(&mut self, env: &Env, email: &str) -> Result<(String, Change), AuthError> {
+    pub fn request_link(
+        &mut self,
+        env: &Env,
+        email: &str,
+    ) -> Result<(String, Change), ProjectError> {
         let email = normalize_email(email)?;
         let now = env.now_millis();
         if self.links.len() >= MAX_PENDING_LINKS {
