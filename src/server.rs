@@ -9,10 +9,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bytes::Bytes;
+use mammoth_actors::meta::{self, MetaChange};
 use mammoth_actors::records::{IssuedKey, ProjectRecord};
 use mammoth_actors::registry::Registry;
 use mammoth_cluster::{Cluster, ClusterConfig, ClusterKey, Timing};
-use mammoth_storage::{Durability, Mutation, Storage, StorageConfig};
+use mammoth_storage::{Durability, Storage, StorageConfig};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, DurabilityMode, StorageMode};
@@ -81,11 +82,11 @@ impl Server {
             (None, Some(stored)) => stored.to_vec(),
             (None, None) => {
                 let secret = config.env.random::<32>().to_vec();
-                storage
-                    .submit(vec![Mutation::PutMeta {
-                        key: SECRET_META_KEY.into(),
-                        value: Bytes::from(secret.clone()),
-                    }])?
+                let change = MetaChange::Put {
+                    key: SECRET_META_KEY.into(),
+                    value: Bytes::from(secret.clone()),
+                };
+                meta::apply(&storage, vec![change])
                     .await
                     .context("storing the signing secret")?;
                 secret

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use mammoth_actors::meta::{self, MetaChange};
 use mammoth_actors::project::ProjectHandle;
 use mammoth_actors::registry::Registry;
-use mammoth_storage::{Mutation, Storage, StorageError};
+use mammoth_storage::{Storage, StorageError};
 
 /// Meta key prefix of a project's request total.
 const PREFIX: &str = "project_requests:";
@@ -84,12 +85,12 @@ impl RequestTotals {
         }
         let mutations = changed
             .iter()
-            .map(|(id, total)| Mutation::PutMeta {
+            .map(|(id, total)| MetaChange::Put {
                 key: format!("{PREFIX}{id}"),
                 value: Bytes::copy_from_slice(&total.to_be_bytes()),
             })
             .collect();
-        storage.submit(mutations)?.await?;
+        meta::apply(storage, mutations).await?;
         let mut written = self.inner.written.lock().unwrap_or_else(|e| e.into_inner());
         written.extend(changed);
         Ok(())
