@@ -200,6 +200,11 @@ impl Server {
         http::route_paths(&crate::app::app(self.state.clone()))
     }
 
+    /// The password hashing pool (tests hold it).
+    pub fn passwords(&self) -> &crate::password::PasswordPool {
+        &self.state.passwords
+    }
+
     /// The project registry.
     pub fn registry(&self) -> &Registry {
         &self.state.registry
