@@ -57,8 +57,8 @@ pub use batch::{Applied, BatchError, BatchOp, MAX_BATCH_OPS, OpResult};
 pub(crate) use data::DataMsg;
 pub use data::{CollectionInfo, WriteOp, Written};
 pub use documents::{MAX_DOC_BYTES, merge_patch};
-pub use handle::ProjectHandle;
 pub(crate) use handle::Slot;
+pub use handle::{Generation, ProjectHandle};
 pub use import::{ImportDoc, ImportOutcome};
 pub(crate) use load::ProjectArgs;
 pub use scan::SLICE_DOCS;
@@ -111,8 +111,9 @@ pub(crate) enum ProjectMsg {
     /// Test hook: panic inside the actor, to exercise supervision.
     Crash,
     /// Ends the actor so that the supervisor reloads it from storage: sent after a failed
-    /// commit, when memory holds writes the disk does not.
-    Reload,
+    /// commit, when memory holds writes the disk does not. Only the actor of that generation
+    /// obeys: a failure reported late must not end the fresh actor that replaced the writer.
+    Reload(Generation),
     /// A call from [`ProjectHandle`], with its place in the in-flight bound: applied only if
     /// its caller has not given up waiting; freed once the actor is done with it.
     Admitted {
@@ -185,12 +186,17 @@ impl Actor for ProjectActor {
 
     async fn handle(
         &self,
-        _myself: ActorRef<ProjectMsg>,
+        myself: ActorRef<ProjectMsg>,
         msg: ProjectMsg,
         state: &mut ProjectState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            ProjectMsg::Reload => Err("reloading from storage after a failed commit".into()),
+            ProjectMsg::Reload(generation) if generation == Generation::of(&myself) => {
+                Err("reloading from storage after a failed commit".into())
+            }
+            // A late failure of a write by an actor this one replaced: this one loaded the
+            // disk's state after that failure, so it holds nothing the disk lacks.
+            ProjectMsg::Reload(_) => Ok(()),
             ProjectMsg::Stall(released) => {
                 let _ = released.await;
                 Ok(())
@@ -261,7 +267,7 @@ impl ProjectState {
             ProjectMsg::Users(msg) => self.users_admin(msg),
             ProjectMsg::Expire => self.timer_fired(),
             ProjectMsg::ScanSlice(scan) => self.scan_slice(scan),
-            ProjectMsg::Reload | ProjectMsg::Stall(_) | ProjectMsg::Admitted { .. } => {
+            ProjectMsg::Reload(_) | ProjectMsg::Stall(_) | ProjectMsg::Admitted { .. } => {
                 unreachable!("handled before dispatch")
             }
             ProjectMsg::Crash => {

@@ -17,6 +17,16 @@ use ractor::rpc::CallResult;
 use super::{ProjectMsg, Reply};
 use crate::error::ProjectError;
 
+/// One incarnation of a project's actor: its ractor id, new at every (re)start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(ractor::ActorId);
+
+impl Generation {
+    pub(super) fn of(actor: &ActorRef<ProjectMsg>) -> Generation {
+        Generation(actor.get_id())
+    }
+}
+
 /// How long a caller waits for a project actor before answering 503.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -173,13 +183,22 @@ impl ProjectHandle {
         }
     }
 
+    /// The generation of the actor serving this handle now; a restart makes a new one.
+    pub fn generation(&self) -> Generation {
+        Generation::of(&self.inner.actor.load())
+    }
+
     /// Awaits a durability ticket. When the commit failed, memory holds a write the disk does
-    /// not, so the actor is reloaded from storage and the caller gets 503.
+    /// not, so the actor that wrote it is reloaded from storage and the caller gets 503. The
+    /// writer is the actor serving the handle when the wait starts (tickets are awaited right
+    /// after the reply that carried them); the reload names its generation, so a failure that
+    /// arrives after a restart leaves the fresh actor alone.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), ProjectError> {
+        let writer = self.generation();
         match tokio::time::timeout(DURABILITY_TIMEOUT, ticket).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
-                let _ = self.inner.actor.load().cast(ProjectMsg::Reload);
+                self.reload(writer);
                 Err(e.into())
             }
             // The write stays queued and may still commit; the client was not told it did.
@@ -187,6 +206,13 @@ impl ProjectHandle {
                 "the disk did not confirm the write in time; it may or may not have been stored, so read it back before retrying",
             )),
         }
+    }
+
+    /// Asks the actor of `generation` to end and be reloaded from storage; an actor of another
+    /// generation ignores it. Sent by [`ProjectHandle::durable`]; public as a test hook.
+    #[doc(hidden)]
+    pub fn reload(&self, generation: Generation) {
+        let _ = self.inner.actor.load().cast(ProjectMsg::Reload(generation));
     }
 
     /// Test hook: makes the actor panic.
