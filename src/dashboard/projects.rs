@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use mammoth_actors::project::ProjectOverview;
-use mammoth_actors::records::Permission;
+use mammoth_actors::records::{IssuedKey, Permission};
 use serde::Deserialize;
 
 use super::{CsrfForm, Failure, Signed, failure, guard, pages, project};
@@ -121,14 +121,19 @@ async fn create_key(
         Ok(name) => admin::create_key(&state, &id, name, permission).await,
         Err(e) => Err(e),
     };
-    match created {
-        Ok(key) => {
-            let secret = pages::Secret {
-                title: "Key created",
-                key,
-            };
-            render_project(&state, &signed, &id, Some(secret)).await
-        }
+    show_key(&state, &signed, &id, "Key created", created).await
+}
+
+/// The project page with a key's secret shown once, or the error page.
+async fn show_key(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+    title: &'static str,
+    issued: Result<IssuedKey, ApiError>,
+) -> Response {
+    match issued {
+        Ok(key) => render_project(state, signed, id, Some(pages::Secret { title, key })).await,
         Err(e) => Failure::from(e).into_response(),
     }
 }
@@ -144,16 +149,9 @@ async fn regenerate_key(
         return r.into_response();
     }
     // Scoped to the page's project: a key of another project is 404 here.
-    match admin::regenerate_key(&state, Some(&id), &key_id).await {
-        Ok(key) => {
-            let secret = pages::Secret {
-                title: "Key regenerated: the old secret no longer works",
-                key,
-            };
-            render_project(&state, &signed, &id, Some(secret)).await
-        }
-        Err(e) => Failure::from(e).into_response(),
-    }
+    let issued = admin::regenerate_key(&state, Some(&id), &key_id).await;
+    let title = "Key regenerated: the old secret no longer works";
+    show_key(&state, &signed, &id, title, issued).await
 }
 
 async fn revoke_key(
