@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use mammoth_actors::ErrorCode;
 
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 
 /// How often the ownership task looks at raft's view of the leader.
 const WATCH_EVERY: Duration = Duration::from_millis(25);

@@ -7,99 +7,28 @@ mod admin_users;
 mod auth;
 mod batch;
 pub(crate) mod cluster;
-mod cors;
+pub(crate) mod cors;
 pub mod data;
 mod documents;
-pub mod error;
 pub(crate) mod extract;
 mod listen;
 pub mod openapi;
 mod system;
 mod tokens;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
-use mammoth_actors::registry::Registry;
 
-use crate::config::Config;
-use crate::keys::KeySigner;
-use crate::mail::Mailer;
-use crate::operators::Operators;
-use crate::password::PasswordPool;
-pub use error::ApiError;
+pub use crate::error::{self, ApiError};
+pub use crate::state::AppState;
 
 /// Largest request body (CONTRACT section 3: 413 above it).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-/// Cheap handles every handler may use.
-#[derive(Clone)]
-pub struct AppState {
-    /// Finds projects.
-    pub registry: Registry,
-    /// Verifies API keys.
-    pub signer: Arc<KeySigner>,
-    /// Settings.
-    pub config: Arc<Config>,
-    /// Base of links in emails.
-    pub public_url: Arc<str>,
-    /// The metrics recorder, when this server owns one.
-    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    /// The storage writer, for its counters.
-    pub storage: mammoth_storage::Storage,
-    /// Sends sign-in links (the dev outbox unless the server sets SMTP).
-    pub mailer: Mailer,
-    /// Hashes and verifies passwords off the async workers, a bounded number at a time.
-    pub passwords: PasswordPool,
-    /// Operators' sign-in links and dashboard sessions.
-    pub operators: Operators,
-    /// This node's cluster membership (`--cluster`); `None` on a single node.
-    pub cluster: Option<Arc<crate::cluster::ClusterNode>>,
-    /// Per-project request totals across restarts (the dashboard's operations page).
-    pub request_totals: crate::dashboard::RequestTotals,
-}
-
-impl AppState {
-    /// State for a server bound to `addr`.
-    pub fn new(
-        registry: Registry,
-        signer: Arc<KeySigner>,
-        config: Arc<Config>,
-        addr: SocketAddr,
-        storage: mammoth_storage::Storage,
-    ) -> AppState {
-        let public_url = config.public_url_for(addr).into();
-        let metrics = config.metrics.clone();
-        let mailer = Mailer::outbox(config.env.clone());
-        let operators = Operators::load(
-            &config.admin_emails,
-            config.env.clone(),
-            storage.clone(),
-            &mut Default::default(),
-        );
-        AppState {
-            registry,
-            signer,
-            config,
-            public_url,
-            metrics,
-            storage,
-            mailer,
-            passwords: PasswordPool::for_this_machine(),
-            operators,
-            cluster: None,
-            request_totals: Default::default(),
-        }
-    }
-}
-
-/// The whole router.
-pub fn app(state: AppState) -> Router {
-    let tracked = state.metrics.is_some();
-    let router = Router::new()
+/// The HTTP API's routes (data, auth, admin, system, OpenAPI, cluster); [`crate::app::app`]
+/// merges them with the dashboard's and the metrics route and applies the layers.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
         .merge(documents::routes())
         .merge(batch::routes())
         .merge(admin::routes())
@@ -110,29 +39,7 @@ pub fn app(state: AppState) -> Router {
         .merge(listen::routes())
         .merge(auth::routes())
         .merge(openapi::routes())
-        .merge(crate::dashboard::routes())
         .merge(cluster::routes())
-        .fallback(no_route)
-        .method_not_allowed_fallback(no_route)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    // The dashboard's requests chart: every server, embedded ones too.
-    let router = router.route_layer(axum::middleware::from_fn(crate::dashboard::track_series));
-    let router = if tracked {
-        router.route_layer(axum::middleware::from_fn(crate::telemetry::track))
-    } else {
-        router
-    };
-    // Cluster mode only: a single node never pays for the ownership gate.
-    let router = match state.cluster.clone() {
-        Some(node) => router.layer(axum::middleware::from_fn_with_state(
-            node,
-            crate::cluster::gate,
-        )),
-        None => router,
-    };
-    router
-        .layer(axum::middleware::from_fn(cors::cors))
-        .with_state(state)
 }
 
 /// Every path the router serves (`/v1/collections/{name}/query`, ...), sorted: for tests that
@@ -154,7 +61,7 @@ pub fn route_paths(router: &Router) -> Vec<String> {
     paths
 }
 
-async fn no_route(method: Method, uri: Uri) -> ApiError {
+pub(crate) async fn no_route(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(format!(
         "no route for {method} {}; see the API reference in the README",
         uri.path()

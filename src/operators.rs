@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use mammoth_actors::env::Env;
-use mammoth_storage::{Mutation, Storage, StorageError};
+use mammoth_actors::meta::{self, MetaChange};
+use mammoth_storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -158,7 +159,7 @@ impl Operators {
         let email = email.trim().to_lowercase();
         let expired = self.prune();
         if !expired.is_empty() {
-            self.inner.storage.submit(expired)?.await?;
+            meta::apply(&self.inner.storage, expired).await?;
         }
         let pending = self
             .lock()
@@ -182,7 +183,7 @@ impl Operators {
         };
         let value = serde_json::to_vec(&link).expect("a link serializes");
         self.lock().links.insert(hash.clone(), link);
-        self.persist(Mutation::PutMeta {
+        self.persist(MetaChange::Put {
             key: format!("{LINK_PREFIX}{hash}"),
             value: value.into(),
         })
@@ -200,7 +201,7 @@ impl Operators {
         let Some(link) = self.lock().links.remove(&hash) else {
             return Ok(None);
         };
-        self.persist(Mutation::DeleteMeta {
+        self.persist(MetaChange::Delete {
             key: format!("{LINK_PREFIX}{hash}"),
         })
         .await?;
@@ -219,7 +220,7 @@ impl Operators {
         self.lock()
             .sessions
             .insert(session_hash.clone(), session.clone());
-        self.persist(Mutation::PutMeta {
+        self.persist(MetaChange::Put {
             key: format!("{SESSION_PREFIX}{session_hash}"),
             value: value.into(),
         })
@@ -247,7 +248,7 @@ impl Operators {
     pub async fn sign_out(&self, token: &str) -> Result<(), StorageError> {
         let hash = token_hash(token);
         if self.lock().sessions.remove(&hash).is_some() {
-            self.persist(Mutation::DeleteMeta {
+            self.persist(MetaChange::Delete {
                 key: format!("{SESSION_PREFIX}{hash}"),
             })
             .await?;
@@ -256,7 +257,7 @@ impl Operators {
     }
 
     /// Forgets expired links and sessions; answers the deletions to store.
-    fn prune(&self) -> Vec<Mutation> {
+    fn prune(&self) -> Vec<MetaChange> {
         let now = self.inner.env.now_millis();
         let mut state = self.lock();
         let mut gone = Vec::new();
@@ -275,11 +276,11 @@ impl Operators {
             live
         });
         gone.into_iter()
-            .map(|key| Mutation::DeleteMeta { key })
+            .map(|key| MetaChange::Delete { key })
             .collect()
     }
 
-    async fn persist(&self, mutation: Mutation) -> Result<(), StorageError> {
-        self.inner.storage.submit(vec![mutation])?.await
+    async fn persist(&self, mutation: MetaChange) -> Result<(), StorageError> {
+        meta::apply(&self.inner.storage, vec![mutation]).await
     }
 }

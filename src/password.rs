@@ -89,6 +89,19 @@ impl PasswordPool {
         self.inner.queued.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Test hook: no computation starts until the answered permits drop (calls still queue), so
+    /// a test can hold every sign-in between its actor message and its hash.
+    #[doc(hidden)]
+    pub async fn hold(&self) -> tokio::sync::OwnedSemaphorePermit {
+        let threads = u32::try_from(self.inner.threads).unwrap_or(u32::MAX);
+        self.inner
+            .permits
+            .clone()
+            .acquire_many_owned(threads)
+            .await
+            .expect("the pool's semaphore is never closed")
+    }
+
     /// The PHC string of `password` with a fresh `salt`.
     pub async fn hash(&self, password: String, salt: [u8; 16]) -> Result<String, ProjectError> {
         self.run(move |argon| {

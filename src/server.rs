@@ -9,17 +9,19 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bytes::Bytes;
+use mammoth_actors::meta::{self, MetaChange};
 use mammoth_actors::records::{IssuedKey, ProjectRecord};
 use mammoth_actors::registry::Registry;
 use mammoth_cluster::{Cluster, ClusterConfig, ClusterKey, Timing};
-use mammoth_storage::{Durability, Mutation, Storage, StorageConfig};
+use mammoth_storage::{Durability, Storage, StorageConfig};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, DurabilityMode, StorageMode};
-use crate::http::{self, AppState};
+use crate::http;
 use crate::keys::KeySigner;
 use crate::mail::Mailer;
 use crate::operators::{BOOTSTRAP_EMAIL, Operators};
+use crate::state::AppState;
 
 /// Meta key under which the API-key signing secret is stored.
 const SECRET_META_KEY: &str = "api_key_secret";
@@ -80,11 +82,11 @@ impl Server {
             (None, Some(stored)) => stored.to_vec(),
             (None, None) => {
                 let secret = config.env.random::<32>().to_vec();
-                storage
-                    .submit(vec![Mutation::PutMeta {
-                        key: SECRET_META_KEY.into(),
-                        value: Bytes::from(secret.clone()),
-                    }])?
+                let change = MetaChange::Put {
+                    key: SECRET_META_KEY.into(),
+                    value: Bytes::from(secret.clone()),
+                };
+                meta::apply(&storage, vec![change])
                     .await
                     .context("storing the signing secret")?;
                 secret
@@ -145,7 +147,7 @@ impl Server {
             storage.clone(),
             &mut meta,
         );
-        state.request_totals = crate::dashboard::RequestTotals::load(storage.clone(), &mut meta);
+        state.request_totals = crate::state::RequestTotals::load(storage.clone(), &mut meta);
         state.request_totals.spawn_flusher(state.registry.clone());
         // A fresh data directory with no admin emails: the one way in is a link printed at start.
         let operator_link = if bootstrap.is_some() && !state.operators.has_emails() {
@@ -154,7 +156,7 @@ impl Server {
                 .issue_link(BOOTSTRAP_EMAIL)
                 .await
                 .context("storing the start-up sign-in link")?;
-            Some(crate::dashboard::link_url(&state.public_url, &token))
+            Some(crate::credentials::link_url(&state.public_url, &token))
         } else {
             None
         };
@@ -195,7 +197,12 @@ impl Server {
 
     /// Every path the router serves (see [`http::route_paths`]).
     pub fn route_paths(&self) -> Vec<String> {
-        http::route_paths(&http::app(self.state.clone()))
+        http::route_paths(&crate::app::app(self.state.clone()))
+    }
+
+    /// The password hashing pool (tests hold it).
+    pub fn passwords(&self) -> &crate::password::PasswordPool {
+        &self.state.passwords
     }
 
     /// The project registry.
@@ -220,7 +227,7 @@ impl Server {
         let registry = state.registry.clone();
         let totals = state.request_totals.clone();
         let limits = state.config.connections;
-        let app = http::app(state);
+        let app = crate::app::app(state);
         crate::connections::serve(listener, app, limits, shutdown).await;
         if let Err(e) = totals.flush(&registry).await {
             tracing::warn!(error = %e, "could not store the request totals at shutdown");

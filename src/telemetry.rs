@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// Latency buckets, in seconds: 50 µs to 1 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -225,4 +225,39 @@ pub(crate) async fn render(state: &AppState) -> String {
         );
     }
     out
+}
+
+/// The `/metrics` route.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/metrics", axum::routing::get(metrics))
+}
+
+/// Prometheus text exposition; it names every tenant, so it takes the root token (CONTRACT 18):
+/// a dashboard session is not enough, scrapers use the token.
+async fn metrics(
+    _root: RootToken,
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    let body = render(&state).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
+}
+
+/// The caller presented the root token.
+struct RootToken;
+
+impl axum::extract::FromRequestParts<AppState> for RootToken {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, crate::error::ApiError> {
+        crate::credentials::root_token(parts, state).map(|()| RootToken)
+    }
 }

@@ -45,6 +45,8 @@ use crate::server::Server;
 pub struct Running {
     url: String,
     registry: Registry,
+    /// The server's password hashing pool.
+    passwords: crate::password::PasswordPool,
     /// Completes the server's shutdown future: it stops accepting, drains, and flushes.
     stop: Option<oneshot::Sender<()>>,
     /// The serving task; its result says whether the flush succeeded.
@@ -63,6 +65,7 @@ impl Running {
     pub fn serve(server: Server) -> Running {
         let url = format!("http://{}", server.local_addr());
         let registry = server.registry().clone();
+        let passwords = server.passwords().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(async move {
             let _ = stopped.await;
@@ -70,6 +73,7 @@ impl Running {
         Running {
             url,
             registry,
+            passwords,
             stop: Some(stop),
             task: Some(task),
         }
@@ -83,6 +87,11 @@ impl Running {
     /// The server's project registry (its restart events, for tests).
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The server's password hashing pool (tests hold it, [`crate::password::PasswordPool::hold`]).
+    pub fn passwords(&self) -> &crate::password::PasswordPool {
+        &self.passwords
     }
 
     /// Shuts down gracefully and waits until storage is flushed.

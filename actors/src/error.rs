@@ -43,6 +43,8 @@ pub struct ProjectError {
     pub code: ErrorCode,
     /// A safe, user-facing message.
     pub message: String,
+    /// Seconds until a retry may succeed, sent as `Retry-After` (a throttled sign-in, say).
+    pub retry_after: Option<u64>,
 }
 
 impl ProjectError {
@@ -51,6 +53,7 @@ impl ProjectError {
         ProjectError {
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -82,6 +85,14 @@ impl ProjectError {
     /// 503 `unavailable`.
     pub fn unavailable(message: impl Into<String>) -> ProjectError {
         ProjectError::new(ErrorCode::Unavailable, message)
+    }
+
+    /// 429 `rate_limited`, retryable after `retry_after_secs`.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> ProjectError {
+        ProjectError {
+            retry_after: Some(retry_after_secs),
+            ..ProjectError::new(ErrorCode::RateLimited, message)
+        }
     }
 
     /// 500 `internal`.

@@ -69,6 +69,7 @@ pub mod error;
 pub mod etag;
 pub mod ids;
 pub mod index;
+pub mod meta;
 pub mod project;
 pub mod query;
 pub mod realtime;

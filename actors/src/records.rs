@@ -182,3 +182,8 @@ impl KeyRecord {
 /// Signs key claims into the `mm_...` string. The signing secret lives with the caller (the
 /// server), so this crate never sees it.
 pub type KeyMinter = std::sync::Arc<dyn Fn(&KeyClaims) -> String + Send + Sync>;
+
+/// Encodes a record for storage.
+pub(crate) fn encode<T: serde::Serialize>(record: &T) -> bytes::Bytes {
+    bytes::Bytes::from(serde_json::to_vec(record).expect("records always encode"))
+}

@@ -38,6 +38,8 @@
 //! - Sessions per user: at most [`MAX_SESSIONS_PER_USER`]; a new sign-in past it ends the oldest.
 
 mod admin;
+mod apply;
+mod links;
 mod records;
 mod throttle;
 
@@ -53,8 +55,7 @@ use throttle::Throttle;
 
 pub use admin::{LinkStats, MAX_USER_PAGE, UserPage, UserSummary};
 pub use records::{
-    AuthError, Change, Credentials, LinkRecord, Op, SessionRecord, SignedIn, Throttled, User,
-    UserRecord,
+    Change, Credentials, LinkRecord, Op, SessionRecord, SignedIn, Throttled, User, UserRecord,
 };
 
 #[cfg(doc)]
@@ -278,7 +279,7 @@ impl Users {
 
     /// Counts a password sign-in attempt for `email` and hands out what to verify it against;
     /// refuses when the email has had too many attempts lately.
-    pub fn attempt_login(&mut self, now: u64, email: &str) -> Result<Credentials, AuthError> {
+    pub fn attempt_login(&mut self, now: u64, email: &str) -> Result<Credentials, ProjectError> {
         let email = normalize_email(email)?;
         self.logins.hit(&email, now).map_err(|retry_after_secs| Throttled {
             retry_after_secs,
@@ -337,195 +338,6 @@ impl Users {
         Ok(Change {
             ops: vec![Op::DeleteSession(hash)],
         })
-    }
-
-    /// A new single-use sign-in token for `email`, whether or not it has an account (so the
-    /// answer reveals nothing). Throttled per email; refused when the project holds too many.
-    pub fn request_link(&mut self, env: &Env, email: &str) -> Result<(String, Change), AuthError> {
-        let email = normalize_email(email)?;
-        let now = env.now_millis();
-        if self.links.len() >= MAX_PENDING_LINKS {
-            return Err(Throttled {
-                retry_after_secs: 60,
-                message: "this project has too many unused sign-in links; retry in a minute".into(),
-            }
-            .into());
-        }
-        self.link_requests
-            .hit(&email, now)
-            .map_err(|retry_after_secs| Throttled {
-                retry_after_secs,
-                message: format!(
-                    "too many sign-in links were requested for this email; wait {retry_after_secs} seconds (see Retry-After) and use the newest email"
-                ),
-            })?;
-        let token = format!("{LINK_PREFIX}{}", hex(&env.random::<32>()));
-        let record = LinkRecord {
-            email,
-            created_at_ms: now,
-            expires_at_ms: now + MAGIC_LINK_TTL_MS,
-        };
-        Ok((
-            token.clone(),
-            Change {
-                ops: vec![Op::PutLink(token_hash(&token), record)],
-            },
-        ))
-    }
-
-    /// Consumes a magic link: signs its email in, creating the account when there is none, and
-    /// marks the email verified. 401 for an unknown, used or expired token.
-    pub fn redeem_link(&self, env: &Env, token: &str) -> Result<(SignedIn, Change), ProjectError> {
-        let now = env.now_millis();
-        if !token.starts_with(LINK_PREFIX) || token.len() > MAX_TOKEN_LEN {
-            return Err(ProjectError::unauthorized(BAD_LINK));
-        }
-        let hash = token_hash(token);
-        let Some(link) = self.links.get(&hash) else {
-            return Err(ProjectError::unauthorized(BAD_LINK));
-        };
-        if now >= link.expires_at_ms {
-            return Err(ProjectError::unauthorized(BAD_LINK));
-        }
-        let mut change = Change {
-            ops: vec![Op::DeleteLink(hash)],
-        };
-        let user = match self
-            .by_email
-            .get(&link.email)
-            .and_then(|id| self.users.get(id))
-        {
-            Some(user) if user.email_verified => user.clone(),
-            // The first proof of the inbox: whoever signed up with this email before keeps
-            // nothing, neither the password they chose nor their sessions (pre-hijacking,
-            // CONTRACT section 18).
-            Some(user) => {
-                let user = UserRecord {
-                    email_verified: true,
-                    password_hash: None,
-                    ..user.clone()
-                };
-                change.ops.push(Op::PutUser(user.clone()));
-                for (_, hash) in self.user_sessions.get(&user.id).into_iter().flatten() {
-                    change.ops.push(Op::DeleteSession(hash.clone()));
-                }
-                let session_token = self.new_session(env, &user.id, &mut change, false);
-                return Ok((
-                    SignedIn {
-                        user: user.public(),
-                        session_token,
-                    },
-                    change,
-                ));
-            }
-            None => {
-                let user = UserRecord {
-                    id: self.new_user_id(env),
-                    email: link.email.clone(),
-                    email_verified: true,
-                    created_at: rfc3339_millis(now),
-                    password_hash: None,
-                };
-                change.ops.push(Op::PutUser(user.clone()));
-                user
-            }
-        };
-        let session_token = self.new_session(env, &user.id, &mut change, true);
-        Ok((
-            SignedIn {
-                user: user.public(),
-                session_token,
-            },
-            change,
-        ))
-    }
-
-    /// Deletes up to `max` sessions and links that expired by `now`.
-    pub fn purge_expired(&self, now: u64, max: usize) -> Change {
-        let ops = self
-            .expirations
-            .iter()
-            .take_while(|(at, _, _)| *at <= now)
-            .take(max)
-            .map(|(_, kind, hash)| match kind {
-                Kind::Session => Op::DeleteSession(hash.clone()),
-                Kind::Link => Op::DeleteLink(hash.clone()),
-            })
-            .collect();
-        Change { ops }
-    }
-
-    /// Applies a change that storage has accepted.
-    pub fn apply(&mut self, change: Change) {
-        for op in change.ops {
-            match op {
-                Op::PutUser(user) => {
-                    if let Some(old) = self.users.get(&user.id)
-                        && old.email != user.email
-                    {
-                        self.by_email.remove(&old.email);
-                    }
-                    self.by_email.insert(user.email.clone(), user.id.clone());
-                    self.users.insert(user.id.clone(), user);
-                }
-                Op::PutSession(hash, session) => {
-                    self.drop_session(&hash);
-                    self.expirations
-                        .insert((session.expires_at_ms, Kind::Session, hash.clone()));
-                    self.user_sessions
-                        .entry(session.user_id.clone())
-                        .or_default()
-                        .insert((session.created_at_ms, hash.clone()));
-                    self.sessions.insert(hash, session);
-                }
-                Op::DeleteUser(id) => {
-                    if let Some(old) = self.users.remove(&id) {
-                        self.by_email.remove(&old.email);
-                    }
-                }
-                Op::DeleteSession(hash) => self.drop_session(&hash),
-                Op::PutLink(hash, link) => {
-                    self.drop_link(&hash);
-                    self.expirations
-                        .insert((link.expires_at_ms, Kind::Link, hash.clone()));
-                    self.links.insert(hash, link);
-                }
-                Op::DeleteLink(hash) => self.drop_link(&hash),
-            }
-        }
-        debug_assert_eq!(self.users.len(), self.by_email.len());
-        debug_assert_eq!(
-            self.expirations.len(),
-            self.sessions.len() + self.links.len()
-        );
-        debug_assert_eq!(
-            self.user_sessions
-                .values()
-                .map(BTreeSet::len)
-                .sum::<usize>(),
-            self.sessions.len()
-        );
-    }
-
-    fn drop_session(&mut self, hash: &str) {
-        let Some(old) = self.sessions.remove(hash) else {
-            return;
-        };
-        self.expirations
-            .remove(&(old.expires_at_ms, Kind::Session, hash.to_owned()));
-        if let Some(set) = self.user_sessions.get_mut(&old.user_id) {
-            set.remove(&(old.created_at_ms, hash.to_owned()));
-            if set.is_empty() {
-                self.user_sessions.remove(&old.user_id);
-            }
-        }
-    }
-
-    fn drop_link(&mut self, hash: &str) {
-        if let Some(old) = self.links.remove(hash) {
-            self.expirations
-                .remove(&(old.expires_at_ms, Kind::Link, hash.to_owned()));
-        }
     }
 
     /// A live session for `token` and its hash; 401 otherwise.

@@ -1,5 +1,6 @@
 //! The dashboard's pages, rendered with maud. Markup only: the handlers fetch the data.
 
+use mammoth_actors::project::ProjectOverview;
 use mammoth_actors::records::{IssuedKey, KeyInfo, ProjectRecord};
 use maud::{DOCTYPE, Markup, html};
 
@@ -110,10 +111,7 @@ pub(crate) fn message_page(title: &str, message: &str, back: Option<&str>) -> Ma
 }
 
 /// The list of projects and the form to create one.
-pub(crate) fn projects_page(
-    session: &OperatorSession,
-    projects: &[(ProjectRecord, usize)],
-) -> Markup {
+pub(crate) fn projects_page(session: &OperatorSession, projects: &[ProjectOverview]) -> Markup {
     layout(
         "Projects",
         Some(session),
@@ -130,7 +128,7 @@ pub(crate) fn projects_page(
                 }
             }
             ul.projects {
-                @for (project, documents) in projects {
+                @for ProjectOverview { record: project, documents, .. } in projects {
                     li.card {
                         a.project href={ "/dashboard/projects/" (project.id) } {
                             strong { (project.name) }

@@ -1,20 +1,19 @@
-//! The operators' API (CONTRACT section 5): projects, keys, reset.
+//! The operators' API (CONTRACT section 5): projects, keys, reset. A JSON renderer of the admin
+//! service ([`crate::admin`]); operator credentials are [`crate::credentials`]'s.
 
 use axum::Router;
-use axum::extract::{FromRequestParts, State};
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
-use mammoth_actors::project::{ProjectHandle, ProjectUpdate};
+use mammoth_actors::project::ProjectUpdate;
 use mammoth_actors::records::Permission;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use super::extract::{JsonObject, Path, bearer, kind_of};
+use super::extract::{JsonObject, Path, kind_of};
 use super::{ApiError, AppState};
+use crate::admin::{self, KeyName, MAX_NAME_CHARS, ProjectName, project};
+pub(crate) use crate::credentials::Operator;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -36,88 +35,18 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/v1/keys/{key_id}", axum::routing::delete(delete_key))
 }
 
-/// An operator: the caller presented the root token, or a dashboard session cookie (with, on
-/// state-changing methods, the session's `X-CSRF-Token` and a same-origin `Origin`/`Referer`).
-pub(crate) struct Operator;
-
-impl FromRequestParts<AppState> for Operator {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if !parts.headers.contains_key(AUTHORIZATION)
-            && let Some(token) = crate::dashboard::cookie_token(&parts.headers)
-        {
-            return from_cookie(parts, state, &token);
-        }
-        root_token(parts, state).map(|()| Operator)
-    }
-}
-
-/// Checks `Authorization: Bearer <root token>`.
-pub(crate) fn root_token(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
-    let Some(root) = &state.config.root_token else {
-        return Err(ApiError::unauthorized(
-            "the admin API is disabled: start the server with MAMMOTH_ROOT_TOKEN set",
-        ));
-    };
-    let Some(token) = bearer(parts)? else {
-        return Err(ApiError::unauthorized(
-            "missing operator credentials: send Authorization: Bearer <root token>",
-        ));
-    };
-    // Hashing first makes the comparison constant-time in the length too.
-    let (a, b) = (
-        Sha256::digest(token.as_bytes()),
-        Sha256::digest(root.as_bytes()),
-    );
-    if bool::from(a.ct_eq(&b)) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized("the operator token is not valid"))
-    }
-}
-
-/// A cookie-authenticated operator; root-token requests carry no cookie and skip CSRF checks.
-fn from_cookie(parts: &Parts, state: &AppState, token: &str) -> Result<Operator, ApiError> {
-    let session = state.operators.session(token).ok_or_else(|| {
-        ApiError::unauthorized("the operator session is not valid: sign in again at /dashboard")
-    })?;
-    if !matches!(parts.method, Method::GET | Method::HEAD) {
-        let csrf = parts
-            .headers
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        crate::dashboard::check_origin(&parts.headers, &state.public_url)
-            .and_then(|()| crate::dashboard::check_token(&session, csrf))
-            .map_err(ApiError::forbidden)?;
-    }
-    Ok(Operator)
-}
-
-fn project(state: &AppState, id: &str) -> Result<ProjectHandle, ApiError> {
-    state
-        .registry
-        .project(id)
-        .ok_or_else(|| ApiError::not_found(format!("no project '{id}'")))
-}
-
-fn string_field(
-    body: &serde_json::Map<String, Value>,
+/// An optional string field of a body, as its JSON type allows (its value is validated by the
+/// newtype it becomes).
+fn string_field<'a>(
+    body: &'a serde_json::Map<String, Value>,
     field: &str,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<&'a str>, ApiError> {
     match body.get(field) {
         None => Ok(None),
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 128 => {
-            Ok(Some(s.trim().to_owned()))
-        }
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(ApiError::bad_request(format!(
-            "\"{field}\" must be a non-empty string of at most 128 characters, not {}",
-            if other.is_string() {
-                "that string"
-            } else {
-                kind_of(other)
-            }
+            "\"{field}\" must be a string of 1 to {MAX_NAME_CHARS} characters, not {}",
+            kind_of(other)
         ))),
     }
 }
@@ -142,7 +71,7 @@ async fn create_project(
     let name = string_field(&body, "name")?.ok_or_else(|| {
         ApiError::bad_request("\"name\" is required, e.g. {\"name\": \"my-app\"}")
     })?;
-    let (project, key) = state.registry.create_project(name).await?;
+    let (project, key) = admin::create_project(&state, ProjectName::parse(name)?).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({"project": project, "api_key": key})),
@@ -220,13 +149,15 @@ async fn update_project(
             )));
         }
     }
-    let name = string_field(&body, "name")?;
+    let name = string_field(&body, "name")?
+        .map(|n| ProjectName::parse(n).map(ProjectName::into_string))
+        .transpose()?;
     let origins = match body.get("allowed_origins") {
         None => None,
         Some(Value::Array(items)) => Some(
             items
                 .iter()
-                .map(parse_origin)
+                .map(admin::parse_origin)
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         Some(other) => {
@@ -254,29 +185,6 @@ async fn update_project(
         })
         .await?;
     Ok(axum::Json(json!(record)).into_response())
-}
-
-/// Parses an origin (`scheme://host[:port]`, nothing else) into its canonical form.
-pub(crate) fn parse_origin(value: &Value) -> Result<String, ApiError> {
-    let bad = |what: &str| {
-        ApiError::bad_request(format!(
-            "{what} is not an origin; use scheme://host[:port], e.g. \"https://app.example.com\""
-        ))
-    };
-    let Value::String(s) = value else {
-        return Err(bad(kind_of(value)));
-    };
-    let url = url::Url::parse(s).map_err(|_| bad(&format!("'{s}'")))?;
-    let origin = url.origin();
-    let bare = url.path() == "/"
-        && url.query().is_none()
-        && url.fragment().is_none()
-        && url.username().is_empty()
-        && url.password().is_none();
-    if !origin.is_tuple() || !bare || !matches!(url.scheme(), "http" | "https") {
-        return Err(bad(&format!("'{s}'")));
-    }
-    Ok(origin.ascii_serialization())
 }
 
 #[utoipa::path(
@@ -339,7 +247,7 @@ async fn create_key(
             )));
         }
     };
-    let key = state.registry.create_key(&handle, name, permission).await?;
+    let key = admin::create_key(&state, handle.id(), KeyName::parse(name)?, permission).await?;
     Ok((StatusCode::CREATED, axum::Json(json!(key))).into_response())
 }
 
@@ -381,7 +289,7 @@ async fn regenerate_key(
     State(state): State<AppState>,
     Path(key_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let key = state.registry.regenerate_key(&key_id).await?;
+    let key = admin::regenerate_key(&state, None, &key_id).await?;
     Ok((StatusCode::CREATED, axum::Json(json!(key))).into_response())
 }
 
@@ -402,7 +310,7 @@ async fn delete_key(
     State(state): State<AppState>,
     Path(key_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.registry.delete_key(&key_id).await?;
+    admin::revoke_key(&state, None, &key_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -15,10 +15,10 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use mammoth_actors::access;
 use mammoth_actors::users::{
-    AuthError, MAGIC_LINK_TTL_MS, SESSION_PREFIX, SignedIn, WRONG_CREDENTIALS, normalize_email,
+    MAGIC_LINK_TTL_MS, SESSION_PREFIX, SignedIn, WRONG_CREDENTIALS, normalize_email,
 };
-use mammoth_actors::{ErrorCode, access};
 use serde_json::{Map, Value, json};
 
 use super::admin::Operator;
@@ -116,11 +116,7 @@ async fn login(
     // The pool place first: an attempt the full pool refuses (503) must not count against the
     // email's throttle, or a login storm would lock everyone out.
     let place = state.passwords.reserve()?;
-    let credentials = key
-        .project
-        .attempt_login(key.access.clone(), email)
-        .await
-        .map_err(auth_error)?;
+    let credentials = key.project.attempt_login(key.access.clone(), email).await?;
     // Always one Argon2 verification, against a dummy hash when the email has no account, so
     // a wrong email and a wrong password cost the same time and get the same answer.
     let matches = place
@@ -201,8 +197,7 @@ async fn magic_link(
     let issued = key
         .project
         .request_link(key.access, email.clone(), origin)
-        .await
-        .map_err(auth_error)?;
+        .await?;
     let link = match redirect {
         Some(url) => with_token(url, &issued.token),
         None => format!("{}/v1/auth/verify?token={}", state.public_url, issued.token),
@@ -337,17 +332,6 @@ fn with_token(mut url: url::Url, token: &str) -> String {
         .extend_pairs(kept)
         .append_pair("token", token);
     url.to_string()
-}
-
-fn auth_error(err: AuthError) -> ApiError {
-    match err {
-        AuthError::Project(e) => e.into(),
-        AuthError::Throttled(t) => {
-            let mut e = ApiError::new(ErrorCode::RateLimited, t.message);
-            e.retry_after = Some(t.retry_after_secs);
-            e
-        }
-    }
 }
 
 #[cfg(test)]

@@ -16,9 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// Marks a response that refuses the request's origin: it gets no allow header.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct OriginRefused;
+pub(crate) use crate::error::OriginRefused;
 
 const ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE";
 const ALLOW_HEADERS: &str =

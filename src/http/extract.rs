@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
-use axum::http::header::{AUTHORIZATION, ORIGIN};
+use axum::http::header::ORIGIN;
 use axum::http::request::Parts;
 
 use mammoth_actors::project::{Access, KeyRef, Principal, ProjectHandle};
@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use super::{ApiError, AppState};
 use crate::credcache::{self, CredCache};
+pub(crate) use crate::credentials::bearer;
 
 /// Deepest nesting a document may have (CONTRACT section 6); the top-level object is level 1.
 pub(crate) const MAX_DEPTH: usize = 32;
@@ -73,17 +74,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
-/// The name of a JSON value's type, for messages.
-pub(crate) fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use crate::error::kind_of;
 
 pub(crate) fn depth_of_map(map: &Map<String, Value>) -> usize {
     1 + map.values().map(depth_of).max().unwrap_or(0)
@@ -324,22 +315,6 @@ thread_local! {
     /// still checked on every request. Per thread: no lock.
     static VERIFIED_TOKENS: RefCell<CredCache<VerifiedToken>> =
         RefCell::new(CredCache::new(credcache::MAX_ENTRIES, credcache::MAX_BYTES));
-}
-
-/// The token of an `Authorization: Bearer ...` header, if any.
-pub(crate) fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
-    let Some(value) = parts.headers.get(AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token.trim())),
-        _ => Err(ApiError::unauthorized(
-            "the Authorization header must be 'Bearer <token>'",
-        )),
-    }
 }
 
 #[cfg(test)]

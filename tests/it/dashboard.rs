@@ -608,3 +608,72 @@ async fn operators_see_and_edit_ttl_policies() {
     );
     s.stop().await;
 }
+
+/// Issue 11: the dashboard and the admin API share one admin service. A key reached under
+/// another project's page is 404 (regenerate used to ignore the page's `{id}`), and names are
+/// trimmed before their length is checked, the same on both.
+#[tokio::test]
+async fn dashboard_key_actions_are_scoped_to_their_project_and_names_follow_one_rule() {
+    let s = with_admins(None).await;
+    let cookie = sign_in(&s).await;
+    let (_, csrf) = page(&s, "/dashboard", &cookie).await;
+    let csrf = csrf.expect("a CSRF token on the page");
+    let (status, a) = s
+        .admin(Method::POST, "/projects", Some(json!({"name": "a"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, b) = s
+        .admin(Method::POST, "/projects", Some(json!({"name": "b"})))
+        .await;
+    let a_key = a["api_key"]["id"].as_str().unwrap();
+    let b_id = b["project"]["id"].as_str().unwrap();
+    for action in ["regenerate", "revoke"] {
+        let response = post_form(
+            &s,
+            &format!("/dashboard/projects/{b_id}/keys/{a_key}/{action}"),
+            Some(&cookie),
+            form(&[("csrf", &csrf)]),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{action}");
+    }
+    // A's key still works: neither call touched it.
+    let (status, _) = s
+        .call_with(
+            a["api_key"]["key"].as_str().unwrap(),
+            Method::GET,
+            "/v1/collections",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // 128 characters inside spaces is a valid name on both; 129 is not, on both.
+    let padded = format!("  {}  ", "n".repeat(128));
+    let (status, _) = s
+        .admin(Method::POST, "/projects", Some(json!({"name": padded})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let made = post_form(
+        &s,
+        "/dashboard/projects",
+        Some(&cookie),
+        form(&[("csrf", &csrf), ("name", &padded)]),
+    )
+    .await;
+    assert_eq!(made.status(), StatusCode::SEE_OTHER);
+    let long = "n".repeat(129);
+    let (status, _) = s
+        .admin(Method::POST, "/projects", Some(json!({"name": long})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let refused = post_form(
+        &s,
+        "/dashboard/projects",
+        Some(&cookie),
+        form(&[("csrf", &csrf), ("name", &long)]),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    s.stop().await;
+}

@@ -22,6 +22,7 @@ mod etag;
 mod harness;
 mod isolation;
 mod js_browser;
+mod layers;
 mod listen;
 mod listen_browser;
 mod listen_kill;

@@ -11,13 +11,12 @@ use ractor::RpcReplyPort;
 
 use super::{Access, ProjectHandle, ProjectMsg, ProjectState};
 use crate::error::ProjectError;
-use crate::users::{AuthError, Change, Credentials, SignedIn, Throttled, User};
+use crate::users::{Change, Credentials, SignedIn, User};
 
 /// Expired sessions and links swept per auth message: keeps each message short.
 const PURGE_PER_MESSAGE: usize = 32;
 
 type Reply<T> = RpcReplyPort<Result<T, ProjectError>>;
-type ThrottledReply<T> = Reply<Result<T, Throttled>>;
 
 /// A magic link made for an email: the token to mail, and what to say in the mail.
 #[derive(Debug)]
@@ -30,7 +29,7 @@ pub struct IssuedLink {
 
 /// End-user auth calls on one project. Build them through [`ProjectHandle`].
 #[derive(Debug)]
-pub enum AuthMsg {
+pub(crate) enum AuthMsg {
     /// Create an account (with an already hashed password) and sign it in.
     SignUp {
         /// Who is asking.
@@ -49,7 +48,7 @@ pub enum AuthMsg {
         /// The normalised email.
         email: String,
         /// Where the answer goes.
-        reply: ThrottledReply<Credentials>,
+        reply: Reply<Credentials>,
     },
     /// Sign in a user whose password was verified.
     SignIn {
@@ -87,7 +86,7 @@ pub enum AuthMsg {
         /// The redirect URL's origin, checked against the allowed origins.
         redirect_origin: Option<String>,
         /// Where the answer goes.
-        reply: ThrottledReply<(IssuedLink, Ticket)>,
+        reply: Reply<(IssuedLink, Ticket)>,
     },
     /// Consume a magic link and sign its email in (or up).
     RedeemLink {
@@ -121,13 +120,9 @@ impl ProjectState {
                 email,
                 reply,
             } => {
-                let result = self.authorize_auth(&access, true).and_then(|_| {
-                    match self.users.attempt_login(self.env.now_millis(), &email) {
-                        Ok(credentials) => Ok(Ok(credentials)),
-                        Err(AuthError::Throttled(t)) => Ok(Err(t)),
-                        Err(AuthError::Project(e)) => Err(e),
-                    }
-                });
+                let result = self
+                    .authorize_auth(&access, true)
+                    .and_then(|_| self.users.attempt_login(self.env.now_millis(), &email));
                 let _ = reply.send(result);
             }
             AuthMsg::SignIn {
@@ -176,17 +171,11 @@ impl ProjectState {
                             "\"redirect_url\" must be on one of this project's allowed origins, and {origin} is not; add it with PATCH /admin/v1/projects/{{id}} {{\"allowed_origins\": [...]}}"
                         )));
                     }
-                    match self.users.request_link(&self.env, &email) {
-                        Ok((token, change)) => {
-                            let project_name = self.record.name.clone();
-                            let issued =
-                                self.commit_auth((IssuedLink { token, project_name }, change))?;
-                            self.users.count_link(false);
-                            Ok(Ok(issued))
-                        }
-                        Err(AuthError::Throttled(t)) => Ok(Err(t)),
-                        Err(AuthError::Project(e)) => Err(e),
-                    }
+                    let (token, change) = self.users.request_link(&self.env, &email)?;
+                    let project_name = self.record.name.clone();
+                    let issued = self.commit_auth((IssuedLink { token, project_name }, change))?;
+                    self.users.count_link(false);
+                    Ok(issued)
                 });
                 let _ = reply.send(result);
             }
@@ -265,14 +254,13 @@ impl ProjectHandle {
         &self,
         access: Access,
         email: String,
-    ) -> Result<Credentials, AuthError> {
-        Ok(self
-            .auth_call(|reply| AuthMsg::AttemptLogin {
-                access,
-                email,
-                reply,
-            })
-            .await??)
+    ) -> Result<Credentials, ProjectError> {
+        self.auth_call(|reply| AuthMsg::AttemptLogin {
+            access,
+            email,
+            reply,
+        })
+        .await
     }
 
     /// Signs in a user whose password was verified; durable on return.
@@ -317,7 +305,7 @@ impl ProjectHandle {
         access: Access,
         email: String,
         redirect_origin: Option<String>,
-    ) -> Result<IssuedLink, AuthError> {
+    ) -> Result<IssuedLink, ProjectError> {
         let (link, ticket) = self
             .auth_call(|reply| AuthMsg::RequestLink {
                 access,
@@ -325,7 +313,7 @@ impl ProjectHandle {
                 redirect_origin,
                 reply,
             })
-            .await??;
+            .await?;
         self.durable(ticket).await?;
         Ok(link)
     }

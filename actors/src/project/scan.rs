@@ -16,7 +16,7 @@ use crate::query::{Filter, Page, Query};
 pub const SLICE_DOCS: usize = 1024;
 
 /// A sliced scan between two slices.
-pub struct SlicedScan {
+pub(crate) struct SlicedScan {
     collection: String,
     scan: SlicedQuery,
     reply: Reply<Page>,

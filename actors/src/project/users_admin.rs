@@ -13,7 +13,7 @@ type Reply<T> = RpcReplyPort<Result<T, ProjectError>>;
 
 /// Operator calls on end users. Build them through [`ProjectHandle`].
 #[derive(Debug)]
-pub enum UsersMsg {
+pub(crate) enum UsersMsg {
     /// A page of users.
     List {
         /// Case-insensitive substring of the email; empty lists everyone.

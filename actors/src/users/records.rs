@@ -5,7 +5,7 @@ use mammoth_storage::Mutation;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProjectError;
-use crate::project::encode;
+use crate::records::encode;
 
 /// An end user as stored (JSON). The password hash is a PHC string and is never shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,30 +99,9 @@ pub struct Throttled {
     pub message: String,
 }
 
-/// Why an auth call failed: a plain error, or throttling (which carries its retry delay).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthError {
-    /// Any error of the closed set.
-    Project(ProjectError),
-    /// Too many attempts; try again after the delay.
-    Throttled(Throttled),
-}
-
-impl From<ProjectError> for AuthError {
-    fn from(err: ProjectError) -> AuthError {
-        AuthError::Project(err)
-    }
-}
-
-impl From<Throttled> for AuthError {
-    fn from(t: Throttled) -> AuthError {
-        AuthError::Throttled(t)
-    }
-}
-
-impl From<mammoth_storage::StorageError> for AuthError {
-    fn from(err: mammoth_storage::StorageError) -> AuthError {
-        AuthError::Project(err.into())
+impl From<Throttled> for ProjectError {
+    fn from(t: Throttled) -> ProjectError {
+        ProjectError::rate_limited(t.message, t.retry_after_secs)
     }
 }
 

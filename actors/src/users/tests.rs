@@ -148,10 +148,11 @@ fn login_attempts_are_throttled_per_email_and_a_success_clears_them() {
         users.attempt_login(clock.now_millis(), "a@b.co").unwrap();
         clock.advance(1_000);
     }
-    let Err(AuthError::Throttled(t)) = users.attempt_login(clock.now_millis(), "A@B.co") else {
+    let Err(e) = users.attempt_login(clock.now_millis(), "A@B.co") else {
         panic!("the sixth attempt must be throttled");
     };
-    assert_eq!(t.retry_after_secs, (THROTTLE_WINDOW_MS - 5_000) / 1000);
+    assert_eq!(e.code, ErrorCode::RateLimited);
+    assert_eq!(e.retry_after, Some((THROTTLE_WINDOW_MS - 5_000) / 1000));
     // Other emails are not affected; unknown ones count the same way.
     for _ in 0..LOGIN_ATTEMPTS {
         let c = users
@@ -219,7 +220,11 @@ fn magic_link_requests_are_throttled() {
     }
     assert!(matches!(
         users.request_link(&env, "a@b.co"),
-        Err(AuthError::Throttled(_))
+        Err(ProjectError {
+            code: ErrorCode::RateLimited,
+            retry_after: Some(_),
+            ..
+        })
     ));
     clock.advance(THROTTLE_WINDOW_MS);
     assert!(users.request_link(&env, "a@b.co").is_ok());

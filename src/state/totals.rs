@@ -20,7 +20,8 @@ use mammoth_actors::ProjectError;
 use mammoth_actors::project::ProjectHandle;
 use mammoth_actors::registry::Registry;
 use mammoth_actors::users::LinkStats;
-use mammoth_storage::{Mutation, Storage, StorageError};
+use mammoth_actors::meta::{self, MetaChange};
+use mammoth_storage::{Storage, StorageError};
 
 /// Meta key prefix of a project's request total.
 const PREFIX: &str = "project_requests:";
@@ -164,9 +165,9 @@ impl RequestTotals {
         if changed.is_empty() && links.is_empty() {
             return Ok(());
         }
-        let mut mutations: Vec<Mutation> = changed
+        let mut mutations: Vec<MetaChange> = changed
             .iter()
-            .map(|(id, total)| Mutation::PutMeta {
+            .map(|(id, total)| MetaChange::Put {
                 key: format!("{PREFIX}{id}"),
                 value: Bytes::copy_from_slice(&total.to_be_bytes()),
             })
@@ -174,12 +175,12 @@ impl RequestTotals {
         for (id, (sent, used)) in &links {
             let mut value = sent.to_be_bytes().to_vec();
             value.extend_from_slice(&used.to_be_bytes());
-            mutations.push(Mutation::PutMeta {
+            mutations.push(MetaChange::Put {
                 key: format!("{LINKS}{id}"),
                 value: Bytes::from(value),
             });
         }
-        storage.submit(mutations)?.await?;
+        meta::apply(storage, mutations).await?;
         lock(&self.inner.written).extend(changed);
         let mut tallies = lock(&self.inner.links);
         for (id, total) in links {

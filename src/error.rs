@@ -1,4 +1,5 @@
-//! The one error type of the HTTP layer: CONTRACT section 3, as JSON
+//! The one error type of the server crate (the admin API, the data API and the dashboard all
+//! map through it): CONTRACT section 3, as JSON
 //! `{"error": {"code", "message"}}`. Domain errors map through their closed [`ErrorCode`], never
 //! variant by variant.
 
@@ -6,7 +7,12 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mammoth_actors::{ErrorCode, ProjectError};
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// Marks a response refused for its browser origin: the CORS layer (`http/cors.rs`) sends it
+/// without an allow header (CONTRACT section 10).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OriginRefused;
 
 /// What kind of error: a domain kind, or one only HTTP knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +123,7 @@ impl ApiError {
 impl From<ProjectError> for ApiError {
     fn from(err: ProjectError) -> ApiError {
         let retry_after = match err.code {
+            _ if err.retry_after.is_some() => err.retry_after,
             ErrorCode::Unavailable => Some(1),
             _ => None,
         };
@@ -144,7 +151,7 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, body).into_response();
         if self.kind == Kind::Domain(ErrorCode::OriginRefused) {
-            response.extensions_mut().insert(super::cors::OriginRefused);
+            response.extensions_mut().insert(OriginRefused);
         }
         if let Some(seconds) = self.retry_after {
             response
@@ -152,5 +159,17 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+/// The name of a JSON value's type, for messages.
+pub(crate) fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
