@@ -1280,7 +1280,10 @@ fn unindexable_aggregates_are_sliced() {
             }),
         })
         .collect();
-    for filter in [json!({"n": {"$ne": 3}}), json!({"$or": [{"n": {"$ne": 3}}, {"s": {"$prefix": "x1"}}]})] {
+    for filter in [
+        json!({"n": {"$ne": 3}}),
+        json!({"$or": [{"n": {"$ne": 3}}, {"s": {"$prefix": "x1"}}]}),
+    ] {
         let sliced =
             check_sliced_aggregate(&muts, Some(&filter), None, "n", &churn, 5, None).unwrap();
         assert!(sliced, "{filter} was answered by an index");

@@ -223,7 +223,10 @@ async fn a_get_and_a_write_sent_after_a_long_unindexed_aggregate_are_answered_be
         .unwrap();
     let matching = (0..3 * SLICE_DOCS).filter(|i| i % 17 != 3);
     assert_eq!(before["k"], json!(matching.clone().count()));
-    assert_eq!(before["total"], json!(matching.map(|i| i % 17).sum::<usize>()));
+    assert_eq!(
+        before["total"],
+        json!(matching.map(|i| i % 17).sum::<usize>())
+    );
 
     let release = handle.stall();
     let (done, mut order) = tokio::sync::mpsc::unbounded_channel();
@@ -278,12 +281,19 @@ async fn a_get_and_a_write_sent_after_a_long_unindexed_aggregate_are_answered_be
         ["get", "write", "aggregate"],
         "the aggregate's later slices wait behind the GET and the write"
     );
-    assert_eq!(values, before, "the write that came in mid-scan is not counted");
+    assert_eq!(
+        values, before,
+        "the write that came in mid-scan is not counted"
+    );
     let after = handle
         .aggregate(access, "c".into(), unindexable_aggregation())
         .await
         .unwrap();
-    assert_eq!(after["top"], json!(100), "an aggregate sent after the write sees it");
+    assert_eq!(
+        after["top"],
+        json!(100),
+        "an aggregate sent after the write sees it"
+    );
     assert_eq!(handle.in_flight(), 0);
     registry.stop();
 }

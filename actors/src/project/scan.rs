@@ -93,7 +93,11 @@ impl ProjectState {
             .get_mut(&collection)
             .filter(|c| c.len() > SLICE_DOCS)
         else {
-            let _ = reply.send(Ok(self.aggregate(&collection, &aggregation, scope.as_ref())));
+            let _ = reply.send(Ok(self.aggregate(
+                &collection,
+                &aggregation,
+                scope.as_ref(),
+            )));
             return;
         };
         match SlicedAggregate::begin(c, aggregation, scope, SLICE_DOCS) {

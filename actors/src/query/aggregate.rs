@@ -255,8 +255,7 @@ impl Acc {
                 *n += 1;
                 continue;
             }
-            let Some(key) = pid.and_then(|pid| super::plan::key_at(doc, pid, path_of(item)))
-            else {
+            let Some(key) = pid.and_then(|pid| super::plan::key_at(doc, pid, path_of(item))) else {
                 continue;
             };
             match state {
@@ -268,13 +267,9 @@ impl Acc {
                 }
                 State::Extreme(best) => {
                     let max = matches!(item, Agg::Max(_));
-                    let better = best.as_deref().is_none_or(|b| {
-                        if max {
-                            &*key > b
-                        } else {
-                            &*key < b
-                        }
-                    });
+                    let better = best
+                        .as_deref()
+                        .is_none_or(|b| if max { &*key > b } else { &*key < b });
                     if better {
                         *best = Some(key.into_owned());
                     }

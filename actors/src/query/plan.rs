@@ -79,7 +79,6 @@ pub(crate) fn execute_indexed(
     })
 }
 
-
 /// Every document matching `filter` (and `scope`), through the same plans as a query; `None`
 /// when `probe` is given and the plan scans more than that many documents (as
 /// [`execute_indexed`]).
@@ -268,4 +267,3 @@ pub(crate) fn doc_matches(indexes: &Indexes, doc: &StoredDoc, filter: &Filter) -
         matches_all(&conds, doc) && matches_groups(group.as_slice(), doc)
     })
 }
-

@@ -31,8 +31,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-pub use super::plan::Budget;
 use super::aggregate::{Acc, Aggregation};
+pub use super::plan::Budget;
 use super::plan::{Kept, Slice, StartPos};
 use super::{Filter, Page, Query, QueryError, Start};
 use crate::collection::Collection;
@@ -298,7 +298,8 @@ impl SlicedAggregate {
         above: usize,
     ) -> AggBegun {
         let (docs, indexes) = c.parts();
-        if let Some(values) = super::aggregate::run_indexed(docs, indexes, &agg, scope.as_ref(), above)
+        if let Some(values) =
+            super::aggregate::run_indexed(docs, indexes, &agg, scope.as_ref(), above)
         {
             return AggBegun::Answered(values);
         }
@@ -323,7 +324,16 @@ impl SlicedAggregate {
         } = self;
         self.at.step(c, |c, after, skip| {
             let (docs, indexes) = c.parts();
-            super::plan::aggregate_slice(docs, indexes, agg, scope.as_ref(), after, budget, skip, acc)
+            super::plan::aggregate_slice(
+                docs,
+                indexes,
+                agg,
+                scope.as_ref(),
+                after,
+                budget,
+                skip,
+                acc,
+            )
         })
     }
 

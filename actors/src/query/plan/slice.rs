@@ -49,7 +49,10 @@ fn cmp_keys<A: AsRef<[u8]>, B: AsRef<[u8]>>(
     b_id: &str,
 ) -> Ordering {
     for (i, desc) in desc.iter().enumerate() {
-        let o = a[i].as_ref().map(AsRef::as_ref).cmp(&b[i].as_ref().map(AsRef::as_ref));
+        let o = a[i]
+            .as_ref()
+            .map(AsRef::as_ref)
+            .cmp(&b[i].as_ref().map(AsRef::as_ref));
         if o != Ordering::Equal {
             return if *desc { o.reverse() } else { o };
         }
