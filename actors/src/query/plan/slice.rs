@@ -113,16 +113,15 @@ fn visit_ids<'d>(
     mut skip: impl FnMut(&str) -> bool,
     mut visit: impl FnMut(&'d DocId, &'d StoredDoc) -> bool,
 ) -> Slice {
-    let max = budget.max;
     let mut last: Option<&DocId> = None;
     for (visited, (id, doc)) in docs.ordered_after(after).enumerate() {
-        if visited == max
-            || (visited % CLOCK_EVERY == CLOCK_EVERY - 1
-                && budget.until.is_some_and(|until| Instant::now() >= until))
+        // Out of budget (after one document at least, so every slice makes progress).
+        if let Some(last) = last
+            && (visited == budget.max
+                || (visited % CLOCK_EVERY == 0
+                    && budget.until.is_some_and(|until| Instant::now() >= until)))
         {
-            if let Some(last) = last {
-                return Slice::Paused(last.clone());
-            }
+            return Slice::Paused(last.clone());
         }
         last = Some(id);
         if !skip(id) && !visit(id, doc) {
