@@ -5,7 +5,8 @@
 //!
 //! Starts a real server process (`MAMMOTH_BIN`, default this build's `mammoth`) in memory,
 //! seeds `BENCH_DOCS` documents (default 100,000), then measures for `BENCH_SECS` seconds
-//! each (default 10): GETs alone, then GETs while one client loops on the unindexable query.
+//! each (default 10): GETs alone, then GETs while one client loops on the unindexable query,
+//! then GETs while one client loops on aggregates with the same unindexable filter.
 //! Prints `bench: <name> = <value> <unit>` lines. Bounded to well under 2 minutes.
 //!
 //! Run (after): `cargo bench --bench get_under_scan`
@@ -124,36 +125,49 @@ async fn main() -> anyhow::Result<()> {
 
     report("alone", gets(&client, &url, &key, secs).await);
 
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let scanner = tokio::spawn({
-        let (client, url, key, stop) = (client.clone(), url.clone(), key.clone(), stop.clone());
-        async move {
-            let mut samples = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let started = Instant::now();
-                let response = client
-                    .post(format!("{url}/v1/collections/c/query"))
-                    .header("X-API-Key", &key)
-                    .json(&json!({
-                        "filter": {"n": {"$ne": 3}},
-                        "sort": [{"field": "s"}, {"field": "n", "order": "desc"}],
-                        "limit": 20,
-                    }))
-                    .send()
-                    .await
-                    .expect("query");
-                assert_eq!(response.status(), 200);
-                response.bytes().await.expect("body");
-                samples.push(started.elapsed());
+    let query = (
+        "query",
+        json!({
+            "filter": {"n": {"$ne": 3}},
+            "sort": [{"field": "s"}, {"field": "n", "order": "desc"}],
+            "limit": 20,
+        }),
+    );
+    let aggregate = (
+        "aggregate",
+        json!({
+            "filter": {"n": {"$ne": 3}},
+            "aggregates": {"k": {"count": {}}, "total": {"sum": "n"}, "top": {"max": "s"}},
+        }),
+    );
+    for (route, body) in [query, aggregate] {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let scanner = tokio::spawn({
+            let (client, url, key, stop) = (client.clone(), url.clone(), key.clone(), stop.clone());
+            async move {
+                let mut samples = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let response = client
+                        .post(format!("{url}/v1/collections/c/{route}"))
+                        .header("X-API-Key", &key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .expect(route);
+                    assert_eq!(response.status(), 200);
+                    response.bytes().await.expect("body");
+                    samples.push(started.elapsed());
+                }
+                samples
             }
-            samples
-        }
-    });
-    let under = gets(&client, &url, &key, secs).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let queries = scanner.await?;
-    report("during_unindexed_queries", under);
-    report("unindexed_query", queries);
+        });
+        let under = gets(&client, &url, &key, secs).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let scans = scanner.await?;
+        report(&format!("during_unindexed_{route}s"), under);
+        report(&format!("unindexed_{route}"), scans);
+    }
     let _ = child.kill();
     let _ = child.wait();
     Ok(())

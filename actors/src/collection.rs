@@ -10,12 +10,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::index::{DocId, DocKeys, Indexes};
+use crate::query::sliced::Pins;
 use crate::query::{Filter, Page, Query, QueryError, plan};
 
 /// A stored document: the exact bytes a GET serves, and (once inserted in a [`Collection`]) the
@@ -195,20 +196,12 @@ pub struct Collection {
     scans: Vec<Weak<Pins>>,
 }
 
-/// The before-states of the documents changed since a sliced scan began: `None` for a document
-/// that did not exist then.
-pub(crate) type Pins = Mutex<HashMap<DocId, Option<Bytes>>>;
-
 impl Drop for Collection {
     /// A collection dropped under a running scan (a reset, the last document deleted) pins every
     /// document it still holds, so the scan still answers as of its start.
     fn drop(&mut self) {
         for pins in self.live_scans() {
-            let mut pins = pins.lock().unwrap_or_else(|e| e.into_inner());
-            for (id, doc) in self.docs.iter() {
-                pins.entry(id.clone())
-                    .or_insert_with(|| Some(doc.bytes.clone()));
-            }
+            pins.pin_all(self.docs.iter().map(|(id, doc)| (id, &doc.bytes)));
         }
     }
 }
@@ -221,10 +214,7 @@ impl Collection {
     /// Records `id`'s state before a change, for every scan that has not pinned it yet.
     fn pin(&self, id: &DocId, before: Option<&StoredDoc>) {
         for pins in self.live_scans() {
-            pins.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(id.clone())
-                .or_insert_with(|| before.map(|d| d.bytes.clone()));
+            pins.pin(id, before.map(|d| &d.bytes));
         }
     }
 
@@ -276,29 +266,9 @@ impl Collection {
         plan::start_pos(&self.docs, &self.indexes, query)
     }
 
-    /// One slice of a sliced scan (see [`plan::scan_slice`]).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn scan_slice(
-        &self,
-        query: &Query,
-        scope: Option<&Filter>,
-        start: Option<&plan::StartPos>,
-        after: Option<&str>,
-        max: usize,
-        skip: impl Fn(&str) -> bool,
-        kept: &mut Vec<plan::Kept>,
-    ) -> Option<DocId> {
-        plan::scan_slice(
-            &self.docs,
-            &self.indexes,
-            query,
-            scope,
-            start,
-            after,
-            max,
-            skip,
-            kept,
-        )
+    /// Its documents and indexes (for the sliced scans of `query/plan/slice.rs`).
+    pub(crate) fn parts(&self) -> (&Docs, &Indexes) {
+        (&self.docs, &self.indexes)
     }
 
     /// An empty collection.

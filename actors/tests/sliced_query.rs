@@ -203,3 +203,97 @@ async fn a_call_the_actor_took_but_did_not_answer_in_time_may_have_been_applied(
     );
     registry.stop();
 }
+
+/// Aggregates whose filter no index serves: counted and summed over every document.
+fn unindexable_aggregation() -> mammoth_actors::query::Aggregation {
+    mammoth_actors::query::Aggregation::parse(&json!({
+        "filter": {"n": {"$ne": 3}},
+        "aggregates": {"k": {"count": {}}, "total": {"sum": "n"}, "top": {"max": "n"}},
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_get_and_a_write_sent_after_a_long_unindexed_aggregate_are_answered_before_it_and_the_write_does_not_change_its_answer()
+ {
+    let (registry, handle, access) = project().await;
+    let before = handle
+        .aggregate(access.clone(), "c".into(), unindexable_aggregation())
+        .await
+        .unwrap();
+    let matching = (0..3 * SLICE_DOCS).filter(|i| i % 17 != 3);
+    assert_eq!(before["k"], json!(matching.clone().count()));
+    assert_eq!(
+        before["total"],
+        json!(matching.map(|i| i % 17).sum::<usize>())
+    );
+
+    let release = handle.stall();
+    let (done, mut order) = tokio::sync::mpsc::unbounded_channel();
+    let aggregate = tokio::spawn({
+        let (handle, access, done) = (handle.clone(), access.clone(), done.clone());
+        async move {
+            let values = handle
+                .aggregate(access, "c".into(), unindexable_aggregation())
+                .await;
+            done.send("aggregate").unwrap();
+            values
+        }
+    });
+    until_in_flight(&handle, 1).await;
+    let get = tokio::spawn({
+        let (handle, access, done) = (handle.clone(), access.clone(), done.clone());
+        async move {
+            let doc = handle.get(access, "c".into(), "d00001".into()).await;
+            done.send("get").unwrap();
+            doc
+        }
+    });
+    until_in_flight(&handle, 2).await;
+    // A document that the scan has not reached yet, with a value larger than any: it would
+    // change every aggregate if the scan saw it.
+    let write = tokio::spawn({
+        let (handle, access, done) = (handle.clone(), access.clone(), done.clone());
+        async move {
+            let written = handle
+                .write(
+                    access,
+                    "c".into(),
+                    WriteOp::Create {
+                        id: Some("zzz".into()),
+                        body: json!({"n": 100}).as_object().unwrap().clone(),
+                    },
+                )
+                .await;
+            done.send("write").unwrap();
+            written
+        }
+    });
+    until_in_flight(&handle, 3).await;
+    drop(release);
+
+    let values = aggregate.await.unwrap().unwrap();
+    get.await.unwrap().unwrap();
+    write.await.unwrap().unwrap();
+    let order: Vec<&str> = std::iter::from_fn(|| order.try_recv().ok()).collect();
+    assert_eq!(
+        order,
+        ["get", "write", "aggregate"],
+        "the aggregate's later slices wait behind the GET and the write"
+    );
+    assert_eq!(
+        values, before,
+        "the write that came in mid-scan is not counted"
+    );
+    let after = handle
+        .aggregate(access, "c".into(), unindexable_aggregation())
+        .await
+        .unwrap();
+    assert_eq!(
+        after["top"],
+        json!(100),
+        "an aggregate sent after the write sees it"
+    );
+    assert_eq!(handle.in_flight(), 0);
+    registry.stop();
+}

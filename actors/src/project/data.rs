@@ -215,11 +215,15 @@ impl ProjectState {
                 aggregation,
                 reply,
             } => {
-                let result = self.authorize(&access, false).and_then(|reach| {
-                    let scope = reach.filter(&collection)?;
-                    Ok(self.aggregate(&collection, &aggregation, scope))
-                });
-                let _ = reply.send(result);
+                let scope = self
+                    .authorize(&access, false)
+                    .and_then(|reach| Ok(reach.filter(&collection)?.cloned()));
+                match scope {
+                    Ok(scope) => self.start_aggregate(collection, aggregation, scope, reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
             }
             DataMsg::Collections { access, reply } => {
                 let result = self

@@ -16,7 +16,7 @@ use serde_json::{Map, Number, Value};
 use super::filter::{Filter, Op, check_path};
 use super::{Query, QueryError, invalid};
 use crate::collection::{Docs, StoredDoc};
-use crate::index::Indexes;
+use crate::index::{Indexes, PathId};
 use crate::value::{self, is_capped};
 
 /// Most aliases one request asks for.
@@ -123,6 +123,29 @@ pub(crate) fn run(
     agg: &Aggregation,
     scope: Option<&Filter>,
 ) -> Map<String, Value> {
+    run_probed(docs, indexes, agg, scope, None).unwrap_or_default()
+}
+
+/// As [`run`], unless the matching documents are found by a scan of more than `above`
+/// documents (no index serves the filter): then `None`, and the caller slices the scan
+/// (`query/sliced.rs`).
+pub(crate) fn run_indexed(
+    docs: &Docs,
+    indexes: &Indexes,
+    agg: &Aggregation,
+    scope: Option<&Filter>,
+    above: usize,
+) -> Option<Map<String, Value>> {
+    run_probed(docs, indexes, agg, scope, Some(above))
+}
+
+fn run_probed(
+    docs: &Docs,
+    indexes: &Indexes,
+    agg: &Aggregation,
+    scope: Option<&Filter>,
+    probe: Option<usize>,
+) -> Option<Map<String, Value>> {
     let unfiltered = agg.filter.is_empty() && scope.is_none_or(Filter::is_empty);
     // Count of one exact equality on an indexed path: the posting's length.
     let posting_count = || -> Option<usize> {
@@ -143,31 +166,146 @@ pub(crate) fn run(
             .map_or(0, |p| p.len());
         Some(count)
     };
-    let mut matched: Option<Vec<&StoredDoc>> = None;
-    let query = Query {
-        filter: agg.filter.clone(),
-        limit: docs.len().max(1),
-        ..Query::default()
-    };
+    let mut over: Option<Acc> = None;
     let mut out = Map::new();
-    for (alias, item) in &agg.items {
+    for (i, (alias, item)) in agg.items.iter().enumerate() {
         let value = match item {
             Agg::Count if unfiltered => Value::from(docs.len()),
             Agg::Count if posting_count().is_some() => Value::from(posting_count().unwrap_or(0)),
             _ if unfiltered => from_index(docs, indexes, item),
             _ => {
-                let docs = matched
-                    .get_or_insert_with(|| super::plan::matching(docs, indexes, &query, scope));
-                over_docs(indexes, docs, item)
+                if over.is_none() {
+                    let query = agg.query(docs.len());
+                    let matched = super::plan::matching(docs, indexes, &query, scope, probe)?;
+                    let pids = agg.path_ids(indexes);
+                    let mut acc = Acc::new(agg);
+                    for doc in matched {
+                        acc.add(agg, &pids, doc);
+                    }
+                    over = Some(acc);
+                }
+                over.as_ref().map_or(Value::Null, |acc| acc.value(i, item))
             }
         };
         out.insert(alias.clone(), value);
     }
-    out
+    Some(out)
+}
+
+impl Aggregation {
+    /// The filter the aggregates are computed over.
+    pub(crate) fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// The query whose matches are aggregated, over a collection of `n` documents.
+    pub(crate) fn query(&self, n: usize) -> Query {
+        Query {
+            filter: self.filter.clone(),
+            limit: n.max(1),
+            ..Query::default()
+        }
+    }
+
+    /// Each aggregate's path, interned in `indexes` (`None`: for `count`, or a path no
+    /// document carries).
+    pub(crate) fn path_ids(&self, indexes: &Indexes) -> Vec<Option<PathId>> {
+        self.items
+            .iter()
+            .map(|(_, item)| match item {
+                Agg::Count => None,
+                item => indexes.path_id(path_of(item)),
+            })
+            .collect()
+    }
+}
+
+/// One aggregate's running state over the matching documents.
+#[derive(Debug)]
+enum State {
+    Count(u64),
+    Sum(Summer),
+    /// The best exact key so far.
+    Extreme(Option<Vec<u8>>),
+}
+
+/// The aggregates of an [`Aggregation`] over matching documents fed one at a time, in any
+/// order (a full pass, or a sliced scan over several collections' states: keys and numbers
+/// compare the same whatever collection they come from).
+#[derive(Debug)]
+pub(crate) struct Acc(Vec<State>);
+
+impl Acc {
+    pub(crate) fn new(agg: &Aggregation) -> Acc {
+        Acc(agg
+            .items
+            .iter()
+            .map(|(_, item)| match item {
+                Agg::Count => State::Count(0),
+                Agg::Sum(_) | Agg::Avg(_) => State::Sum(Summer::default()),
+                Agg::Min(_) | Agg::Max(_) => State::Extreme(None),
+            })
+            .collect())
+    }
+
+    /// Adds one matching document; `pids` are [`Aggregation::path_ids`] in `doc`'s collection.
+    pub(crate) fn add(&mut self, agg: &Aggregation, pids: &[Option<PathId>], doc: &StoredDoc) {
+        for ((state, (_, item)), pid) in self.0.iter_mut().zip(&agg.items).zip(pids) {
+            if let State::Count(n) = state {
+                *n += 1;
+                continue;
+            }
+            let Some(key) = pid.and_then(|pid| super::plan::key_at(doc, pid, path_of(item))) else {
+                continue;
+            };
+            match state {
+                State::Count(_) => {}
+                State::Sum(summer) => {
+                    if let Some(Value::Number(n)) = value::decode(&key).filter(Value::is_number) {
+                        summer.add(&n, 1);
+                    }
+                }
+                State::Extreme(best) => {
+                    let max = matches!(item, Agg::Max(_));
+                    let better = best
+                        .as_deref()
+                        .is_none_or(|b| if max { &*key > b } else { &*key < b });
+                    if better {
+                        *best = Some(key.into_owned());
+                    }
+                }
+            }
+        }
+    }
+
+    fn value_of(state: &State, item: &Agg) -> Value {
+        match (state, item) {
+            (State::Count(n), _) => Value::from(*n),
+            (State::Sum(s), Agg::Sum(_)) => s.sum(),
+            (State::Sum(s), _) => s.avg(),
+            (State::Extreme(best), _) => best
+                .as_deref()
+                .and_then(value::decode)
+                .unwrap_or(Value::Null),
+        }
+    }
+
+    fn value(&self, i: usize, item: &Agg) -> Value {
+        Self::value_of(&self.0[i], item)
+    }
+
+    /// Every aggregate by alias.
+    pub(crate) fn values(&self, agg: &Aggregation) -> Map<String, Value> {
+        self.0
+            .iter()
+            .zip(&agg.items)
+            .map(|(state, (alias, item))| (alias.clone(), Self::value_of(state, item)))
+            .collect()
+    }
 }
 
 /// Sums numbers exactly while they are integers.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Summer {
     int: i128,
     float: Option<f64>,
@@ -279,46 +417,4 @@ fn extreme(docs: &[&StoredDoc], path: &str, max: bool) -> Value {
     let keys = docs.iter().filter_map(|d| d.full_key(path));
     let best = if max { keys.max() } else { keys.min() };
     best.and_then(|k| value::decode(&k)).unwrap_or(Value::Null)
-}
-
-/// An aggregate over the matching documents.
-fn over_docs(indexes: &Indexes, docs: &[&StoredDoc], item: &Agg) -> Value {
-    let path = path_of(item);
-    if let Agg::Count = item {
-        return Value::from(docs.len());
-    }
-    let Some(pid) = indexes.path_id(path) else {
-        return match item {
-            Agg::Sum(_) => Value::from(0),
-            _ => Value::Null,
-        };
-    };
-    match item {
-        Agg::Sum(_) | Agg::Avg(_) => {
-            let mut summer = Summer::default();
-            for doc in docs {
-                if let Some(key) = super::plan::key_at(doc, pid, path)
-                    && let Some(Value::Number(n)) = value::decode(&key).filter(Value::is_number)
-                {
-                    summer.add(&n, 1);
-                }
-            }
-            if matches!(item, Agg::Sum(_)) {
-                summer.sum()
-            } else {
-                summer.avg()
-            }
-        }
-        _ => {
-            let keys = docs
-                .iter()
-                .filter_map(|d| super::plan::key_at(d, pid, path));
-            let best = if matches!(item, Agg::Max(_)) {
-                keys.max()
-            } else {
-                keys.min()
-            };
-            best.and_then(|k| value::decode(&k)).unwrap_or(Value::Null)
-        }
-    }
 }

@@ -1,6 +1,6 @@
 //! Planning and running a query inside the project actor.
 //!
-//! This file chooses the plan; [`ranges`] turns conditions into index ranges and counts them;
+//! [`choose`] chooses the plan; [`ranges`] turns conditions into index ranges and counts them;
 //! [`run`] executes the chosen plan and builds the page.
 //!
 //! The answer is defined by the full scan: every document matching the filter (and scope),
@@ -34,25 +34,24 @@
 //! key (`Included`, then skips ids up to the position's id inside that one group), never from
 //! the beginning.
 
+mod choose;
 mod ranges;
 mod run;
+mod slice;
 
 pub(crate) use self::run::key_at;
+pub use self::slice::Budget;
+pub(crate) use self::slice::{Kept, Slice, StartPos, aggregate_slice, scan_slice, start_pos};
 
 use std::borrow::Cow;
 use std::ops::Bound::Unbounded;
 
-use self::ranges::{KeyRange, PathRanges, estimate, path_ranges, single_point};
+use self::choose::{Costed, Plan, choose_costed};
 use self::run::{Group, Pos, Resolved, Run, Sorter, matches_all, matches_groups, resolve_filter};
 use super::filter::Filter;
 use super::{Page, Query, QueryError, Start};
 use crate::collection::{Docs, StoredDoc};
-use crate::index::{DocId, FieldIndex, Indexes, PathId};
-
-/// The candidate count at or below which collecting every candidate beats an ordered walk.
-fn cheap(want: usize) -> usize {
-    8 * want + 64
-}
+use crate::index::Indexes;
 
 /// Answers `query` (restricted to `scope`) over `docs` and their `indexes`.
 pub(crate) fn execute(
@@ -80,163 +79,22 @@ pub(crate) fn execute_indexed(
     })
 }
 
-/// A candidate a sliced scan keeps: its exact sort keys (`None`: missing), id and bytes.
-pub(crate) struct Kept {
-    keys: Vec<Option<Vec<u8>>>,
-    pub(crate) id: DocId,
-    pub(crate) bytes: bytes::Bytes,
-}
-
-/// A query's start position, owned: sort keys and id.
-pub(crate) type StartPos = (Vec<Option<Vec<u8>>>, Box<str>);
-
-fn sorter_of<'q>(indexes: &Indexes, query: &'q Query) -> Sorter<'q> {
-    Sorter {
-        fields: query
-            .sort
-            .iter()
-            .map(|f| (indexes.path_id(&f.path), f.desc))
-            .collect(),
-        paths: query.sort.iter().map(|f| &*f.path).collect(),
-    }
-}
-
-fn owned_keys(sorter: &Sorter<'_>, doc: &StoredDoc) -> Vec<Option<Vec<u8>>> {
-    sorter
-        .keys(doc)
-        .into_iter()
-        .map(|k| k.map(|k| k.into_owned()))
-        .collect()
-}
-
-/// The result order on owned keys: sort fields (each asc or desc), then id.
-fn cmp_owned(
-    desc: &[bool],
-    a: &[Option<Vec<u8>>],
-    a_id: &str,
-    b: &[Option<Vec<u8>>],
-    b_id: &str,
-) -> std::cmp::Ordering {
-    for (i, desc) in desc.iter().enumerate() {
-        let o = a[i].cmp(&b[i]);
-        if o != std::cmp::Ordering::Equal {
-            return if *desc { o.reverse() } else { o };
-        }
-    }
-    a_id.cmp(b_id)
-}
-
-/// `query`'s start position as of now (the caller checked it names a position: the query
-/// passed [`execute_indexed`]).
-pub(crate) fn start_pos(docs: &Docs, indexes: &Indexes, query: &Query) -> Option<StartPos> {
-    match &query.start {
-        None => None,
-        Some(Start::Cursor(p)) => Some((
-            p.values
-                .iter()
-                .map(|v| v.as_ref().map(|k| k.as_bytes().to_vec()))
-                .collect(),
-            p.id.clone(),
-        )),
-        Some(Start::After(id)) => {
-            let doc = docs.get(id)?;
-            Some((owned_keys(&sorter_of(indexes, query), doc), id.clone()))
-        }
-    }
-}
-
-/// One slice of a sliced scan: visits the documents after `after` in id order, at most `max`
-/// of them, skipping those `skip` names, and keeps in `kept` those matching the query's filter
-/// and `scope` and after `start`, trimmed to the best `limit` + 1 (no other can make the
-/// page). Answers the last id visited, or `None` when the scan is complete (the end reached,
-/// or, in id order, the page already full).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn scan_slice(
-    docs: &Docs,
-    indexes: &Indexes,
-    query: &Query,
-    scope: Option<&Filter>,
-    start: Option<&StartPos>,
-    after: Option<&str>,
-    max: usize,
-    skip: impl Fn(&str) -> bool,
-    kept: &mut Vec<Kept>,
-) -> Option<DocId> {
-    let (Some((conds, group)), Some((scope_conds, scope_group))) = (
-        resolve_filter(indexes, &query.filter),
-        match scope {
-            Some(scope) => resolve_filter(indexes, scope),
-            None => Some((Vec::new(), None)),
-        },
-    ) else {
-        // A condition names a path no document carries now: no unchanged document matches.
-        return None;
-    };
-    let groups: Vec<Group<'_>> = group.into_iter().chain(scope_group).collect();
-    let sorter = sorter_of(indexes, query);
-    let desc: Vec<bool> = query.sort.iter().map(|f| f.desc).collect();
-    let want = query.limit + 1;
-    let trim = |kept: &mut Vec<Kept>| {
-        if kept.len() > want {
-            kept.select_nth_unstable_by(want - 1, |a, b| {
-                cmp_owned(&desc, &a.keys, &a.id, &b.keys, &b.id)
-            });
-            kept.truncate(want);
-        }
-    };
-    let mut last = None;
-    for (visited, (id, doc)) in docs.ordered_after(after).enumerate() {
-        if visited == max {
-            trim(kept);
-            return last;
-        }
-        last = Some(id.clone());
-        if skip(id)
-            || !matches_all(&conds, doc)
-            || !matches_all(&scope_conds, doc)
-            || !matches_groups(&groups, doc)
-        {
-            continue;
-        }
-        let keys = owned_keys(&sorter, doc);
-        if start.is_some_and(|(s, s_id)| {
-            cmp_owned(&desc, &keys, id, s, s_id) != std::cmp::Ordering::Greater
-        }) {
-            continue;
-        }
-        kept.push(Kept {
-            keys,
-            id: id.clone(),
-            bytes: doc.bytes().clone(),
-        });
-        if kept.len() >= 2 * want {
-            trim(kept);
-        }
-        // In id order, a later document can no longer make a full page.
-        if desc.is_empty() && kept.len() >= want {
-            return None;
-        }
-    }
-    trim(kept);
-    None
-}
-
-/// Every document matching `filter` (and `scope`), in id order, through the same plans as a
-/// query.
+/// Every document matching `filter` (and `scope`), through the same plans as a query; `None`
+/// when `probe` is given and the plan scans more than that many documents (as
+/// [`execute_indexed`]).
 /// `query` must have no sort and no start, and a limit of at least the collection's size.
 pub(crate) fn matching<'d>(
     docs: &'d Docs,
     indexes: &'d Indexes,
     query: &'d Query,
     scope: Option<&'d Filter>,
-) -> Vec<&'d StoredDoc> {
+    probe: Option<usize>,
+) -> Option<Vec<&'d StoredDoc>> {
     debug_assert!(query.sort.is_empty() && query.start.is_none() && query.limit >= docs.len());
-    run_query(docs, indexes, query, scope, None, |run| {
+    run_query(docs, indexes, query, scope, probe, |run| {
         run.out.into_iter().map(|e| e.doc).collect()
     })
-    .ok()
-    .flatten()
-    .unwrap_or_default()
+    .unwrap_or_else(|_| Some(Vec::new()))
 }
 
 fn run_query<'d, T>(
@@ -408,233 +266,4 @@ pub(crate) fn doc_matches(indexes: &Indexes, doc: &StoredDoc, filter: &Filter) -
     resolve_filter(indexes, filter).is_some_and(|(conds, group)| {
         matches_all(&conds, doc) && matches_groups(group.as_slice(), doc)
     })
-}
-
-/// How to find the candidates.
-enum Plan<'a> {
-    /// Some condition can match no value.
-    Empty,
-    /// Every document, in id order; `ordered` when that is the result order.
-    Scan { ordered: bool },
-    /// The documents in these ranges of one index; `ordered` when walking them in order (by the
-    /// first sort field's direction) yields the result order, group by group.
-    Walk {
-        field: &'a FieldIndex,
-        ranges: Vec<KeyRange<'a>>,
-        ordered: bool,
-    },
-    /// Sorted descending on a field some documents lack: they come last, so walk the whole
-    /// index in order, and only if that does not fill the page, scan for the lacking ones.
-    WalkThenMissing { field: &'a FieldIndex, pid: PathId },
-    /// Sorted ascending on one field only, which some documents lack: they come first, in id
-    /// order, so an id-ordered scan for them stops once the page is full; then the index walk.
-    MissingThenWalk { field: &'a FieldIndex, pid: PathId },
-}
-
-impl Plan<'_> {
-    /// Whether running it may visit every document of the collection.
-    fn scans(&self) -> bool {
-        matches!(
-            self,
-            Plan::Scan { .. } | Plan::WalkThenMissing { .. } | Plan::MissingThenWalk { .. }
-        )
-    }
-}
-
-/// A plan with its estimated cost (documents visited) and an estimate of how many documents
-/// match the conditions (the most selective one's count; `n` when none restricts).
-struct Costed<'a> {
-    plan: Plan<'a>,
-    cost: usize,
-    matches: usize,
-}
-
-impl Costed<'_> {
-    /// Whether the plan stops once the page is full (so a rarer extra condition makes it visit
-    /// proportionally more), rather than visiting every candidate.
-    fn stops_early(&self) -> bool {
-        matches!(
-            self.plan,
-            Plan::Walk { ordered: true, .. }
-                | Plan::Scan { ordered: true }
-                | Plan::WalkThenMissing { .. }
-                | Plan::MissingThenWalk { .. }
-        )
-    }
-}
-
-fn choose_costed<'a>(
-    n: usize,
-    indexes: &'a Indexes,
-    conds: &[Resolved<'a>],
-    sorter: &Sorter,
-    want: usize,
-) -> Costed<'a> {
-    let mut paths: Vec<PathRanges<'a>> = Vec::new();
-    let mut pids: Vec<PathId> = conds.iter().map(|c| c.pid).collect();
-    pids.sort_unstable();
-    pids.dedup();
-    for pid in pids {
-        let pr = path_ranges(pid, conds.iter().filter(|c| c.pid == pid).map(|c| c.op));
-        if pr.ranges.is_empty() {
-            return Costed {
-                plan: Plan::Empty,
-                cost: 0,
-                matches: 0,
-            };
-        }
-        paths.push(pr);
-    }
-    // Restricted paths with an index, and their candidate counts: exact for points, counted up
-    // to `cheap` for ranges (a lower bound when above it).
-    let mut cands: Vec<Candidate<'_, 'a>> = paths
-        .iter()
-        .filter(|p| p.restricted)
-        .filter_map(|p| {
-            let field = indexes.field(p.pid)?;
-            let est = estimate(field, &p.ranges, cheap(want));
-            Some(Candidate {
-                path: p,
-                field,
-                est,
-            })
-        })
-        .collect();
-    let first_sort = sorter.fields.first().map(|(pid, _)| *pid);
-    let n = n.max(1);
-    // Documents an ordered walk visits before `want` matches, if the conditions not served by
-    // the walk (the most selective of them, taken as independent of the walked one) pass
-    // `est / n` of the documents.
-    let ordered_cost = |walked: Option<PathId>, walked_est: usize, cands: &[Candidate<'_, '_>]| {
-        let other = cands
-            .iter()
-            .filter(|c| Some(c.path.pid) != walked)
-            .map(|c| c.est)
-            .min();
-        let visits = match other {
-            Some(e) => want.saturating_mul(n) / e.max(1),
-            None => want,
-        };
-        visits.min(walked_est).min(n)
-    };
-
-    // The best ordered plan and its cost.
-    let ordered: Option<(usize, Plan<'a>)> = match first_sort {
-        // No sort: id order. The scan, or one value's posting (ids ascending).
-        None => {
-            let scan = (ordered_cost(None, n, &cands), Plan::Scan { ordered: true });
-            let points = cands.iter().filter(|c| single_point(c.path)).map(|c| {
-                let cost = ordered_cost(Some(c.path.pid), c.est, &cands);
-                (
-                    cost,
-                    Plan::Walk {
-                        field: c.field,
-                        ranges: c.path.ranges.clone(),
-                        ordered: true,
-                    },
-                )
-            });
-            std::iter::once(scan)
-                .chain(points)
-                .min_by_key(|(cost, _)| *cost)
-        }
-        // The first sort field's index: through its conditions, or whole when every document
-        // has the field (documents missing it sort first and are in no index).
-        Some(Some(pid)) => {
-            let field = indexes.field(pid);
-            match (paths.iter().find(|p| p.pid == pid), field) {
-                (Some(pr), Some(field)) => {
-                    // Its own count bounds the visits only when it was counted exactly.
-                    let est = match cands.iter().find(|c| c.path.pid == pid) {
-                        Some(c) if c.est <= cheap(want) => c.est,
-                        _ => n,
-                    };
-                    let walk = Plan::Walk {
-                        field,
-                        ranges: pr.ranges.clone(),
-                        ordered: true,
-                    };
-                    Some((ordered_cost(Some(pid), est, &cands), walk))
-                }
-                (None, Some(field)) if field.docs == n => {
-                    let walk = Plan::Walk {
-                        field,
-                        ranges: vec![(Unbounded, Unbounded)],
-                        ordered: true,
-                    };
-                    Some((ordered_cost(Some(pid), n, &cands), walk))
-                }
-                (None, Some(field)) if sorter.fields[0].1 => {
-                    // Will the present documents fill the page, or is the tail scan likely?
-                    let other = cands
-                        .iter()
-                        .filter(|c| c.path.pid != pid)
-                        .map(|c| c.est)
-                        .min();
-                    let matching = field.docs.saturating_mul(other.unwrap_or(n)) / n;
-                    let cost = if matching >= 2 * want {
-                        ordered_cost(Some(pid), field.docs, &cands)
-                    } else {
-                        n
-                    };
-                    Some((cost, Plan::WalkThenMissing { field, pid }))
-                }
-                (None, Some(field)) if sorter.fields.len() == 1 => {
-                    // The scan visits about `want` over the share of documents that lack the
-                    // field and pass the other conditions; all of them if that share is small.
-                    let other = cands.iter().map(|c| c.est).min().unwrap_or(n);
-                    let missing = n - field.docs.min(n);
-                    let matching = missing.saturating_mul(other) / n;
-                    let cost = if matching >= 2 * want {
-                        want.saturating_mul(n) / matching.max(1)
-                    } else {
-                        n
-                    };
-                    Some((cost, Plan::MissingThenWalk { field, pid }))
-                }
-                _ => None,
-            }
-        }
-        Some(None) => None,
-    };
-    let budget = ordered.as_ref().map_or(n / 2, |(cost, _)| *cost);
-    // Count the ranges that passed `cheap` further, up to what the ordered plan would cost.
-    for c in &mut cands {
-        if c.est > cheap(want) {
-            c.est = estimate(c.field, &c.path.ranges, budget);
-        }
-    }
-    let matches = cands.iter().map(|c| c.est).min().unwrap_or(n);
-    let best = cands.iter().min_by_key(|c| (c.est, !single_point(c.path)));
-    let (cost, plan) = match (best, ordered) {
-        (Some(c), ordered) if c.est < ordered.as_ref().map_or(n / 2 + 1, |(cost, _)| *cost) => {
-            // Collecting this path's candidates is cheapest; when it is the first sort field
-            // (or, unsorted, a single value), walking it in order is never worse.
-            let in_order = match first_sort {
-                Some(pid) => pid == Some(c.path.pid),
-                None => single_point(c.path),
-            };
-            let walk = Plan::Walk {
-                field: c.field,
-                ranges: c.path.ranges.clone(),
-                ordered: in_order,
-            };
-            (c.est, walk)
-        }
-        (_, Some((cost, plan))) => (cost, plan),
-        (_, None) => (n, Plan::Scan { ordered: false }),
-    };
-    Costed {
-        plan,
-        cost,
-        matches,
-    }
-}
-
-/// A restricted path that could supply the candidates.
-struct Candidate<'p, 'a> {
-    path: &'p PathRanges<'a>,
-    field: &'a FieldIndex,
-    /// Its document count, exact when at most the last cap it was counted to.
-    est: usize,
 }
