@@ -15,7 +15,7 @@
 //! The result is exactly what inserting the documents one by one gives (the module's test
 //! compares both, and `Collection::check_consistency` holds).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
@@ -122,7 +122,7 @@ pub(crate) fn build_all(
                 let Some(pairs) = per_path.get(p) else {
                     return out;
                 };
-                out.push((p, build_field(pairs, docs)));
+                out.push((p, build_field(pairs)));
             }
         };
         let workers = threads(all_keys.len());
@@ -160,12 +160,14 @@ pub(crate) fn build_all(
     Ok((ix, all_keys))
 }
 
-/// One path's index from its `(key, document position)` pairs in document order.
-fn build_field(pairs: &[(&[u8], u32)], docs: &[(DocId, Bytes)]) -> BTreeMap<ValueKey, Posting> {
+/// One path's index from its `(key, document position)` pairs in document order. A
+/// document's position is its ordinal, so within one value the ordinals ascend with the ids.
+fn build_field(pairs: &[(&[u8], u32)]) -> BTreeMap<ValueKey, Posting> {
     let mut sorted = pairs.to_vec();
     // Stable: within one key, documents stay in id order.
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     let mut entries: Vec<(ValueKey, Posting)> = Vec::new();
+    let mut ords: Vec<u32> = Vec::new();
     let mut i = 0;
     while i < sorted.len() {
         let key = sorted[i].0;
@@ -173,18 +175,9 @@ fn build_field(pairs: &[(&[u8], u32)], docs: &[(DocId, Bytes)]) -> BTreeMap<Valu
         while j < sorted.len() && sorted[j].0 == key {
             j += 1;
         }
-        let id = |d: u32| docs[d as usize].0.clone();
-        let posting = if j - i == 1 {
-            Posting::One(id(sorted[i].1))
-        } else {
-            Posting::Many(Box::new(
-                sorted[i..j]
-                    .iter()
-                    .map(|&(_, d)| id(d))
-                    .collect::<BTreeSet<_>>(),
-            ))
-        };
-        entries.push((ValueKey::from_raw(key.to_vec()), posting));
+        ords.clear();
+        ords.extend(sorted[i..j].iter().map(|&(_, d)| d));
+        entries.push((ValueKey::from_raw(key.to_vec()), Posting::from_sorted(&ords)));
         i = j;
     }
     // Sorted and distinct: `from_iter` bulk-loads full nodes.
@@ -217,11 +210,14 @@ mod tests {
     }
 
     /// Each path's entries as (path, key, ids), to compare two index sets numbered apart.
-    fn dump(ix: &Indexes) -> Vec<(String, Vec<u8>, Vec<String>)> {
+    fn dump(ix: &Indexes, ids: &[DocId]) -> Vec<(String, Vec<u8>, Vec<String>)> {
         let mut out = Vec::new();
         for (_, f) in ix.iter() {
             for (k, p) in &f.entries {
-                let ids = p.ids_after(None).map(|i| i.to_string()).collect();
+                let ids = p
+                    .iter_after(None, ids)
+                    .map(|o| ids[o as usize].to_string())
+                    .collect();
                 out.push((f.path.to_string(), k.as_bytes().to_vec(), ids));
             }
         }
@@ -234,13 +230,21 @@ mod tests {
         for n in [0, 1, 7, PARALLEL_FROM + 333] {
             let docs = sample(n);
             let (bulk, keys) = build_all(&docs).unwrap();
+            let ids: Vec<DocId> = docs.iter().map(|(id, _)| id.clone()).collect();
             let mut one = Indexes::default();
             let mut one_keys = Vec::new();
-            for (id, bytes) in &docs {
-                let map: Map<String, Value> = serde_json::from_slice(bytes).unwrap();
-                one_keys.push(one.add_doc(id, &map));
+            // One by one in a scrambled order, with ordinals that do not follow the ids.
+            let mut order: Vec<usize> = (0..docs.len()).collect();
+            order.sort_by_key(|&d| (d * 7919) % (docs.len().max(1) * 2 + 1));
+            // Ordinal `o` is the `o`-th inserted document.
+            let scrambled: Vec<DocId> = order.iter().map(|&d| ids[d].clone()).collect();
+            let mut by_pos = vec![DocKeys::default(); docs.len()];
+            for (o, &d) in order.iter().enumerate() {
+                let map: Map<String, Value> = serde_json::from_slice(&docs[d].1).unwrap();
+                by_pos[d] = one.add_doc(o as u32, &map, scrambled.as_slice());
             }
-            assert_eq!(dump(&bulk), dump(&one), "{n} documents");
+            one_keys.extend(by_pos);
+            assert_eq!(dump(&bulk, &ids), dump(&one, &scrambled), "{n} documents");
             for (d, (k, o)) in keys.iter().zip(&one_keys).enumerate() {
                 let named = |ix: &Indexes, k: &DocKeys| {
                     let mut v: Vec<_> = k
