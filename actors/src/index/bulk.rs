@@ -16,7 +16,6 @@
 //! compares both, and `Collection::check_consistency` holds).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -105,21 +104,48 @@ pub(crate) fn build_all(
         }
     }
 
-    // Per path, every (key, document position), in document (so id) order.
-    let mut per_path: Vec<Vec<(&[u8], u32)>> = vec![Vec::new(); ix.fields.len()];
-    for (d, keys) in all_keys.iter().enumerate() {
-        for (pid, key) in keys.iter() {
-            per_path[pid as usize].push((key, d as u32));
+    // Per path, every (key, document position), in document (so id) order: one flat
+    // allocation cut into one slice per path (counting sort by path). Being one block, it goes
+    // back to the system when freed instead of leaving holes among the indexes just built.
+    let mut counts = vec![0usize; ix.fields.len()];
+    for keys in &all_keys {
+        for (pid, _) in keys.iter() {
+            counts[pid as usize] += 1;
         }
     }
+    let mut starts: Vec<usize> = counts
+        .iter()
+        .scan(0, |at, &n| {
+            let start = *at;
+            *at += n;
+            Some(start)
+        })
+        .collect();
+    let total: usize = counts.iter().sum();
+    let mut flat: Vec<(&[u8], u32)> = vec![(&[][..], 0); total];
+    for (d, keys) in all_keys.iter().enumerate() {
+        for (pid, key) in keys.iter() {
+            let at = &mut starts[pid as usize];
+            flat[*at] = (key, d as u32);
+            *at += 1;
+        }
+    }
+    // Each worker takes whole paths, largest first, and sorts their slices in place.
+    let mut queue: Vec<(usize, &mut [(&[u8], u32)])> = Vec::with_capacity(counts.len());
+    let mut rest = flat.as_mut_slice();
+    for (p, &n) in counts.iter().enumerate() {
+        let (head, tail) = rest.split_at_mut(n);
+        queue.push((p, head));
+        rest = tail;
+    }
+    queue.sort_by_key(|(_, pairs)| pairs.len());
+    let queue = std::sync::Mutex::new(queue);
     let built: Vec<(usize, BTreeMap<ValueKey, Posting>)> = {
-        let next = AtomicUsize::new(0);
-        let per_path = &per_path;
         let work = || {
             let mut out = Vec::new();
             loop {
-                let p = next.fetch_add(1, Ordering::Relaxed);
-                let Some(pairs) = per_path.get(p) else {
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                let Some((p, pairs)) = next else {
                     return out;
                 };
                 out.push((p, build_field(pairs)));
@@ -138,13 +164,13 @@ pub(crate) fn build_all(
             })
         }
     };
+    drop(flat);
     for (p, entries) in built {
         if let Some(Some(field)) = ix.fields.get_mut(p) {
-            field.docs = per_path[p].len();
+            field.docs = counts[p];
             field.entries = entries;
         }
     }
-    drop(per_path);
     // A path no document kept (impossible: every interned path came from a document) would
     // leave an empty index; drop it to keep `FieldIndex::docs > 0`.
     for p in 0..ix.fields.len() {
@@ -162,26 +188,21 @@ pub(crate) fn build_all(
 
 /// One path's index from its `(key, document position)` pairs in document order. A
 /// document's position is its ordinal, so within one value the ordinals ascend with the ids.
-fn build_field(pairs: &[(&[u8], u32)]) -> BTreeMap<ValueKey, Posting> {
-    let mut sorted = pairs.to_vec();
-    // Stable: within one key, documents stay in id order.
-    sorted.sort_by(|a, b| a.0.cmp(b.0));
-    let mut entries: Vec<(ValueKey, Posting)> = Vec::new();
+fn build_field(pairs: &mut [(&[u8], u32)]) -> BTreeMap<ValueKey, Posting> {
+    // Positions are distinct: sorting by (key, position) in place equals a stable sort by key.
+    pairs.sort_unstable();
     let mut ords: Vec<u32> = Vec::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let key = sorted[i].0;
-        let mut j = i + 1;
-        while j < sorted.len() && sorted[j].0 == key {
-            j += 1;
-        }
+    let mut rest = &*pairs;
+    // Sorted and distinct keys: `BTreeMap` bulk-loads full nodes.
+    std::iter::from_fn(|| {
+        let key = rest.first()?.0;
+        let n = rest.partition_point(|&(k, _)| k == key);
         ords.clear();
-        ords.extend(sorted[i..j].iter().map(|&(_, d)| d));
-        entries.push((ValueKey::from_raw(key.to_vec()), Posting::from_sorted(&ords)));
-        i = j;
-    }
-    // Sorted and distinct: `from_iter` bulk-loads full nodes.
-    entries.into_iter().collect()
+        ords.extend(rest[..n].iter().map(|&(_, d)| d));
+        rest = &rest[n..];
+        Some((ValueKey::from_raw(key.to_vec()), Posting::from_sorted(&ords)))
+    })
+    .collect()
 }
 
 #[cfg(test)]
