@@ -20,8 +20,8 @@ use crate::query::{Filter, Page, Query, QueryError, plan};
 mod docs;
 mod stored;
 pub(crate) use docs::Docs;
-use stored::parse;
 pub use stored::StoredDoc;
+use stored::parse;
 
 /// Documents of one collection by id, and their indexes.
 #[derive(Debug, Default, Clone)]
@@ -265,7 +265,10 @@ impl Collection {
             Some(ord) => {
                 let old_keys = self.take_keys(ord);
                 self.indexes.remove_doc(ord, &old_keys, &self.docs);
-                let old = self.docs.at_mut(ord).map(|slot| std::mem::replace(slot, doc));
+                let old = self
+                    .docs
+                    .at_mut(ord)
+                    .map(|slot| std::mem::replace(slot, doc));
                 (ord, old)
             }
             None => (self.docs.insert_new(Arc::from(id), doc), None),

@@ -17,7 +17,9 @@
 //!   length, which is what the planner needs; and walking values backwards (`desc`) while walking
 //!   each posting forwards gives exactly "value descending, id ascending", the contract's tie
 //!   break, without buffering.
-//! * Document ids are `Arc<str>`, shared by the document map and every posting.
+//! * Postings hold `u32` document ordinals (`collection::docs`), not ids: a chunked list sorted
+//!   by the ordinals' ids ([`OrdList`]), so iterating one still yields ids ascending, and an
+//!   entry costs 4 bytes instead of a 16-byte `Arc<str>` in a B-tree node (issue 20).
 //! * Paths are interned to a small integer (`PathId`) so that each document's own key list
 //!   (`DocKeys`) is one compact byte blob. That blob is the "forward index": the query engine
 //!   evaluates filters and sort keys on it without re-parsing the document, and `remove` uses it
@@ -168,7 +170,10 @@ impl Indexes {
             };
             let emptied = match field.entries.get_mut(key) {
                 Some(posting) => {
-                    debug_assert!(posting.contains(ord, ids), "index lacks ({key:02x?}, {ord})");
+                    debug_assert!(
+                        posting.contains(ord, ids),
+                        "index lacks ({key:02x?}, {ord})"
+                    );
                     posting.remove(ord, ids)
                 }
                 None => {
@@ -191,7 +196,13 @@ impl Indexes {
     }
 
     /// Whether the index of `pid` holds `(key, ord)`.
-    pub(crate) fn contains(&self, pid: PathId, key: &[u8], ord: Ord32, ids: &(impl IdOf + ?Sized)) -> bool {
+    pub(crate) fn contains(
+        &self,
+        pid: PathId,
+        key: &[u8],
+        ord: Ord32,
+        ids: &(impl IdOf + ?Sized),
+    ) -> bool {
         self.field(pid)
             .and_then(|f| f.entries.get(key))
             .is_some_and(|p| p.contains(ord, ids))

@@ -139,9 +139,11 @@ impl Docs {
 
     /// Every document with its ordinal, in no particular order.
     pub(crate) fn iter_ords(&self) -> impl Iterator<Item = (u32, &DocId, &StoredDoc)> {
-        self.pages.iter().flatten().enumerate().filter_map(|(o, s)| {
-            s.as_ref().map(|s| (o as u32, &s.id, &s.doc))
-        })
+        self.pages
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(o, s)| s.as_ref().map(|s| (o as u32, &s.id, &s.doc)))
     }
 
     /// Every live ordinal with its document, in no particular order.
@@ -216,7 +218,11 @@ impl Docs {
 
 fn page_id(pages: &[Vec<Option<Slot>>], ord: u32) -> Option<&str> {
     let ord = ord as usize;
-    pages.get(ord / PAGE)?.get(ord % PAGE)?.as_ref().map(|s| &*s.id)
+    pages
+        .get(ord / PAGE)?
+        .get(ord % PAGE)?
+        .as_ref()
+        .map(|s| &*s.id)
 }
 
 /// The id of `ord` during [`Docs::from_sorted`], when the last page is still being filled.

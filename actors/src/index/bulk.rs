@@ -200,7 +200,10 @@ fn build_field(pairs: &mut [(&[u8], u32)]) -> BTreeMap<ValueKey, Posting> {
         ords.clear();
         ords.extend(rest[..n].iter().map(|&(_, d)| d));
         rest = &rest[n..];
-        Some((ValueKey::from_raw(key.to_vec()), Posting::from_sorted(&ords)))
+        Some((
+            ValueKey::from_raw(key.to_vec()),
+            Posting::from_sorted(&ords),
+        ))
     })
     .collect()
 }

@@ -118,7 +118,11 @@ impl OrdList {
     }
 
     /// The ordinals in id order, starting just after the id `after` when given.
-    pub(crate) fn iter_after<'a>(&'a self, after: Option<&str>, ids: &(impl IdOf + ?Sized)) -> OrdIter<'a> {
+    pub(crate) fn iter_after<'a>(
+        &'a self,
+        after: Option<&str>,
+        ids: &(impl IdOf + ?Sized),
+    ) -> OrdIter<'a> {
         let (c, i) = match after {
             None => (0, 0),
             Some(after) => self.seek(|o| ids.id_of(o).cmp(after) != Ordering::Greater),
@@ -174,11 +178,7 @@ mod tests {
     #[test]
     fn matches_a_sorted_vec() {
         let n = 5000u32;
-        let ids = Ids(
-            (0..n)
-                .map(|i| format!("{:08}", i * 7919 % 5003))
-                .collect(),
-        );
+        let ids = Ids((0..n).map(|i| format!("{:08}", i * 7919 % 5003)).collect());
         let mut list = OrdList::default();
         let mut model: Vec<u32> = Vec::new();
         for o in 0..n {

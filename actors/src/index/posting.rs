@@ -37,7 +37,11 @@ impl Posting {
     }
 
     /// Its ordinals in id order, starting just after the id `after` when given.
-    pub(crate) fn iter_after<'a>(&'a self, after: Option<&str>, ids: &(impl IdOf + ?Sized)) -> PostingIter<'a> {
+    pub(crate) fn iter_after<'a>(
+        &'a self,
+        after: Option<&str>,
+        ids: &(impl IdOf + ?Sized),
+    ) -> PostingIter<'a> {
         match self {
             Posting::One(one) => {
                 PostingIter::One(after.is_none_or(|a| ids.id_of(*one) > a).then_some(*one))
