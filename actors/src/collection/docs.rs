@@ -68,7 +68,7 @@ impl Docs {
         let mut page: Vec<Option<Slot>> = Vec::with_capacity(n.min(PAGE));
         for (ord, (id, doc)) in docs.into_iter().enumerate() {
             let hash = out.hash(&id);
-            let hasher = |o: &u32| out.hasher.hash_one(&*slot_id(&out.pages, &page, *o));
+            let hasher = |o: &u32| out.hasher.hash_one(slot_id(&out.pages, &page, *o));
             out.by_id.insert_unique(hash, ord as u32, hasher);
             page.push(Some(Slot { id, doc }));
             if page.len() == PAGE {

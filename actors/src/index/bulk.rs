@@ -23,6 +23,9 @@ use serde_json::{Map, Value};
 use super::{DocId, DocKeys, FieldIndex, Indexes, PathId, Posting, doc_pairs};
 use crate::value::ValueKey;
 
+/// One entry to index: a value key and the ordinal of the document holding it.
+type Pair<'a> = (&'a [u8], u32);
+
 /// Below this many documents one thread does it all.
 const PARALLEL_FROM: usize = 4096;
 
@@ -122,7 +125,7 @@ pub(crate) fn build_all(
         })
         .collect();
     let total: usize = counts.iter().sum();
-    let mut flat: Vec<(&[u8], u32)> = vec![(&[][..], 0); total];
+    let mut flat: Vec<Pair<'_>> = vec![(&[][..], 0); total];
     for (d, keys) in all_keys.iter().enumerate() {
         for (pid, key) in keys.iter() {
             let at = &mut starts[pid as usize];
@@ -131,7 +134,7 @@ pub(crate) fn build_all(
         }
     }
     // Each worker takes whole paths, largest first, and sorts their slices in place.
-    let mut queue: Vec<(usize, &mut [(&[u8], u32)])> = Vec::with_capacity(counts.len());
+    let mut queue: Vec<(usize, &mut [Pair<'_>])> = Vec::with_capacity(counts.len());
     let mut rest = flat.as_mut_slice();
     for (p, &n) in counts.iter().enumerate() {
         let (head, tail) = rest.split_at_mut(n);
@@ -188,7 +191,7 @@ pub(crate) fn build_all(
 
 /// One path's index from its `(key, document position)` pairs in document order. A
 /// document's position is its ordinal, so within one value the ordinals ascend with the ids.
-fn build_field(pairs: &mut [(&[u8], u32)]) -> BTreeMap<ValueKey, Posting> {
+fn build_field(pairs: &mut [Pair<'_>]) -> BTreeMap<ValueKey, Posting> {
     // Positions are distinct: sorting by (key, position) in place equals a stable sort by key.
     pairs.sort_unstable();
     let mut ords: Vec<u32> = Vec::new();
