@@ -8,179 +8,20 @@
 //! always describes exactly what GET serves). [`StoredDoc::value`] parses on demand, for the rare
 //! callers that need the `Map` (merge patches, scope checks on a single document).
 
-use std::collections::{BTreeSet, HashMap};
-use std::ops::Bound;
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::index::{DocId, DocKeys, Indexes};
 use crate::query::sliced::Pins;
 use crate::query::{Filter, Page, Query, QueryError, plan};
 
-/// A stored document: the exact bytes a GET serves, and (once inserted in a [`Collection`]) the
-/// value keys of its fields.
-///
-/// Build one with [`StoredDoc::new`] (encodes a `Map`), [`StoredDoc::from_parts`] (a `Map` and
-/// its encoding, when the caller already encoded it) or [`StoredDoc::from_bytes`] (as loaded
-/// from storage). Read it with [`StoredDoc::bytes`] and [`StoredDoc::value`].
-#[derive(Debug, Clone)]
-pub struct StoredDoc {
-    /// The document (including `id`, `created_at` and `updated_at`) encoded once as a JSON
-    /// object.
-    pub(crate) bytes: Bytes,
-    /// The value key of each of its field paths, interned by the collection holding it; empty
-    /// until inserted.
-    pub(crate) keys: DocKeys,
-    /// The parsed document between construction and [`Collection::insert`], which indexes it
-    /// and drops it, so that no write parses its own bytes again. Always `None` inside a
-    /// collection.
-    parsed: Option<Box<Map<String, Value>>>,
-    /// The `seq` of the commit that last wrote it: its ETag (CONTRACT section 12, see
-    /// [`crate::etag`]). 0 until the writing commit is numbered.
-    pub(crate) seq: u64,
-}
-
-impl StoredDoc {
-    /// Encodes a document.
-    pub fn new(value: Map<String, Value>) -> StoredDoc {
-        // Serialising a Map of serde_json Values cannot fail.
-        let bytes = serde_json::to_vec(&value).unwrap_or_default();
-        StoredDoc::from_parts(value, Bytes::from(bytes))
-    }
-
-    /// A document and its encoding, for callers that encoded it already (to check its size,
-    /// say). `bytes` must be `value` encoded: GET serves the bytes, queries see the value.
-    pub fn from_parts(value: Map<String, Value>, bytes: Bytes) -> StoredDoc {
-        debug_assert_eq!(
-            serde_json::from_slice::<Map<String, Value>>(&bytes)
-                .ok()
-                .as_ref(),
-            Some(&value),
-            "StoredDoc::from_parts: the bytes are not the value encoded"
-        );
-        StoredDoc {
-            bytes,
-            keys: DocKeys::default(),
-            parsed: Some(Box::new(value)),
-            seq: 0,
-        }
-    }
-
-    /// Wraps the bytes of a document encoded earlier (as loaded from storage); they must be a
-    /// JSON object.
-    pub fn from_bytes(bytes: Bytes) -> Result<StoredDoc, serde_json::Error> {
-        let value = serde_json::from_slice::<Map<String, Value>>(&bytes)?;
-        Ok(StoredDoc {
-            bytes,
-            keys: DocKeys::default(),
-            parsed: Some(Box::new(value)),
-            seq: 0,
-        })
-    }
-
-    /// The full key of the value at `path` (`None`: missing), read from the bytes: for the
-    /// rare comparisons a capped index key cannot decide ([`crate::value::is_capped`]).
-    pub(crate) fn full_key(&self, path: &str) -> Option<Vec<u8>> {
-        let doc = match &self.parsed {
-            Some(value) => return crate::query::lookup(value, path).map(key_bytes),
-            None => parse(&self.bytes),
-        };
-        crate::query::lookup(&doc, path).map(key_bytes)
-    }
-
-    /// The `seq` of the commit that last wrote it (its ETag, [`crate::etag`]).
-    pub fn seq(&self) -> u64 {
-        self.seq
-    }
-
-    /// The same document, as written by commit `seq`.
-    pub fn with_seq(mut self, seq: u64) -> StoredDoc {
-        self.seq = seq;
-        self
-    }
-
-    /// The encoded document, served as is.
-    pub fn bytes(&self) -> &Bytes {
-        &self.bytes
-    }
-
-    /// The document, parsed from its bytes (a fresh `Map` on each call: a stored document keeps
-    /// no parsed copy, which would cost several times its size).
-    pub fn value(&self) -> Map<String, Value> {
-        match &self.parsed {
-            Some(value) => (**value).clone(),
-            None => parse(&self.bytes),
-        }
-    }
-}
-
-fn key_bytes(value: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    crate::value::encode_into(value, &mut out);
-    out
-}
-
-/// The `Map` in `bytes`; every constructor of [`StoredDoc`] guarantees they hold one.
-fn parse(bytes: &[u8]) -> Map<String, Value> {
-    let parsed = serde_json::from_slice(bytes);
-    debug_assert!(parsed.is_ok(), "a StoredDoc holds a JSON object");
-    parsed.unwrap_or_default()
-}
-
-/// The documents of a collection: found by id in O(1) (a query fetches every candidate it
-/// takes from an index by id, so this lookup is on the hot path), and listed in id order (the
-/// default query order and the tie break of every sort).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Docs {
-    /// Every document by id. SipHash, not a faster unkeyed hash: ids are chosen by users.
-    by_id: HashMap<DocId, StoredDoc>,
-    /// The same ids, ascending; each is the same `Arc` as the key in `by_id` and in the index
-    /// postings.
-    order: BTreeSet<DocId>,
-}
-
-impl Docs {
-    pub(crate) fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
-    pub(crate) fn get(&self, id: &str) -> Option<&StoredDoc> {
-        self.by_id.get(id)
-    }
-
-    pub(crate) fn get_key_value(&self, id: &str) -> Option<(&DocId, &StoredDoc)> {
-        self.by_id.get_key_value(id)
-    }
-
-    /// Documents in ascending id order, starting after `after` when given.
-    pub(crate) fn ordered_after<'a>(
-        &'a self,
-        after: Option<&str>,
-    ) -> impl Iterator<Item = (&'a DocId, &'a StoredDoc)> {
-        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.order
-            .range::<str, _>((lower, Bound::Unbounded))
-            .filter_map(|id| Some((id, self.by_id.get(id)?)))
-    }
-
-    /// Every document, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&DocId, &StoredDoc)> {
-        self.by_id.iter()
-    }
-
-    fn remove_entry(&mut self, id: &str) -> Option<(DocId, StoredDoc)> {
-        let entry = self.by_id.remove_entry(id)?;
-        self.order.remove(id);
-        Some(entry)
-    }
-
-    fn insert(&mut self, id: DocId, doc: StoredDoc) {
-        self.order.insert(id.clone());
-        self.by_id.insert(id, doc);
-    }
-}
+mod docs;
+mod stored;
+pub(crate) use docs::Docs;
+pub use stored::StoredDoc;
+use stored::parse;
 
 /// Documents of one collection by id, and their indexes.
 #[derive(Debug, Default, Clone)]
@@ -295,24 +136,14 @@ impl Collection {
         }
         let (indexes, keys) =
             crate::index::build_all(&docs).map_err(|(i, err)| (docs[i].0.to_string(), err))?;
-        let mut by_id = HashMap::with_capacity(docs.len());
-        let mut order = Vec::with_capacity(docs.len());
-        for ((id, bytes), keys) in docs.into_iter().zip(keys) {
-            order.push(id.clone());
-            let doc = StoredDoc {
-                bytes,
-                keys,
-                parsed: None,
-                seq: 0,
-            };
-            by_id.insert(id, doc);
-        }
+        let docs = docs
+            .into_iter()
+            .zip(keys)
+            .map(|((id, bytes), keys)| (id, StoredDoc::loaded(bytes, keys)))
+            .collect();
         Ok(Collection {
-            docs: Docs {
-                by_id,
-                // Sorted: bulk-loaded.
-                order: order.into_iter().collect(),
-            },
+            // Numbered by position, as `build_all` numbered them.
+            docs: Docs::from_sorted(docs),
             indexes,
             scans: Vec::new(),
         })
@@ -321,7 +152,7 @@ impl Collection {
     /// Sets each document's last-write seq after a bulk load: `seq_of(id)` when stored, else
     /// `default` (a document written before per-document seqs were stored).
     pub(crate) fn restore_seqs(&mut self, seq_of: impl Fn(&str) -> Option<u64>, default: u64) {
-        for (id, doc) in self.docs.by_id.iter_mut() {
+        for (id, doc) in self.docs.iter_mut() {
             doc.seq = seq_of(id).unwrap_or(default);
         }
     }
@@ -368,10 +199,10 @@ impl Collection {
         match posting {
             Some(None) => 0,
             Some(Some(posting)) if scope.conds.len() == 1 => posting.len(),
-            Some(Some(posting)) => posting
-                .ids_after(None)
-                .filter_map(|id| self.docs.get(id))
-                .filter(|doc| self.doc_matches(doc, scope))
+            Some(Some(posting)) => self
+                .docs
+                .posting(posting, None)
+                .filter(|(_, doc)| self.doc_matches(doc, scope))
                 .count(),
             None => self
                 .docs
@@ -385,54 +216,67 @@ impl Collection {
         plan::doc_matches(&self.indexes, doc, filter)
     }
 
-    /// Inserts or replaces a document, updating every index; returns the previous one.
+    /// Inserts or replaces a document, updating every index; returns the previous one. A
+    /// replaced document keeps its ordinal.
     pub fn insert(&mut self, id: String, mut doc: StoredDoc) -> Option<StoredDoc> {
+        let ord = self.docs.ord_of(&id);
         if !self.scans.is_empty() {
-            match self.docs.get_key_value(id.as_str()) {
+            match ord.and_then(|o| self.docs.at(o)) {
                 Some((key, old)) => self.pin(&key.clone(), Some(old)),
                 None => self.pin(&Arc::from(id.as_str()), None),
             }
         }
-        let (id, previous) = match self.docs.remove_entry(id.as_str()) {
-            Some((id, mut old)) => {
-                self.indexes.remove_doc(&id, &old.keys);
-                old.keys = DocKeys::default();
-                (id, Some(old))
-            }
-            None => (Arc::from(id), None),
-        };
         let value = match doc.parsed.take() {
             Some(value) => *value,
             None => parse(&doc.bytes),
         };
-        doc.keys = self.indexes.add_doc(&id, &value);
+        let (ord, previous) = match ord {
+            Some(ord) => {
+                let old_keys = self.take_keys(ord);
+                self.indexes.remove_doc(ord, &old_keys, &self.docs);
+                let old = self
+                    .docs
+                    .at_mut(ord)
+                    .map(|slot| std::mem::replace(slot, doc));
+                (ord, old)
+            }
+            None => (self.docs.insert_new(Arc::from(id), doc), None),
+        };
+        let keys = self.indexes.add_doc(ord, &value, &self.docs);
         debug_assert!(
-            doc.keys
-                .iter()
-                .all(|(pid, key)| self.indexes.contains(pid, key, &id)),
-            "every field of {id} is indexed"
+            keys.iter()
+                .all(|(pid, key)| self.indexes.contains(pid, key, ord, &self.docs)),
+            "every field of {ord} is indexed"
         );
-        self.docs.insert(id, doc);
+        if let Some(doc) = self.docs.at_mut(ord) {
+            doc.keys = keys;
+        }
         previous
+    }
+
+    fn take_keys(&mut self, ord: u32) -> DocKeys {
+        self.docs
+            .at_mut(ord)
+            .map(|doc| std::mem::take(&mut doc.keys))
+            .unwrap_or_default()
     }
 
     /// Removes a document and its index entries.
     pub fn remove(&mut self, id: &str) -> Option<StoredDoc> {
+        let ord = self.docs.ord_of(id)?;
         if !self.scans.is_empty()
-            && let Some((key, old)) = self.docs.get_key_value(id)
+            && let Some((key, old)) = self.docs.at(ord)
         {
             self.pin(&key.clone(), Some(old));
         }
-        let (id, mut doc) = self.docs.remove_entry(id)?;
-        self.indexes.remove_doc(&id, &doc.keys);
+        let keys = self.take_keys(ord);
+        self.indexes.remove_doc(ord, &keys, &self.docs);
         debug_assert!(
-            doc.keys
-                .iter()
-                .all(|(pid, key)| !self.indexes.contains(pid, key, &id)),
+            keys.iter()
+                .all(|(pid, key)| !self.indexes.contains(pid, key, ord, &self.docs)),
             "no entry of {id} remains"
         );
-        doc.keys = DocKeys::default();
-        Some(doc)
+        self.docs.remove(ord).map(|(_, doc)| doc)
     }
 
     /// Answers a query, restricted to the documents that also match `scope` when given.
@@ -451,20 +295,22 @@ impl Collection {
 
     /// Every document id, ascending.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.docs.order.iter().map(|id| &**id)
+        self.docs.ordered_after(None).map(|(id, _)| &**id)
     }
 
     /// Checks that the indexes hold exactly the fields of the documents (a full pass: for
     /// tests and diagnostics).
     pub fn check_consistency(&self) -> Result<(), String> {
         let mut entries = 0usize;
-        if self.docs.order.len() != self.docs.by_id.len() {
-            return Err("id order and documents disagree".into());
+        if self.docs.ordered_after(None).count() != self.docs.iter().count()
+            || self.docs.iter().any(|(id, _)| self.docs.get(id).is_none())
+        {
+            return Err("id order, id table and documents disagree".into());
         }
-        for (id, doc) in self.docs.iter() {
+        for (ord, id, doc) in self.docs.iter_ords() {
             let fresh = {
                 let mut scratch = Indexes::default();
-                let keys = scratch.add_doc(id, &parse(&doc.bytes));
+                let keys = scratch.add_doc(0, &parse(&doc.bytes), std::slice::from_ref(id));
                 keys.iter()
                     .map(|(pid, key)| {
                         let path = scratch
@@ -494,7 +340,7 @@ impl Collection {
                 return Err(format!("document {id}: key list does not match its bytes"));
             }
             for (pid, key) in doc.keys.iter() {
-                if !self.indexes.contains(pid, key, id) {
+                if !self.indexes.contains(pid, key, ord, &self.docs) {
                     return Err(format!("document {id}: missing index entry"));
                 }
                 entries += 1;
@@ -526,15 +372,16 @@ impl Collection {
         let docs: usize = self
             .docs
             .iter()
-            .map(|(id, d)| id.len() + d.bytes.len() + d.keys.byte_len() + 64)
-            .sum();
+            .map(|(id, d)| id.len() + 16 + d.bytes.len() + d.keys.byte_len())
+            .sum::<usize>()
+            + self.docs.table_bytes();
         let index: usize = self
             .indexes
             .iter()
             .map(|(_, f)| {
                 f.entries
-                    .iter()
-                    .map(|(k, p)| k.as_bytes().len() + 48 + 16 * p.len())
+                    .values()
+                    .map(|p| std::mem::size_of::<crate::value::ValueKey>() + 16 + p.byte_len())
                     .sum::<usize>()
             })
             .sum();

@@ -17,7 +17,9 @@
 //!   length, which is what the planner needs; and walking values backwards (`desc`) while walking
 //!   each posting forwards gives exactly "value descending, id ascending", the contract's tie
 //!   break, without buffering.
-//! * Document ids are `Arc<str>`, shared by the document map and every posting.
+//! * Postings hold `u32` document ordinals (`collection::docs`), not ids: a chunked list sorted
+//!   by the ordinals' ids ([`OrdList`]), so iterating one still yields ids ascending, and an
+//!   entry costs 4 bytes instead of a 16-byte `Arc<str>` in a B-tree node (issue 20).
 //! * Paths are interned to a small integer (`PathId`) so that each document's own key list
 //!   (`DocKeys`) is one compact byte blob. That blob is the "forward index": the query engine
 //!   evaluates filters and sort keys on it without re-parsing the document, and `remove` uses it
@@ -30,7 +32,7 @@
 //!   always descends), so neither they nor anything below them is indexed.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -38,105 +40,29 @@ use serde_json::{Map, Value};
 use crate::value::{ValueKey, encode_index_key};
 
 mod bulk;
+mod keys;
+mod ordlist;
+mod posting;
 pub(crate) use bulk::build_all;
+pub(crate) use keys::DocKeys;
+pub(crate) use ordlist::{IdOf, OrdList};
+pub(crate) use posting::Posting;
 
-/// A document id, shared between the document map and every index posting.
+/// A document id, shared between the collection's slots and whoever reads them.
 pub(crate) type DocId = Arc<str>;
+
+/// A document's number within its collection (`collection::docs`), reused after a delete.
+pub(crate) type Ord32 = u32;
+
+/// Ordinals are positions in a slice of ids (bulk builds and tests).
+impl IdOf for [DocId] {
+    fn id_of(&self, ord: Ord32) -> &str {
+        &self[ord as usize]
+    }
+}
 
 /// An interned field path.
 pub(crate) type PathId = u32;
-
-/// The ids of the documents that hold one value at one path.
-#[derive(Debug, Clone)]
-pub(crate) enum Posting {
-    /// The common case for unique-ish values (ids, timestamps, names): no set allocated.
-    One(DocId),
-    /// Two or more ids, ascending. Boxed so that a posting is 16 bytes, not 32: most values
-    /// of most fields are unique.
-    #[allow(
-        clippy::box_collection,
-        reason = "a thin pointer keeps the common `One` case small"
-    )]
-    Many(Box<BTreeSet<DocId>>),
-}
-
-impl Posting {
-    /// How many ids it holds.
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Posting::One(_) => 1,
-            Posting::Many(ids) => ids.len(),
-        }
-    }
-
-    /// Whether `id` is in it.
-    pub(crate) fn contains(&self, id: &str) -> bool {
-        match self {
-            Posting::One(one) => &**one == id,
-            Posting::Many(ids) => ids.contains(id),
-        }
-    }
-
-    /// Its ids in ascending order, starting just after `after` when given.
-    pub(crate) fn ids_after<'a>(&'a self, after: Option<&str>) -> PostingIter<'a> {
-        use std::ops::Bound::{Excluded, Unbounded};
-        match (self, after) {
-            (Posting::One(id), None) => PostingIter::One(Some(id)),
-            (Posting::One(id), Some(after)) => PostingIter::One((&**id > after).then_some(id)),
-            (Posting::Many(ids), None) => PostingIter::Many(ids.range::<str, _>(..)),
-            (Posting::Many(ids), Some(after)) => {
-                PostingIter::Many(ids.range::<str, _>((Excluded(after), Unbounded)))
-            }
-        }
-    }
-
-    fn insert(&mut self, id: DocId) {
-        match self {
-            Posting::One(one) => {
-                if *one != id {
-                    let set = BTreeSet::from([one.clone(), id]);
-                    *self = Posting::Many(Box::new(set));
-                }
-            }
-            Posting::Many(ids) => {
-                ids.insert(id);
-            }
-        }
-    }
-
-    /// Removes `id`; returns whether the posting is now empty.
-    fn remove(&mut self, id: &str) -> bool {
-        match self {
-            Posting::One(one) => &**one == id,
-            Posting::Many(ids) => {
-                ids.remove(id);
-                if ids.len() == 1
-                    && let Some(last) = ids.pop_first()
-                {
-                    *self = Posting::One(last);
-                }
-                false
-            }
-        }
-    }
-}
-
-/// Iterator over a posting's ids, ascending.
-pub(crate) enum PostingIter<'a> {
-    One(Option<&'a DocId>),
-    Many(std::collections::btree_set::Range<'a, DocId>),
-}
-
-impl<'a> Iterator for PostingIter<'a> {
-    type Item = &'a DocId;
-
-    fn next(&mut self) -> Option<&'a DocId> {
-        match self {
-            PostingIter::One(one) => one.take(),
-            PostingIter::Many(range) => range.next(),
-        }
-    }
-}
 
 /// The index of one field path.
 #[derive(Debug, Clone)]
@@ -206,8 +132,14 @@ impl Indexes {
         id
     }
 
-    /// Adds every (path, value) of `doc` under `id`; returns the document's key list.
-    pub(crate) fn add_doc(&mut self, id: &DocId, doc: &Map<String, Value>) -> DocKeys {
+    /// Adds every (path, value) of `doc` under `ord` (live in `ids`); returns the document's
+    /// key list.
+    pub(crate) fn add_doc(
+        &mut self,
+        ord: Ord32,
+        doc: &Map<String, Value>,
+        ids: &(impl IdOf + ?Sized),
+    ) -> DocKeys {
         let pairs = doc_pairs(doc, &mut |path| self.intern(path));
         let keys = DocKeys::build(&pairs);
         for (pid, key) in pairs {
@@ -219,29 +151,33 @@ impl Indexes {
             // One descent of the B-tree whether the value is new or not (most values of most
             // fields are unique, so a lookup then an insert would descend twice).
             match field.entries.entry(ValueKey::from_raw(key)) {
-                Entry::Occupied(mut posting) => posting.get_mut().insert(id.clone()),
+                Entry::Occupied(mut posting) => posting.get_mut().insert(ord, ids),
                 Entry::Vacant(slot) => {
-                    slot.insert(Posting::One(id.clone()));
+                    slot.insert(Posting::One(ord));
                 }
             }
         }
         keys
     }
 
-    /// Removes the entries `keys` (from [`Indexes::add_doc`]) made for `id`.
-    pub(crate) fn remove_doc(&mut self, id: &str, keys: &DocKeys) {
+    /// Removes the entries `keys` (from [`Indexes::add_doc`]) made for `ord` (still live in
+    /// `ids`).
+    pub(crate) fn remove_doc(&mut self, ord: Ord32, keys: &DocKeys, ids: &(impl IdOf + ?Sized)) {
         for (pid, key) in keys.iter() {
             let Some(field) = self.fields.get_mut(pid as usize).and_then(Option::as_mut) else {
-                debug_assert!(false, "document {id} names unknown path id {pid}");
+                debug_assert!(false, "document {ord} names unknown path id {pid}");
                 continue;
             };
             let emptied = match field.entries.get_mut(key) {
                 Some(posting) => {
-                    debug_assert!(posting.contains(id), "index lacks ({key:02x?}, {id})");
-                    posting.remove(id)
+                    debug_assert!(
+                        posting.contains(ord, ids),
+                        "index lacks ({key:02x?}, {ord})"
+                    );
+                    posting.remove(ord, ids)
                 }
                 None => {
-                    debug_assert!(false, "index of '{}' lacks a key of {id}", field.path);
+                    debug_assert!(false, "index of '{}' lacks a key of {ord}", field.path);
                     false
                 }
             };
@@ -259,11 +195,17 @@ impl Indexes {
         }
     }
 
-    /// Whether the index of `pid` holds `(key, id)`.
-    pub(crate) fn contains(&self, pid: PathId, key: &[u8], id: &str) -> bool {
+    /// Whether the index of `pid` holds `(key, ord)`.
+    pub(crate) fn contains(
+        &self,
+        pid: PathId,
+        key: &[u8],
+        ord: Ord32,
+        ids: &(impl IdOf + ?Sized),
+    ) -> bool {
         self.field(pid)
             .and_then(|f| f.entries.get(key))
-            .is_some_and(|p| p.contains(id))
+            .is_some_and(|p| p.contains(ord, ids))
     }
 }
 
@@ -326,88 +268,6 @@ pub(crate) fn flatten(
     }
 }
 
-/// One document's `(path id, value key)` pairs, ascending by path id, as one byte blob of
-/// `varint(path id) varint(key length) key` records (a few bytes of overhead per field instead
-/// of a map per document).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct DocKeys(Box<[u8]>);
-
-impl DocKeys {
-    pub(crate) fn build<K: AsRef<[u8]>>(pairs: &[(PathId, K)]) -> DocKeys {
-        let size = pairs.iter().map(|(_, k)| k.as_ref().len() + 4).sum();
-        let mut out = Vec::with_capacity(size);
-        for (pid, key) in pairs {
-            let key = key.as_ref();
-            put_varint(&mut out, u64::from(*pid));
-            put_varint(&mut out, key.len() as u64);
-            out.extend_from_slice(key);
-        }
-        DocKeys(out.into_boxed_slice())
-    }
-
-    /// The pairs, ascending by path id.
-    pub(crate) fn iter(&self) -> DocKeysIter<'_> {
-        DocKeysIter { rest: &self.0 }
-    }
-
-    /// The key of the value at `pid`, or `None` when the document lacks that path.
-    pub(crate) fn get(&self, pid: PathId) -> Option<&[u8]> {
-        for (p, key) in self.iter() {
-            if p == pid {
-                return Some(key);
-            }
-            if p > pid {
-                return None;
-            }
-        }
-        None
-    }
-
-    /// Bytes held (for memory accounting).
-    pub(crate) fn byte_len(&self) -> usize {
-        self.0.len()
-    }
-}
-
-/// Iterator over a [`DocKeys`] blob.
-pub(crate) struct DocKeysIter<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for DocKeysIter<'a> {
-    type Item = (PathId, &'a [u8]);
-
-    fn next(&mut self) -> Option<(PathId, &'a [u8])> {
-        let mut rest = self.rest;
-        let pid = take_varint(&mut rest)?;
-        let len = take_varint(&mut rest)? as usize;
-        let key = rest.get(..len)?;
-        self.rest = &rest[len..];
-        Some((pid as PathId, key))
-    }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&b, rest) = bytes.split_first()?;
-        *bytes = rest;
-        v |= u64::from(b & 0x7F) << shift;
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -434,10 +294,10 @@ mod tests {
     #[test]
     fn add_and_remove_keep_postings_exact() {
         let mut ix = Indexes::default();
-        let a: DocId = "a".into();
-        let b: DocId = "b".into();
-        let ka = ix.add_doc(&a, &obj(json!({"s": "x", "n": 1})));
-        let kb = ix.add_doc(&b, &obj(json!({"s": "x"})));
+        let ids: Vec<DocId> = vec!["a".into(), "b".into()];
+        let ids = ids.as_slice();
+        let ka = ix.add_doc(0, &obj(json!({"s": "x", "n": 1})), ids);
+        let kb = ix.add_doc(1, &obj(json!({"s": "x"})), ids);
         let s = ix.path_id("s").unwrap();
         let n = ix.path_id("n").unwrap();
         assert_eq!(ka.get(s), Some(ValueKey::of(&json!("x")).as_bytes()));
@@ -445,26 +305,16 @@ mod tests {
         let field = ix.field(s).unwrap();
         assert_eq!(field.docs, 2);
         assert_eq!(field.entries.len(), 1);
-        ix.remove_doc("a", &ka);
+        ix.remove_doc(0, &ka, ids);
         assert_eq!(ix.path_id("n"), None, "the last holder of 'n' is gone");
-        assert!(ix.contains(s, ValueKey::of(&json!("x")).as_bytes(), "b"));
-        ix.remove_doc("b", &kb);
+        assert!(ix.contains(s, ValueKey::of(&json!("x")).as_bytes(), 1, ids));
+        assert!(!ix.contains(s, ValueKey::of(&json!("x")).as_bytes(), 0, ids));
+        ix.remove_doc(1, &kb, ids);
         assert_eq!(ix.iter().count(), 0);
     }
 
     #[test]
     fn postings_are_small() {
         assert_eq!(std::mem::size_of::<Posting>(), 16);
-    }
-
-    #[test]
-    fn varints_round_trip() {
-        for v in [0u64, 1, 127, 128, 300, u64::from(u32::MAX)] {
-            let mut out = Vec::new();
-            put_varint(&mut out, v);
-            let mut slice = out.as_slice();
-            assert_eq!(take_varint(&mut slice), Some(v));
-            assert!(slice.is_empty());
-        }
     }
 }

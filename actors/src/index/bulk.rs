@@ -15,14 +15,16 @@
 //! The result is exactly what inserting the documents one by one gives (the module's test
 //! compares both, and `Collection::check_consistency` holds).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::{DocId, DocKeys, FieldIndex, Indexes, PathId, Posting, doc_pairs};
 use crate::value::ValueKey;
+
+/// One entry to index: a value key and the ordinal of the document holding it.
+type Pair<'a> = (&'a [u8], u32);
 
 /// Below this many documents one thread does it all.
 const PARALLEL_FROM: usize = 4096;
@@ -105,24 +107,51 @@ pub(crate) fn build_all(
         }
     }
 
-    // Per path, every (key, document position), in document (so id) order.
-    let mut per_path: Vec<Vec<(&[u8], u32)>> = vec![Vec::new(); ix.fields.len()];
-    for (d, keys) in all_keys.iter().enumerate() {
-        for (pid, key) in keys.iter() {
-            per_path[pid as usize].push((key, d as u32));
+    // Per path, every (key, document position), in document (so id) order: one flat
+    // allocation cut into one slice per path (counting sort by path). Being one block, it goes
+    // back to the system when freed instead of leaving holes among the indexes just built.
+    let mut counts = vec![0usize; ix.fields.len()];
+    for keys in &all_keys {
+        for (pid, _) in keys.iter() {
+            counts[pid as usize] += 1;
         }
     }
+    let mut starts: Vec<usize> = counts
+        .iter()
+        .scan(0, |at, &n| {
+            let start = *at;
+            *at += n;
+            Some(start)
+        })
+        .collect();
+    let total: usize = counts.iter().sum();
+    let mut flat: Vec<Pair<'_>> = vec![(&[][..], 0); total];
+    for (d, keys) in all_keys.iter().enumerate() {
+        for (pid, key) in keys.iter() {
+            let at = &mut starts[pid as usize];
+            flat[*at] = (key, d as u32);
+            *at += 1;
+        }
+    }
+    // Each worker takes whole paths, largest first, and sorts their slices in place.
+    let mut queue: Vec<(usize, &mut [Pair<'_>])> = Vec::with_capacity(counts.len());
+    let mut rest = flat.as_mut_slice();
+    for (p, &n) in counts.iter().enumerate() {
+        let (head, tail) = rest.split_at_mut(n);
+        queue.push((p, head));
+        rest = tail;
+    }
+    queue.sort_by_key(|(_, pairs)| pairs.len());
+    let queue = std::sync::Mutex::new(queue);
     let built: Vec<(usize, BTreeMap<ValueKey, Posting>)> = {
-        let next = AtomicUsize::new(0);
-        let per_path = &per_path;
         let work = || {
             let mut out = Vec::new();
             loop {
-                let p = next.fetch_add(1, Ordering::Relaxed);
-                let Some(pairs) = per_path.get(p) else {
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                let Some((p, pairs)) = next else {
                     return out;
                 };
-                out.push((p, build_field(pairs, docs)));
+                out.push((p, build_field(pairs)));
             }
         };
         let workers = threads(all_keys.len());
@@ -138,13 +167,13 @@ pub(crate) fn build_all(
             })
         }
     };
+    drop(flat);
     for (p, entries) in built {
         if let Some(Some(field)) = ix.fields.get_mut(p) {
-            field.docs = per_path[p].len();
+            field.docs = counts[p];
             field.entries = entries;
         }
     }
-    drop(per_path);
     // A path no document kept (impossible: every interned path came from a document) would
     // leave an empty index; drop it to keep `FieldIndex::docs > 0`.
     for p in 0..ix.fields.len() {
@@ -160,35 +189,26 @@ pub(crate) fn build_all(
     Ok((ix, all_keys))
 }
 
-/// One path's index from its `(key, document position)` pairs in document order.
-fn build_field(pairs: &[(&[u8], u32)], docs: &[(DocId, Bytes)]) -> BTreeMap<ValueKey, Posting> {
-    let mut sorted = pairs.to_vec();
-    // Stable: within one key, documents stay in id order.
-    sorted.sort_by(|a, b| a.0.cmp(b.0));
-    let mut entries: Vec<(ValueKey, Posting)> = Vec::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let key = sorted[i].0;
-        let mut j = i + 1;
-        while j < sorted.len() && sorted[j].0 == key {
-            j += 1;
-        }
-        let id = |d: u32| docs[d as usize].0.clone();
-        let posting = if j - i == 1 {
-            Posting::One(id(sorted[i].1))
-        } else {
-            Posting::Many(Box::new(
-                sorted[i..j]
-                    .iter()
-                    .map(|&(_, d)| id(d))
-                    .collect::<BTreeSet<_>>(),
-            ))
-        };
-        entries.push((ValueKey::from_raw(key.to_vec()), posting));
-        i = j;
-    }
-    // Sorted and distinct: `from_iter` bulk-loads full nodes.
-    entries.into_iter().collect()
+/// One path's index from its `(key, document position)` pairs in document order. A
+/// document's position is its ordinal, so within one value the ordinals ascend with the ids.
+fn build_field(pairs: &mut [Pair<'_>]) -> BTreeMap<ValueKey, Posting> {
+    // Positions are distinct: sorting by (key, position) in place equals a stable sort by key.
+    pairs.sort_unstable();
+    let mut ords: Vec<u32> = Vec::new();
+    let mut rest = &*pairs;
+    // Sorted and distinct keys: `BTreeMap` bulk-loads full nodes.
+    std::iter::from_fn(|| {
+        let key = rest.first()?.0;
+        let n = rest.partition_point(|&(k, _)| k == key);
+        ords.clear();
+        ords.extend(rest[..n].iter().map(|&(_, d)| d));
+        rest = &rest[n..];
+        Some((
+            ValueKey::from_raw(key.to_vec()),
+            Posting::from_sorted(&ords),
+        ))
+    })
+    .collect()
 }
 
 #[cfg(test)]
@@ -217,11 +237,14 @@ mod tests {
     }
 
     /// Each path's entries as (path, key, ids), to compare two index sets numbered apart.
-    fn dump(ix: &Indexes) -> Vec<(String, Vec<u8>, Vec<String>)> {
+    fn dump(ix: &Indexes, ids: &[DocId]) -> Vec<(String, Vec<u8>, Vec<String>)> {
         let mut out = Vec::new();
         for (_, f) in ix.iter() {
             for (k, p) in &f.entries {
-                let ids = p.ids_after(None).map(|i| i.to_string()).collect();
+                let ids = p
+                    .iter_after(None, ids)
+                    .map(|o| ids[o as usize].to_string())
+                    .collect();
                 out.push((f.path.to_string(), k.as_bytes().to_vec(), ids));
             }
         }
@@ -234,13 +257,21 @@ mod tests {
         for n in [0, 1, 7, PARALLEL_FROM + 333] {
             let docs = sample(n);
             let (bulk, keys) = build_all(&docs).unwrap();
+            let ids: Vec<DocId> = docs.iter().map(|(id, _)| id.clone()).collect();
             let mut one = Indexes::default();
             let mut one_keys = Vec::new();
-            for (id, bytes) in &docs {
-                let map: Map<String, Value> = serde_json::from_slice(bytes).unwrap();
-                one_keys.push(one.add_doc(id, &map));
+            // One by one in a scrambled order, with ordinals that do not follow the ids.
+            let mut order: Vec<usize> = (0..docs.len()).collect();
+            order.sort_by_key(|&d| (d * 7919) % (docs.len().max(1) * 2 + 1));
+            // Ordinal `o` is the `o`-th inserted document.
+            let scrambled: Vec<DocId> = order.iter().map(|&d| ids[d].clone()).collect();
+            let mut by_pos = vec![DocKeys::default(); docs.len()];
+            for (o, &d) in order.iter().enumerate() {
+                let map: Map<String, Value> = serde_json::from_slice(&docs[d].1).unwrap();
+                by_pos[d] = one.add_doc(o as u32, &map, scrambled.as_slice());
             }
-            assert_eq!(dump(&bulk), dump(&one), "{n} documents");
+            one_keys.extend(by_pos);
+            assert_eq!(dump(&bulk, &ids), dump(&one, &scrambled), "{n} documents");
             for (d, (k, o)) in keys.iter().zip(&one_keys).enumerate() {
                 let named = |ix: &Indexes, k: &DocKeys| {
                     let mut v: Vec<_> = k

@@ -404,10 +404,7 @@ fn from_index(docs: &Docs, indexes: &Indexes, item: &Agg) -> Value {
                 return key.to_value().unwrap_or(Value::Null);
             }
             // A capped end key stands for several values: compare them in full.
-            let group: Vec<&StoredDoc> = posting
-                .ids_after(None)
-                .filter_map(|id| docs.get(id))
-                .collect();
+            let group: Vec<&StoredDoc> = docs.posting(posting, None).map(|(_, d)| d).collect();
             extreme(&group, path, matches!(item, Agg::Max(_)))
         }
     }

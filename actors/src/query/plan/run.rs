@@ -299,13 +299,11 @@ impl<'d> Run<'d, '_> {
             let several = ranges.len() > 1;
             for r in ranges {
                 for (_, posting) in field.entries.range::<[u8], _>(*r) {
-                    for id in posting.ids_after(None) {
+                    for (id, doc) in docs.posting(posting, None) {
                         if several && !seen.insert(&**id) {
                             continue;
                         }
-                        if let Some(doc) = docs.get(id) {
-                            self.collect(id, doc);
-                        }
+                        self.collect(id, doc);
                     }
                 }
             }
@@ -319,8 +317,7 @@ impl<'d> Run<'d, '_> {
                 .iter()
                 .flat_map(|r| field.entries.range::<[u8], _>(*r))
             {
-                for id in posting.ids_after(after) {
-                    let Some(doc) = docs.get(id) else { continue };
+                for (id, doc) in docs.posting(posting, after) {
                     if self.matches(doc) {
                         self.out.push(self.entry(id, doc));
                         if self.out.len() == self.want {
@@ -386,8 +383,7 @@ impl<'d> Run<'d, '_> {
                     Some(p) if at_start && !grouped => Some(p.id),
                     _ => None,
                 };
-                for id in posting.ids_after(after) {
-                    let Some(doc) = docs.get(id) else { continue };
+                for (id, doc) in docs.posting(posting, after) {
                     if !self.matches(doc) {
                         continue;
                     }
