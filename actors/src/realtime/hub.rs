@@ -53,6 +53,8 @@ struct Member {
 struct StreamInfo {
     class: u64,
     access: Access,
+    /// Equal for streams of the same credential (computed once, for the liveness check).
+    access_key: Box<str>,
 }
 
 /// The per-project fan-out task.
@@ -246,7 +248,15 @@ impl Hub {
         if let Some(class) = self.classes.get_mut(&cid) {
             class.members.push(Member { sid, sink });
         }
-        self.streams.insert(sid, StreamInfo { class: cid, access });
+        let access_key = format!("{:?}\u{0}{:?}", access.principal, access.origin).into();
+        self.streams.insert(
+            sid,
+            StreamInfo {
+                class: cid,
+                access,
+                access_key,
+            },
+        );
         for commit in replay {
             self.process(&commit, Some(&private)).await;
         }
@@ -410,13 +420,11 @@ impl Hub {
         if self.streams.is_empty() {
             return;
         }
-        let mut distinct: HashMap<String, (Access, Vec<u64>)> = HashMap::new();
+        let mut distinct: HashMap<&str, (Access, Vec<u64>)> = HashMap::new();
         for (sid, stream) in &self.streams {
-            let a = &stream.access;
-            let key = format!("{:?}\u{0}{:?}", a.principal, a.origin);
             distinct
-                .entry(key)
-                .or_insert_with(|| (a.clone(), Vec::new()))
+                .entry(&stream.access_key)
+                .or_insert_with(|| (stream.access.clone(), Vec::new()))
                 .1
                 .push(*sid);
         }
