@@ -12,9 +12,10 @@
 //! - `--queries per-user`: listener `i` watches `{"owner": "u<i>"}`, and each write patches the
 //!   document of a random user; each write is delivered to one listener.
 //!
-//! It also reports the resident memory the open idle streams added (this process's RSS after
-//! the snapshots minus before; with an in-process server that is client and server together)
-//! and the writes' own latency, to compare against a run with `--listeners 0`.
+//! It also reports the resident memory the open idle streams added (RSS after the snapshots
+//! minus before: of the server process with `--server-bin` or `--rss-pid`, else of this
+//! process, client and in-process server together) and the writes' own latency, to compare
+//! against a run with `--listeners 0`. The stream reader lives in `listen/reader.rs`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

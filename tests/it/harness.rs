@@ -246,7 +246,11 @@ async fn a_listen_run_against_a_server_process_reads_that_process_rss() -> anyho
     assert!(listen.idle_rss_mib.is_some(), "{report}");
 
     let error = run(
-        &quick(None, "listen", "--listeners 1 --server-bin /nonexistent/mammoth"),
+        &quick(
+            None,
+            "listen",
+            "--listeners 1 --server-bin /nonexistent/mammoth",
+        ),
         &Handle::current(),
     )
     .await
