@@ -28,6 +28,8 @@
 //! - `report`: histograms and counts, the printed table and the `--json` file.
 //! - `ceiling`: the bare HashMap server of `--ceiling`.
 //! - `instance`: what the harness asks of the caller to start its own Mammoth ([`Launch`]).
+//! - `process`: `--server-bin`, the Mammoth under test as a child process; the open-file limit.
+//! - `listen`: `--workload listen`, realtime fan-out (its stream reader in `listen/reader`).
 //!
 //! Its end-to-end tests live in the server crate (`tests/it/harness.rs`), which has both.
 
@@ -36,6 +38,7 @@ mod client;
 mod instance;
 mod listen;
 mod plot;
+mod process;
 mod report;
 mod round;
 mod seed;
@@ -53,6 +56,7 @@ use ceiling::Ceiling;
 use client::{Conn, Target};
 pub use instance::{BoxFuture, Instance, Launch, ServerKind};
 pub use listen::{ListenQueries, ListenReport};
+use process::ServerProcess;
 pub use report::{Latency, Report, TargetReport};
 use round::Pool;
 use workload::PageQuery;
@@ -72,6 +76,11 @@ pub struct BenchArgs {
     /// writes after an fsync'd group commit (sync) or from memory (periodic).
     #[arg(long, value_enum, default_value_t = ServerKind::Memory, conflicts_with = "url")]
     pub server: ServerKind,
+    /// Start the Mammoth under test as a separate process, `PATH serve --in-memory` on a free
+    /// port (e.g. the `mammoth` binary itself), instead of in this process: its RSS is then its
+    /// own, and each side holds only its own sockets (needed for 10,000 listeners).
+    #[arg(long, conflicts_with_all = ["url", "data"])]
+    pub server_bin: Option<PathBuf>,
     /// Data directory of the instance started with --server sync|periodic (default: a fresh
     /// temporary directory, removed afterwards).
     #[arg(long, conflicts_with = "url")]
@@ -110,7 +119,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// `--workload listen`: SSE streams to open (each its own connection; an in-process server
-    /// needs two descriptors per stream, so use --url beyond ~9,000).
+    /// needs two descriptors per stream, so use --server-bin or --url beyond a few thousand;
+    /// bench raises its soft open-file limit to the hard one, `ulimit -n` raises that).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub listeners: u32,
     /// `--workload listen`: merge-patches per second, from 16 connections.
@@ -170,6 +180,17 @@ pub fn main(args: BenchArgs, launch: Launch) -> anyhow::Result<()> {
 }
 
 fn run_main(args: &BenchArgs, launch: Launch) -> anyhow::Result<()> {
+    let needed = u64::from(args.listeners) * 2 + 256;
+    if let Some(limit) = process::raise_nofile_limit()
+        && args.workload == Workload::Listen
+        && limit < needed
+    {
+        eprintln!(
+            "warning: the open-file limit is {limit}; {} listeners may need {needed} \
+             (raise it with `ulimit -n {needed}`, or use --server-bin)",
+            args.listeners
+        );
+    }
     let client = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bench-client")
@@ -207,8 +228,33 @@ pub async fn run(
     servers: &tokio::runtime::Handle,
     launch: Launch,
 ) -> anyhow::Result<Report> {
+    let child = match (&args.server_bin, &args.url) {
+        (Some(bin), None) => {
+            let bin = process::server_bin(bin)?;
+            let connections = args.listeners + 1_000;
+            let started =
+                tokio::task::spawn_blocking(move || ServerProcess::start(&bin, connections))
+                    .await??;
+            eprintln!(
+                "started a separate Mammoth (pid {}) at {}",
+                started.pid(),
+                started.url
+            );
+            Some(started)
+        }
+        _ => None,
+    };
     let (instance, url, key, server) = match (&args.url, &args.key) {
         (Some(url), Some(key)) => (None, url.clone(), key.clone(), "external".to_owned()),
+        (None, None) if child.is_some() => {
+            let started = child.as_ref().expect("checked");
+            (
+                None,
+                started.url.clone(),
+                started.key.clone(),
+                "process".to_owned(),
+            )
+        }
         (None, None) => {
             let instance = servers
                 .spawn(launch(args.server, args.data.clone()))
@@ -222,7 +268,12 @@ pub async fn run(
         }
         _ => anyhow::bail!("--url and --key go together"),
     };
-    let result = measure(args, servers, &url, &key, server).await;
+    let mut args = args.clone();
+    if let Some(child) = &child {
+        args.rss_pid = args.rss_pid.or(Some(child.pid()));
+    }
+    let result = measure(&args, servers, &url, &key, server).await;
+    drop(child);
     if let Some(instance) = instance {
         instance
             .stop

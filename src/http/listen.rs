@@ -1,31 +1,31 @@
 //! Realtime query subscriptions over Server-Sent Events (CONTRACT section 11).
 //!
 //! The handler validates the request, opens the stream with one call on the project (which
-//! checks the credential exactly as a query does), and turns the listener's events into SSE.
+//! checks the credential exactly as a query does), and writes the listener's chunks as the
+//! response body: the hub already encoded them as SSE text (`: ping` lines included), shared by
+//! every stream with the same subscription, so this layer copies nothing per event.
 //! A scoped token's expiry is watched here, since the actor does not see token claims.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
+use bytes::Bytes;
 use futures_util::stream::{self, Stream};
 use mammoth_actors::ProjectError;
 use mammoth_actors::env::Env;
 use mammoth_actors::ids::valid_collection_name;
 use mammoth_actors::project::Principal;
 use mammoth_actors::query::Query;
-use mammoth_actors::realtime::{ListenQuery, Listener, MAX_QUERIES, StreamEvent, error_event};
+use mammoth_actors::realtime::{ListenQuery, Listener, MAX_QUERIES, error_chunk};
 use serde_json::Value;
 
 use super::extract::{ApiKey, JsonBody, bearer};
 use super::{ApiError, AppState};
-
-/// `: ping` comment lines at least this often.
-const PING_EVERY: Duration = Duration::from_secs(15);
 
 /// How often a stream checks its token's expiry.
 const EXPIRY_CHECK: Duration = Duration::from_millis(250);
@@ -77,11 +77,13 @@ async fn listen(
         .project
         .listen(key.access, queries, last_event_id)
         .await?;
-    let events = events(listener, expires, state.config.env.clone());
-    let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(PING_EVERY).text("ping"))
-        .into_response();
+    let chunks = chunks(listener, expires, state.config.env.clone());
+    let mut response = Response::new(Body::from_stream(chunks));
     let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
@@ -93,12 +95,12 @@ fn bearer_of(headers: &HeaderMap) -> Option<String> {
     bearer(&parts).ok().flatten().map(str::to_owned)
 }
 
-/// The listener's events as SSE, ending after an `error` event (or when the token expires).
-fn events(
+/// The listener's SSE text, ending after an `error` event (or when the token expires).
+fn chunks(
     listener: Listener,
     expires: Option<u64>,
     env: Env,
-) -> impl Stream<Item = Result<Event, Infallible>> {
+) -> impl Stream<Item = Result<Bytes, Infallible>> {
     stream::unfold(Some(listener), move |state| {
         let env = env.clone();
         async move {
@@ -109,30 +111,22 @@ fn events(
                     let err = ProjectError::unauthorized(
                         "the token has expired; mint a new one with POST /v1/tokens",
                     );
-                    return Some((Ok(sse(error_event(&err))), None));
+                    return Some((Ok(error_chunk(&err)), None));
                 }
                 let next = if expires.is_some() {
                     tokio::select! {
-                        next = listener.next() => next,
+                        next = listener.next_chunk() => next,
                         () = tokio::time::sleep(EXPIRY_CHECK) => continue,
                     }
                 } else {
-                    listener.next().await
+                    listener.next_chunk().await
                 };
-                let event = next?;
-                let last = event.event == "error";
-                return Some((Ok(sse(event)), (!last).then_some(listener)));
+                let chunk = next?;
+                let last = listener.is_done();
+                return Some((Ok(chunk), (!last).then_some(listener)));
             }
         }
     })
-}
-
-fn sse(event: StreamEvent) -> Event {
-    let out = Event::default().event(event.event).data(event.data);
-    match event.id {
-        Some(id) => out.id(id.to_string()),
-        None => out,
-    }
 }
 
 const QUERY_KEYS: &str = "collection, filter, sort, limit";

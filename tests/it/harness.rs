@@ -227,3 +227,36 @@ async fn a_listen_run_delivers_every_write_to_every_listener_and_reports_latency
     assert!(report.mammoth.ok > 0, "{report}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_run_against_a_server_process_reads_that_process_rss() -> anyhow::Result<()> {
+    let bin = env!("CARGO_BIN_EXE_mammoth");
+    let args = quick(
+        None,
+        "listen",
+        &format!("--listeners 50 --rate 100 --duration 400ms --server-bin {bin}"),
+    );
+    assert_eq!(args.server_bin.as_deref(), Some(std::path::Path::new(bin)));
+    let report = run(&args, &Handle::current()).await?;
+    assert_eq!(report.server, "process", "{report}");
+    let listen = report.listen.as_ref().expect("a listen report");
+    assert_eq!(listen.streams_failed, 0, "{report}");
+    assert_eq!(listen.delivered, listen.expected, "{report}");
+    assert!(listen.expected > 0, "{report}");
+    assert!(listen.idle_rss_mib.is_some(), "{report}");
+
+    let error = run(
+        &quick(
+            None,
+            "listen",
+            "--listeners 1 --server-bin /nonexistent/mammoth",
+        ),
+        &Handle::current(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("is not a file"), "{error}");
+    assert!(parse("--server-bin x --url http://127.0.0.1:1 --key k").is_err());
+    Ok(())
+}

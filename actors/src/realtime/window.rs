@@ -162,9 +162,6 @@ pub(super) enum Change {
     Removed(Arc<str>, &'static str),
 }
 
-/// A query's name and its encoded change list for one commit.
-pub(super) type NamedFragment = (Arc<str>, Arc<str>);
-
 pub(super) enum Update {
     /// The commit changes nothing in the window.
     Same,
