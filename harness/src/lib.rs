@@ -125,6 +125,25 @@ pub struct BenchArgs {
     pub rss_pid: Option<u32>,
 }
 
+/// User + system CPU seconds of this process so far, from `/proc/self/stat` (0 elsewhere).
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The fields after the command name (which may hold spaces) follow its last ')'; utime
+    // and stime are the line's 14th and 15th, the 12th and 13th after the name, in ticks of
+    // 1/100 s.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
 /// A duration like `10`, `10s`, `500ms`, `1m` or `1h` (1 ms to 24 h): the syntax of
 /// `mammoth serve --snapshot-interval`, kept equal by `tests/it/harness.rs`
 /// (`durations_parse_as_serve_does`), since this crate cannot import the server's config.
@@ -282,6 +301,7 @@ async fn measure(
         }
     }
     let round = args.duration / args.rounds;
+    let cpu_before = process_cpu_seconds();
     let mut round_req_per_s = Vec::with_capacity(args.rounds as usize);
     for r in 0..args.rounds {
         eprintln!(
@@ -305,6 +325,7 @@ async fn measure(
         }
     }
     drop(pools);
+    let cpu_used = process_cpu_seconds() - cpu_before;
 
     let mammoth_report = totals[0].summary();
     let ceiling_report = totals.get(1).map(report::Stats::summary);
@@ -319,6 +340,30 @@ async fn measure(
             mammoth_report.req_per_s * workload::BATCH_SIZE as f64,
             workload::BATCH_SIZE
         ));
+    }
+    // CPU per write: a figure that a machine shared with other work disturbs far less than
+    // req/s. In-process it counts server and load client together (and the ceiling's, if run).
+    let writes = match args.workload {
+        Workload::Batch => Some(workload::BATCH_SIZE as f64),
+        Workload::Create | Workload::Update => Some(1.0),
+        _ => None,
+    };
+    if let Some(per_request) = writes
+        && !args.ceiling
+        && cpu_used > 0.0
+    {
+        let done = mammoth_report.req_per_s * args.duration.as_secs_f64() * per_request;
+        if done > 0.0 {
+            notes.push(format!(
+                "cpu: {:.1} us per document written ({}; user + system over the measured rounds)",
+                cpu_used * 1e6 / done,
+                if args.url.is_some() {
+                    "this load client only"
+                } else {
+                    "server and load client in this process"
+                }
+            ));
+        }
     }
     Ok(Report {
         workload: args.workload.name().to_owned(),
