@@ -33,6 +33,7 @@
 
 mod ceiling;
 mod client;
+mod cpu;
 mod instance;
 mod listen;
 mod plot;
@@ -123,25 +124,6 @@ pub struct BenchArgs {
     /// --url) instead of the bench's own.
     #[arg(long)]
     pub rss_pid: Option<u32>,
-}
-
-/// User + system CPU seconds of this process so far, from `/proc/self/stat` (0 elsewhere).
-fn process_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // The fields after the command name (which may hold spaces) follow its last ')'; utime
-    // and stime are the line's 14th and 15th, the 12th and 13th after the name, in ticks of
-    // 1/100 s.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
-        .sum();
-    ticks / 100.0
 }
 
 /// A duration like `10`, `10s`, `500ms`, `1m` or `1h` (1 ms to 24 h): the syntax of
@@ -301,7 +283,7 @@ async fn measure(
         }
     }
     let round = args.duration / args.rounds;
-    let cpu_before = process_cpu_seconds();
+    let cpu_before = cpu::process_cpu_seconds();
     let mut round_req_per_s = Vec::with_capacity(args.rounds as usize);
     for r in 0..args.rounds {
         eprintln!(
@@ -325,7 +307,7 @@ async fn measure(
         }
     }
     drop(pools);
-    let cpu_used = process_cpu_seconds() - cpu_before;
+    let cpu_used = cpu::process_cpu_seconds() - cpu_before;
 
     let mammoth_report = totals[0].summary();
     let ceiling_report = totals.get(1).map(report::Stats::summary);
