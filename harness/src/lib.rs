@@ -35,6 +35,7 @@
 
 mod ceiling;
 mod client;
+mod cpu;
 mod instance;
 mod listen;
 mod plot;
@@ -333,6 +334,7 @@ async fn measure(
         }
     }
     let round = args.duration / args.rounds;
+    let cpu_before = cpu::process_cpu_seconds();
     let mut round_req_per_s = Vec::with_capacity(args.rounds as usize);
     for r in 0..args.rounds {
         eprintln!(
@@ -356,6 +358,7 @@ async fn measure(
         }
     }
     drop(pools);
+    let cpu_used = cpu::process_cpu_seconds() - cpu_before;
 
     let mammoth_report = totals[0].summary();
     let ceiling_report = totals.get(1).map(report::Stats::summary);
@@ -370,6 +373,30 @@ async fn measure(
             mammoth_report.req_per_s * workload::BATCH_SIZE as f64,
             workload::BATCH_SIZE
         ));
+    }
+    // CPU per write: a figure that a machine shared with other work disturbs far less than
+    // req/s. In-process it counts server and load client together (and the ceiling's, if run).
+    let writes = match args.workload {
+        Workload::Batch => Some(workload::BATCH_SIZE as f64),
+        Workload::Create | Workload::Update => Some(1.0),
+        _ => None,
+    };
+    if let Some(per_request) = writes
+        && !args.ceiling
+        && cpu_used > 0.0
+    {
+        let done = mammoth_report.req_per_s * args.duration.as_secs_f64() * per_request;
+        if done > 0.0 {
+            notes.push(format!(
+                "cpu: {:.1} us per document written ({}; user + system over the measured rounds)",
+                cpu_used * 1e6 / done,
+                if args.url.is_some() {
+                    "this load client only"
+                } else {
+                    "server and load client in this process"
+                }
+            ));
+        }
     }
     Ok(Report {
         workload: args.workload.name().to_owned(),

@@ -63,6 +63,7 @@ mod gate;
 mod handle;
 mod load;
 mod mutation;
+mod open;
 mod progress;
 mod replicate;
 mod schema;

@@ -16,6 +16,7 @@
 //!   caller's scope does not exist for it, so a 412 never tells it apart from a missing one.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use mammoth_storage::{Mutation, Ticket};
@@ -237,12 +238,23 @@ impl ProjectState {
         let (ticket, watch) = self.submit_commit(mutations)?;
 
         let mut changes = Vec::with_capacity(finals.len());
+        // A batch usually writes one collection: its name is shared, not copied per document.
+        let mut name: Option<Arc<str>> = None;
         for (collection, id, state) in finals {
             let after = state.as_ref().map(|doc| doc.bytes().clone());
-            let before = self.install(&collection, id.clone(), state);
+            let change_id: Arc<str> = Arc::from(id.as_str());
+            let before = self.install(&collection, id, state);
+            let shared = match &name {
+                Some(n) if **n == *collection => Arc::clone(n),
+                _ => {
+                    let n: Arc<str> = collection.into();
+                    name = Some(Arc::clone(&n));
+                    n
+                }
+            };
             changes.push(DocChange {
-                collection: collection.into(),
-                id: id.into(),
+                collection: shared,
+                id: change_id,
                 before,
                 after,
                 reason: Reason::Write,
