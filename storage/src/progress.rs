@@ -84,6 +84,10 @@ impl LoadProgress {
                 .spawn(move || {
                     let mut stopped = shared.stopped.lock().expect("progress lock");
                     loop {
+                        // Stopped before this thread first waited: nobody will notify again.
+                        if *stopped {
+                            return;
+                        }
                         let (guard, timeout) = shared
                             .wake
                             .wait_timeout(stopped, every)
