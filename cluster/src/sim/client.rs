@@ -43,6 +43,8 @@ pub(crate) async fn run(shared: Shared, c: u64) -> turmoil::Result {
     );
     let mut target: NodeId = 1 + c % 3;
     for n in 0..shared.config.writes {
+        // Think time, so the writes spread over the fault schedule.
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..600))).await;
         let key = format!("c{c}-{n}");
         let value = format!("v{c}.{n}.{seed}");
         let req = WriteReq {

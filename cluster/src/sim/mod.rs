@@ -66,7 +66,7 @@ impl SimConfig {
         SimConfig {
             seed,
             writers: 3,
-            writes: 8,
+            writes: 12,
             chaos: Duration::from_secs(6),
             loss: 0.03,
             max_delay: Duration::from_millis(20),
@@ -139,9 +139,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Records an event of a host or client (at its simulated time).
     pub(crate) fn event(&self, what: String) {
-        let at = turmoil::sim_elapsed().unwrap_or_default().as_millis();
-        self.record.borrow_mut().trace.push(format!("{at:>6}ms {what}"));
+        self.event_at(turmoil::sim_elapsed().unwrap_or_default(), what);
+    }
+
+    /// Records an event at simulated time `at` (the fault schedule's, outside any host).
+    fn event_at(&self, at: Duration, what: String) {
+        let ms = at.as_millis();
+        self.record.borrow_mut().trace.push(format!("{ms:>6}ms {what}"));
     }
 
     pub(crate) fn next_incarnation(&self, id: NodeId) -> u64 {
@@ -235,7 +241,7 @@ fn simulate(shared: &Shared) -> Result<Duration, String> {
     let mut sim = turmoil::Builder::new()
         .rng_seed(config.seed)
         .enable_random_order()
-        .tick_duration(Duration::from_millis(5))
+        .tick_duration(Duration::from_millis(10))
         .simulation_duration(LIMIT)
         .min_message_latency(Duration::from_millis(1))
         .max_message_latency(Duration::from_millis(25))
@@ -263,7 +269,7 @@ fn simulate(shared: &Shared) -> Result<Duration, String> {
                 Heal::Repair(a, b) => sim.repair(net::host(a), net::host(b)),
                 Heal::Release(a, b) => sim.release(net::host(a), net::host(b)),
                 Heal::Restart(n) => {
-                    shared.event(format!("restart n{n}"));
+                    shared.event_at(now, format!("restart n{n}"));
                     sim.bounce(net::host(n));
                 }
             }
@@ -276,19 +282,19 @@ fn simulate(shared: &Shared) -> Result<Duration, String> {
             let c = b % 3 + 1;
             match faults.random_range(0..4) {
                 0 => {
-                    shared.event(format!("isolate n{a}"));
+                    shared.event_at(now, format!("isolate n{a}"));
                     sim.partition(net::host(a), net::host(b));
                     sim.partition(net::host(a), net::host(c));
                     healing.push((heal_at, Heal::Repair(a, b)));
                     healing.push((heal_at, Heal::Repair(a, c)));
                 }
                 1 => {
-                    shared.event(format!("partition n{a}-n{b}"));
+                    shared.event_at(now, format!("partition n{a}-n{b}"));
                     sim.partition(net::host(a), net::host(b));
                     healing.push((heal_at, Heal::Repair(a, b)));
                 }
                 2 => {
-                    shared.event(format!("hold n{a}-n{b}"));
+                    shared.event_at(now, format!("hold n{a}-n{b}"));
                     sim.hold(net::host(a), net::host(b));
                     healing.push((heal_at, Heal::Release(a, b)));
                 }
@@ -297,7 +303,7 @@ fn simulate(shared: &Shared) -> Result<Duration, String> {
                         .iter()
                         .any(|(_, h)| matches!(h, Heal::Restart(n) if *n == a));
                     if !down {
-                        shared.event(format!("crash n{a}"));
+                        shared.event_at(now, format!("crash n{a}"));
                         sim.crash(net::host(a));
                         healing.push((heal_at, Heal::Restart(a)));
                     }
