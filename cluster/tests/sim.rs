@@ -66,7 +66,10 @@ fn same_seed_same_trace() {
     }
     let a = sim::run(&SimConfig::new(1)).unwrap_or_else(|f| panic!("{f}"));
     let b = sim::run(&SimConfig::new(2)).unwrap_or_else(|f| panic!("{f}"));
-    assert_ne!(a.trace, b.trace, "different seeds should explore different runs");
+    assert_ne!(
+        a.trace, b.trace,
+        "different seeds should explore different runs"
+    );
 }
 
 /// Each broken rule must make some seed among the first few fail.

@@ -139,9 +139,10 @@ pub(crate) fn verify(dir: &Path, acks: &[Ack]) -> Result<String, String> {
             }
             if ack.index > 0 {
                 let carries = node.log.get(&ack.index).is_some_and(|e| match &e.payload {
-                    EntryPayload::Normal(c) => c.mutations.iter().any(
-                        |m| matches!(m, Mutation::PutMeta { key: k, .. } if *k == key),
-                    ),
+                    EntryPayload::Normal(c) => c
+                        .mutations
+                        .iter()
+                        .any(|m| matches!(m, Mutation::PutMeta { key: k, .. } if *k == key)),
                     _ => false,
                 });
                 if !carries {

@@ -53,7 +53,10 @@ pub(crate) fn host(id: NodeId) -> String {
 pub(crate) async fn read_chunk(s: &mut TcpStream) -> io::Result<Vec<u8>> {
     let len = s.read_u32().await?;
     if len > MAX_CHUNK {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
     }
     let mut buf = vec![0; len as usize];
     s.read_exact(&mut buf).await?;

@@ -138,7 +138,8 @@ fn json<T: Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> std::io::Result<T> {
-    serde_json::from_slice(body).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    serde_json::from_slice(body)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 impl Server {

@@ -147,7 +147,10 @@ impl Shared {
     /// Records an event at simulated time `at` (the fault schedule's, outside any host).
     fn event_at(&self, at: Duration, what: String) {
         let ms = at.as_millis();
-        self.record.borrow_mut().trace.push(format!("{ms:>6}ms {what}"));
+        self.record
+            .borrow_mut()
+            .trace
+            .push(format!("{ms:>6}ms {what}"));
     }
 
     pub(crate) fn next_incarnation(&self, id: NodeId) -> u64 {
@@ -261,8 +264,9 @@ fn simulate(shared: &Shared) -> Result<Duration, String> {
     loop {
         let finished = sim.step().map_err(|e| format!("simulation: {e}"))?;
         let now = sim.elapsed();
-        let (due, later): (Vec<_>, Vec<_>) =
-            healing.drain(..).partition(|(at, _)| *at <= now || now >= config.chaos);
+        let (due, later): (Vec<_>, Vec<_>) = healing
+            .drain(..)
+            .partition(|(at, _)| *at <= now || now >= config.chaos);
         healing = later;
         for (_, heal) in due {
             match heal {
