@@ -2,7 +2,7 @@
 //! hosts running the real raft configuration, log store and state machine under partitions,
 //! message loss, delay and reordering, crashes and restarts.
 //!
-//! - `seeds`: seeds `0..MAMMOTH_SIM_SEEDS` (default 100; `MAMMOTH_SIM_SEEDS=1000` runs the
+//! - `seeds`: seeds `0..MAMMOTH_SIM_SEEDS` (default 64; `MAMMOTH_SIM_SEEDS=1000` runs the
 //!   thousand), each checked for no acknowledged write lost, prefix-consistent state machines
 //!   and read-your-writes. A failing seed prints its reproduction command.
 //! - `one_seed`: `MAMMOTH_SIM_SEED=N` reruns one seed and prints its trace.
@@ -19,7 +19,7 @@ fn env_u64(name: &str) -> Option<u64> {
 
 #[test]
 fn seeds() {
-    let count = env_u64("MAMMOTH_SIM_SEEDS").unwrap_or(100);
+    let count = env_u64("MAMMOTH_SIM_SEEDS").unwrap_or(64);
     let first = env_u64("MAMMOTH_SIM_FIRST_SEED").unwrap_or(0);
     let started = Instant::now();
     let (mut acked, mut simulated) = (0, std::time::Duration::ZERO);
