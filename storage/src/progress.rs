@@ -173,6 +173,24 @@ mod tests {
         assert!(rx.try_recv().is_err());
     }
 
+    /// A load that ends before the ticker thread first waits (every small load) must not keep
+    /// the loader waiting for one whole interval in `drop`: it used to (1 s per `open`).
+    #[test]
+    fn a_load_shorter_than_the_ticker_start_does_not_wait_an_interval() {
+        for _ in 0..5 {
+            let started = Instant::now();
+            drop(LoadProgress::with_sink(
+                1,
+                Duration::from_secs(3600),
+                Box::new(|_| {}),
+            ));
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "drop waited the interval"
+            );
+        }
+    }
+
     #[test]
     fn the_interval_is_at_least_a_millisecond() {
         let before = progress_interval();
