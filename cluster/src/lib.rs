@@ -20,6 +20,8 @@ mod auth;
 mod log;
 mod machine;
 mod network;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet};

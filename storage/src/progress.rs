@@ -84,6 +84,10 @@ impl LoadProgress {
                 .spawn(move || {
                     let mut stopped = shared.stopped.lock().expect("progress lock");
                     loop {
+                        // Stopped before this thread first waited: nobody will notify again.
+                        if *stopped {
+                            return;
+                        }
                         let (guard, timeout) = shared
                             .wake
                             .wait_timeout(stopped, every)
@@ -167,6 +171,24 @@ mod tests {
         while rx.try_recv().is_ok() {}
         std::thread::yield_now();
         assert!(rx.try_recv().is_err());
+    }
+
+    /// A load that ends before the ticker thread first waits (every small load) must not keep
+    /// the loader waiting for one whole interval in `drop`: it used to (1 s per `open`).
+    #[test]
+    fn a_load_shorter_than_the_ticker_start_does_not_wait_an_interval() {
+        for _ in 0..5 {
+            let started = Instant::now();
+            drop(LoadProgress::with_sink(
+                1,
+                Duration::from_secs(20),
+                Box::new(|_| {}),
+            ));
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "drop waited the interval"
+            );
+        }
     }
 
     #[test]
