@@ -13,10 +13,12 @@
 //! - `machine.rs`: the state machine over [`Storage`].
 //! - `network.rs`: the HTTP client and the peer routes.
 //! - `auth.rs`: [`ClusterKey`], the MAC every peer request carries.
+//! - `fence.rs`: the leader lease behind [`Cluster::fence`].
 
 #![warn(missing_docs)]
 
 mod auth;
+mod fence;
 mod log;
 mod machine;
 mod network;
@@ -40,6 +42,8 @@ use crate::types::{Command, Raft};
 
 /// A peer is reported `up` when it answered within this long.
 const UP_WITHIN: Duration = Duration::from_secs(2);
+/// The longest a read waits for a read barrier when the leader lease has lapsed.
+pub const FENCE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often each node probes its peers' health route.
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 
@@ -130,6 +134,8 @@ pub struct Cluster {
     proposals: mpsc::UnboundedSender<Proposal>,
     prober: JoinHandle<()>,
     proposer: JoinHandle<()>,
+    lease: Arc<fence::Lease>,
+    leaser: JoinHandle<()>,
 }
 
 /// One commit and the tickets waiting for it.
@@ -205,6 +211,13 @@ impl Cluster {
         let prober = tokio::spawn(probe(network, config.node_id, config.peers.clone()));
         let (proposals, queue) = mpsc::unbounded_channel();
         let proposer = tokio::spawn(propose_in_order(raft.clone(), queue));
+        let lease = Arc::new(fence::Lease::default());
+        let leaser = tokio::spawn(fence::track(
+            raft.clone(),
+            config.node_id,
+            Duration::from_millis(config.timing.election_min_ms),
+            Arc::clone(&lease),
+        ));
         Ok(Cluster {
             node_id: config.node_id,
             peers: config.peers,
@@ -215,6 +228,8 @@ impl Cluster {
             proposals,
             prober,
             proposer,
+            lease,
+            leaser,
         })
     }
 
@@ -223,8 +238,26 @@ impl Cluster {
         network::router(Peer {
             raft: self.raft.clone(),
             key: self.key.clone(),
+            me: self.node_id,
+            liveness: Arc::clone(&self.liveness),
         })
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
+    }
+
+    /// Announces this node's HTTP (`--listen`) address to its peers (in its health answers),
+    /// so they can forward requests here when this node owns them.
+    pub fn advertise_http(&self, addr: impl Into<String>) {
+        self.liveness.set_http(self.node_id, addr.into());
+    }
+
+    /// Node `id`'s HTTP address, once its health answer has announced it.
+    pub fn http_addr(&self, id: u64) -> Option<String> {
+        self.liveness.http(id)
+    }
+
+    /// The cluster key (for the hop header of forwarded requests).
+    pub fn key(&self) -> &ClusterKey {
+        &self.key
     }
 
     /// This node's id.
@@ -294,7 +327,31 @@ impl Cluster {
     pub async fn shutdown(&self) {
         self.prober.abort();
         self.proposer.abort();
+        self.leaser.abort();
         let _ = self.raft.shutdown().await;
+    }
+
+    /// Succeeds only if this node is the leader *now*, so a read served after it sees every
+    /// acknowledged write: under the leader lease at once, else after one read barrier
+    /// (`ensure_linearizable`, at most [`FENCE_TIMEOUT`]). A deposed or partitioned leader gets
+    /// `Overloaded` (503 + `Retry-After`). See `fence.rs`.
+    pub async fn fence(&self) -> Result<(), StorageError> {
+        if self.leader() != Some(self.node_id) {
+            return Err(StorageError::Overloaded);
+        }
+        if self.lease.holds() {
+            return Ok(());
+        }
+        match tokio::time::timeout(FENCE_TIMEOUT, self.raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::Fatal(_))) => Err(StorageError::Closed),
+            Ok(Err(RaftError::APIError(_))) | Err(_) => Err(StorageError::Overloaded),
+        }
+    }
+
+    /// Whether this node holds its leader lease now (see [`Cluster::fence`]).
+    pub fn holds_lease(&self) -> bool {
+        self.lease.holds()
     }
 
     /// Proposes a commit and waits for the outcome: what [`Replicator::propose`]'s ticket says.
@@ -385,6 +442,7 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.prober.abort();
         self.proposer.abort();
+        self.leaser.abort();
     }
 }
 
@@ -402,8 +460,15 @@ async fn probe(network: Network, me: u64, peers: BTreeMap<u64, String>) {
                 .timeout(PROBE_EVERY)
                 .send()
                 .await;
-            if answer.is_ok_and(|r| r.status().is_success()) {
-                network.liveness.saw(*id);
+            let Ok(answer) = answer else { continue };
+            if !answer.status().is_success() {
+                continue;
+            }
+            network.liveness.saw(*id);
+            if let Ok(body) = answer.json::<serde_json::Value>().await
+                && let Some(http) = body["http"].as_str()
+            {
+                network.liveness.set_http(*id, http.to_owned());
             }
         }
     }

@@ -34,20 +34,41 @@ pub(crate) const VOTE: &str = "/peer/v1/vote";
 pub(crate) const SNAPSHOT: &str = "/peer/v1/snapshot";
 pub(crate) const HEALTH: &str = "/peer/v1/health";
 
-/// When each peer last answered a signed request (any RPC or a health probe).
+/// When each peer last answered a signed request (any RPC or a health probe), and the HTTP
+/// (`--listen`) address each node announced in its health answer.
 #[derive(Default)]
-pub(crate) struct Liveness(Mutex<BTreeMap<NodeId, Instant>>);
+pub(crate) struct Liveness {
+    seen: Mutex<BTreeMap<NodeId, Instant>>,
+    http: Mutex<BTreeMap<NodeId, String>>,
+}
 
 impl Liveness {
+    /// Records node `node`'s HTTP address (its own, or a peer's from a health answer).
+    pub(crate) fn set_http(&self, node: NodeId, addr: String) {
+        self.http
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(node, addr);
+    }
+
+    /// Node `node`'s HTTP address, once known.
+    pub(crate) fn http(&self, node: NodeId) -> Option<String> {
+        self.http
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&node)
+            .cloned()
+    }
+
     pub(crate) fn saw(&self, node: NodeId) {
-        self.0
+        self.seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(node, Instant::now());
     }
 
     pub(crate) fn up(&self, node: NodeId, within: Duration) -> bool {
-        self.0
+        self.seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&node)
@@ -181,6 +202,9 @@ impl RaftNetwork<TypeConfig> for Connection {
 pub(crate) struct Peer {
     pub(crate) raft: Raft,
     pub(crate) key: ClusterKey,
+    /// This node's id and the directory its HTTP address is announced from.
+    pub(crate) me: NodeId,
+    pub(crate) liveness: Arc<Liveness>,
 }
 
 /// The peer port's routes.
@@ -252,5 +276,6 @@ async fn health(State(peer): State<Peer>, uri: Uri, headers: HeaderMap) -> Respo
             "missing cluster MAC",
         );
     }
-    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+    let http = peer.liveness.http(peer.me);
+    axum::Json(serde_json::json!({"status": "ok", "http": http})).into_response()
 }
