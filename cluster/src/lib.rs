@@ -349,6 +349,13 @@ impl Cluster {
         }
     }
 
+    /// Tests only: cuts this node off from its peers (its RPCs fail, its peer routes answer 503)
+    /// or reconnects it; a partition without touching sockets.
+    #[doc(hidden)]
+    pub fn isolate_for_test(&self, cut: bool) {
+        self.liveness.set_cut(cut);
+    }
+
     /// Whether this node holds its leader lease now (see [`Cluster::fence`]).
     pub fn holds_lease(&self) -> bool {
         self.lease.holds()

@@ -40,9 +40,19 @@ pub(crate) const HEALTH: &str = "/peer/v1/health";
 pub(crate) struct Liveness {
     seen: Mutex<BTreeMap<NodeId, Instant>>,
     http: Mutex<BTreeMap<NodeId, String>>,
+    /// Tests only: this node is cut off (its RPCs fail, its peer routes answer 503).
+    cut: std::sync::atomic::AtomicBool,
 }
 
 impl Liveness {
+    pub(crate) fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_cut(&self) -> bool {
+        self.cut.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Records node `node`'s HTTP address (its own, or a peer's from a health answer).
     pub(crate) fn set_http(&self, node: NodeId, addr: String) {
         self.http
@@ -112,6 +122,10 @@ impl Network {
         Resp: DeserializeOwned,
         Err: std::error::Error + DeserializeOwned,
     {
+        if self.liveness.is_cut() {
+            let err = AnyError::error("this node is cut off (test partition)");
+            return Err(RPCError::Unreachable(Unreachable::new(&err)));
+        }
         let body = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mac = self.key.sign(path, &body);
         let sent = self
@@ -229,6 +243,13 @@ fn open<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<T, Box<Response>> {
+    if peer.liveness.is_cut() {
+        return Err(Box::new(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this node is cut off (test partition)",
+        )));
+    }
     let mac = headers.get(HEADER).map(|v| v.as_bytes()).unwrap_or(b"");
     if !peer.key.verify(uri.path(), body, mac) {
         return Err(Box::new(refuse(
