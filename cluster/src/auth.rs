@@ -65,7 +65,13 @@ impl ClusterKey {
     }
 
     /// Whether `header` is the hop MAC of this request (constant time).
-    pub fn verify_hop(&self, method: &str, path_and_query: &str, body: &[u8], header: &[u8]) -> bool {
+    pub fn verify_hop(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        header: &[u8],
+    ) -> bool {
         self.verify(&format!("hop {method} {path_and_query}"), body, header)
     }
 

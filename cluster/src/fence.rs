@@ -40,7 +40,12 @@ impl Lease {
 
 /// Follows raft's metrics and keeps `lease` current: while this node leads, the lease ends
 /// `lease_for` after the last quorum-acknowledged send.
-pub(crate) async fn track(raft: Raft, me: NodeId, lease_for: Duration, lease: std::sync::Arc<Lease>) {
+pub(crate) async fn track(
+    raft: Raft,
+    me: NodeId,
+    lease_for: Duration,
+    lease: std::sync::Arc<Lease>,
+) {
     let mut metrics = raft.metrics();
     loop {
         let until = {

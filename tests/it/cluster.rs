@@ -134,7 +134,9 @@ async fn read_elsewhere(
             match answer.map(|a| a.status().as_u16()) {
                 Ok(200) => return,
                 Ok(503) | Err(_) => {}
-                Ok(other) => panic!("read-your-writes: {id}, acknowledged by {via}, answered {other} on {url}"),
+                Ok(other) => panic!(
+                    "read-your-writes: {id}, acknowledged by {via}, answered {other} on {url}"
+                ),
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
