@@ -127,11 +127,14 @@ fn creates(url: &str, key: &str, secs: u64, out: &Path) -> f64 {
         .args(["--connections", "64", "--docs", "1000", "--warmup", "1s"])
         .args(["--duration", &format!("{secs}s"), "--json"])
         .arg(out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+        .output()
         .expect("mammoth bench runs");
-    assert!(status.success(), "mammoth bench failed against {url}");
+    assert!(
+        status.status.success(),
+        "mammoth bench failed against {url}: {}{}",
+        String::from_utf8_lossy(&status.stdout),
+        String::from_utf8_lossy(&status.stderr)
+    );
     let report: Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
     let errors = &report["mammoth"]["errors"];
     if errors.as_object().is_some_and(|e| !e.is_empty()) {
