@@ -9,7 +9,7 @@
 //! load harness, an HDR histogram per run) against: a single node `--durability sync`, the
 //! cluster's owner, and a non-owner (every request forwarded one hop). Failover time is from the
 //! SIGKILL of the owner to the first create a survivor acknowledges (one prober trying both
-//! survivors, 300 ms per attempt); the killed node is restarted and must serve a forwarded write
+//! survivors, 2 s per attempt); the killed node is restarted and must serve a forwarded write
 //! before the next kill.
 
 use std::io::{BufRead, BufReader};
@@ -56,9 +56,22 @@ fn spawn(ip: &str, dir: &Path, cluster: Option<(u64, &str)>) -> Node {
         .args(["serve", "--listen", &format!("{ip}:0"), "--data"])
         .arg(dir)
         .args(["--jwt-secret", SECRET, "--root-token", ROOT])
-        .env("MAMMOTH_LOG", "error")
+        .env(
+            "MAMMOTH_LOG",
+            std::env::var("CLUSTER_BENCH_LOG_LEVEL").unwrap_or_else(|_| "error".into()),
+        )
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(match std::env::var_os("CLUSTER_BENCH_LOGS") {
+            // `CLUSTER_BENCH_LOGS=DIR`: each process's log goes to DIR/<ip>.log (appended).
+            Some(dir) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(Path::new(&dir).join(format!("{ip}.log")))
+                    .expect("the log file opens"),
+            ),
+            None => Stdio::null(),
+        });
     if let Some((id, list)) = cluster {
         command.args(["--node-id", &id.to_string(), "--cluster", list]);
     }
@@ -124,7 +137,15 @@ fn project(http: &reqwest::blocking::Client, url: &str) -> String {
 fn creates(url: &str, key: &str, secs: u64, out: &Path) -> f64 {
     let status = Command::new(BIN)
         .args(["bench", "--url", url, "--key", key, "--workload", "create"])
-        .args(["--connections", "64", "--docs", "1000", "--warmup", "1s"])
+        .args([
+            "--connections",
+            "64",
+            "--docs",
+            "64",
+            "--seed-connections",
+            "4",
+        ])
+        .args(["--warmup", "1s"])
         .args(["--duration", &format!("{secs}s"), "--json"])
         .arg(out)
         .output()
@@ -162,22 +183,62 @@ fn main() {
     let root = tempfile::tempdir().unwrap();
     let http = client();
 
-    // A single node.
-    let single = spawn("127.0.0.1", &root.path().join("single"), None);
-    let key = project(&http, &single.url);
-    let one = creates(&single.url, &key, secs, &root.path().join("single.json"));
+    // A single node (CLUSTER_BENCH_SECS=0 skips the throughput runs).
+    if secs > 0 {
+        throughput(&http, root.path(), secs);
+    }
+    failover(&http, root.path(), kills);
+}
+
+/// Creates at 64 connections: one node, then three (through the owner and a non-owner).
+fn throughput(http: &reqwest::blocking::Client, root: &Path, secs: u64) {
+    let single = spawn("127.0.0.1", &root.join("single"), None);
+    let key = project(http, &single.url);
+    let one = creates(&single.url, &key, secs, &root.join("single.json"));
     drop(single);
     println!("bench: cluster.single_node_creates = {one:.0} req/s");
 
     // Three nodes.
-    let peers: Vec<String> = (1..=3)
+    let list = cluster_list();
+    let dirs: Vec<_> = (1..=3).map(|i| root.join(format!("n{i}"))).collect();
+    let nodes: Vec<Node> = (1..=3u64)
+        .map(|id| {
+            spawn(
+                &format!("127.0.0.{id}"),
+                &dirs[id as usize - 1],
+                Some((id, &list)),
+            )
+        })
+        .collect();
+    let urls = |nodes: &[Node]| nodes.iter().map(|n| n.url.clone()).collect::<Vec<_>>();
+    let all = urls(&nodes);
+    let owner = leader(http, &all.iter().map(String::as_str).collect::<Vec<_>>()) as usize;
+    let key = project(http, &all[owner - 1]);
+    let three = creates(&all[owner - 1], &key, secs, &root.join("owner.json"));
+    println!("bench: cluster.three_nodes_owner_creates = {three:.0} req/s");
+    println!(
+        "bench: cluster.three_nodes_vs_single = {:.0} %",
+        three / one * 100.0
+    );
+    let other = &all[owner % 3];
+    let forwarded = creates(other, &key, secs, &root.join("forwarded.json"));
+    println!("bench: cluster.three_nodes_forwarded_creates = {forwarded:.0} req/s");
+}
+
+fn cluster_list() -> String {
+    (1..=3)
         .map(|id| {
             let ip = format!("127.0.0.{id}");
             format!("{id}={ip}:{}", free_port(&ip))
         })
-        .collect();
-    let list = peers.join(",");
-    let dirs: Vec<_> = (1..=3).map(|i| root.path().join(format!("n{i}"))).collect();
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Failover over `kills` kill -9s of the owner, on a fresh three-node cluster.
+fn failover(http: &reqwest::blocking::Client, root: &Path, kills: u64) {
+    let list = cluster_list();
+    let dirs: Vec<_> = (1..=3).map(|i| root.join(format!("f{i}"))).collect();
     let mut nodes: Vec<Node> = (1..=3u64)
         .map(|id| {
             spawn(
@@ -189,18 +250,8 @@ fn main() {
         .collect();
     let urls = |nodes: &[Node]| nodes.iter().map(|n| n.url.clone()).collect::<Vec<_>>();
     let all = urls(&nodes);
-    let owner = leader(&http, &all.iter().map(String::as_str).collect::<Vec<_>>()) as usize;
-    let key = project(&http, &all[owner - 1]);
-    let three = creates(&all[owner - 1], &key, secs, &root.path().join("owner.json"));
-    println!("bench: cluster.three_nodes_owner_creates = {three:.0} req/s");
-    println!(
-        "bench: cluster.three_nodes_vs_single = {:.0} %",
-        three / one * 100.0
-    );
-    let other = &all[owner % 3];
-    let forwarded = creates(other, &key, secs, &root.path().join("forwarded.json"));
-    println!("bench: cluster.three_nodes_forwarded_creates = {forwarded:.0} req/s");
-
+    let owner = leader(http, &all.iter().map(String::as_str).collect::<Vec<_>>()) as usize;
+    let key = project(http, &all[owner - 1]);
     // Failover over `kills` kill -9s of the owner.
     let mut times = Vec::new();
     for k in 0..kills {
@@ -222,7 +273,7 @@ fn main() {
             .collect();
         'probe: loop {
             for url in &survivors {
-                if create_ok(&http, url, &key, Duration::from_millis(300)) {
+                if create_ok(&http, url, &key, Duration::from_secs(2)) {
                     break 'probe;
                 }
             }

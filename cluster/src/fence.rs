@@ -34,7 +34,8 @@ type Waiter = oneshot::Sender<Result<(), StorageError>>;
 pub(crate) struct Barriers(Mutex<(bool, Vec<Waiter>)>);
 
 impl Barriers {
-    /// Waits for a read barrier that starts after this call (at most `timeout`).
+    /// Waits for a read barrier that starts after this call (each barrier takes at most
+    /// `timeout`).
     pub(crate) async fn pass(
         self: &Arc<Self>,
         raft: &Raft,
@@ -49,7 +50,8 @@ impl Barriers {
         if start {
             tokio::spawn(run(raft.clone(), Arc::clone(self), timeout));
         }
-        match tokio::time::timeout(timeout, rx).await {
+        // It may first wait for the barrier already running, then for its own.
+        match tokio::time::timeout(timeout * 2, rx).await {
             Ok(Ok(result)) => result,
             _ => Err(StorageError::Overloaded),
         }

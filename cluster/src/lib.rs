@@ -74,13 +74,16 @@ pub struct Timing {
 }
 
 impl Default for Timing {
-    /// 100 ms heartbeats, elections after 400–800 ms: a dead leader is replaced well inside the
-    /// contract's 5 s on a LAN.
+    /// 200 ms heartbeats, elections after 600–1000 ms: a dead leader is replaced inside the
+    /// contract's 5 s. openraft 0.9 gives every append RPC the heartbeat interval as its
+    /// timeout, and a follower answers an append after its fsync, so the interval must exceed
+    /// a loaded disk's fsync: at 100 ms, appends timed out on a busy machine, replication
+    /// stalled and elections followed (measured with `cargo bench --bench cluster`).
     fn default() -> Timing {
         Timing {
-            heartbeat_ms: 100,
-            election_min_ms: 400,
-            election_max_ms: 800,
+            heartbeat_ms: 200,
+            election_min_ms: 600,
+            election_max_ms: 1000,
         }
     }
 }
