@@ -256,9 +256,9 @@ fn failover(http: &reqwest::blocking::Client, root: &Path, kills: u64) {
     let mut times = Vec::new();
     for k in 0..kills {
         let all = urls(&nodes);
-        let owner = leader(&http, &all.iter().map(String::as_str).collect::<Vec<_>>()) as usize;
+        let owner = leader(http, &all.iter().map(String::as_str).collect::<Vec<_>>()) as usize;
         // The owner serves before it is killed.
-        while !create_ok(&http, &all[owner - 1], &key, Duration::from_secs(2)) {
+        while !create_ok(http, &all[owner - 1], &key, Duration::from_secs(2)) {
             std::thread::sleep(Duration::from_millis(20));
         }
         let victim = &mut nodes[owner - 1];
@@ -273,7 +273,7 @@ fn failover(http: &reqwest::blocking::Client, root: &Path, kills: u64) {
             .collect();
         'probe: loop {
             for url in &survivors {
-                if create_ok(&http, url, &key, Duration::from_secs(2)) {
+                if create_ok(http, url, &key, Duration::from_secs(2)) {
                     break 'probe;
                 }
             }
@@ -287,7 +287,7 @@ fn failover(http: &reqwest::blocking::Client, root: &Path, kills: u64) {
         nodes[owner - 1] = spawn(&ip, &dirs[owner - 1], Some((owner as u64, &list)));
         let back = nodes[owner - 1].url.clone();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !create_ok(&http, &back, &key, Duration::from_secs(2)) {
+        while !create_ok(http, &back, &key, Duration::from_secs(2)) {
             assert!(Instant::now() < deadline, "the restarted node never served");
             std::thread::sleep(Duration::from_millis(50));
         }
