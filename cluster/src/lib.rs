@@ -14,6 +14,8 @@
 //! - `network.rs`: the HTTP client and the peer routes.
 //! - `auth.rs`: [`ClusterKey`], the MAC every peer request carries.
 //! - `fence.rs`: the leader lease behind [`Cluster::fence`].
+//! - `propose.rs`: the ordered proposal queue (group commit for the log).
+//! - `peers.rs`: `--cluster` parsing and the health prober.
 
 #![warn(missing_docs)]
 
@@ -22,6 +24,8 @@ mod fence;
 mod log;
 mod machine;
 mod network;
+mod peers;
+mod propose;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,14 +34,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mammoth_storage::{Mutation, Promise, Replicator, Snapshot, Storage, StorageError, Ticket};
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::RaftError;
 use openraft::{BasicNode, Config, SnapshotPolicy};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use auth::ClusterKey;
+pub use peers::parse_peers;
 
 use crate::network::{Liveness, Network, Peer};
+use crate::peers::probe;
+use crate::propose::{propose_in_order, write};
 use crate::types::{Command, Raft};
 
 /// A peer is reported `up` when it answered within this long.
@@ -369,74 +376,6 @@ impl Cluster {
     }
 }
 
-async fn write(raft: Raft, mutations: Vec<Mutation>) -> Result<(), StorageError> {
-    match raft.client_write(Command { mutations }).await {
-        Ok(_) => Ok(()),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
-            Err(StorageError::Overloaded)
-        }
-        Err(RaftError::APIError(e)) => Err(StorageError::Io(e.to_string())),
-        Err(RaftError::Fatal(_)) => Err(StorageError::Closed),
-    }
-}
-
-/// Log entries proposed and not yet decided, at most: while they are in flight, new proposals
-/// queue up and go out together as the next entry.
-const MAX_ENTRIES_IN_FLIGHT: usize = 4;
-/// Commits merged into one log entry, at most.
-const MAX_COMMITS_PER_ENTRY: usize = 256;
-
-/// Hands proposals to raft in the order the actors made them (a project's two writes of one
-/// document must reach the log in the order memory applied them), then waits for each outcome
-/// on a task of its own so proposals keep flowing.
-///
-/// Group commit for the log: openraft 0.9 appends (and our log store fsyncs) once per client
-/// write, so one commit per entry would cap throughput at one commit per fsync. Instead, at most
-/// [`MAX_ENTRIES_IN_FLIGHT`] entries are undecided at a time, and every proposal queued
-/// meanwhile joins the next entry (its mutations concatenated in order). That is the same act
-/// as applying them one by one: the state machine applies a batch of entries as one storage
-/// transaction anyway, in log order. One entry's tickets share its outcome.
-async fn propose_in_order(raft: Raft, mut queue: mpsc::UnboundedReceiver<Proposal>) {
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_ENTRIES_IN_FLIGHT));
-    while let Some((first, mut promises)) = queue.recv().await {
-        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
-            return;
-        };
-        let mut mutations = first.mutations;
-        let mut commits = 1;
-        while commits < MAX_COMMITS_PER_ENTRY
-            && let Ok((next, more)) = queue.try_recv()
-        {
-            mutations.extend(next.mutations);
-            promises.extend(more);
-            commits += 1;
-        }
-        match raft.client_write_ff(Command { mutations }).await {
-            Ok(outcome) => {
-                tokio::spawn(async move {
-                    let result = match outcome.await {
-                        Ok(Ok(_)) => Ok(()),
-                        Ok(Err(ClientWriteError::ForwardToLeader(_))) => {
-                            Err(StorageError::Overloaded)
-                        }
-                        Ok(Err(e)) => Err(StorageError::Io(e.to_string())),
-                        Err(_) => Err(StorageError::Closed),
-                    };
-                    drop(permit);
-                    for p in promises {
-                        p.keep(result.clone());
-                    }
-                });
-            }
-            Err(_) => {
-                for p in promises {
-                    p.keep(Err(StorageError::Closed));
-                }
-            }
-        }
-    }
-}
-
 impl Cluster {
     fn enqueue(&self, mutations: Vec<Mutation>, tickets: usize) -> Vec<Ticket> {
         let (promises, out): (Vec<Promise>, Vec<Ticket>) =
@@ -479,75 +418,5 @@ impl Drop for Cluster {
         self.prober.abort();
         self.proposer.abort();
         self.leaser.abort();
-    }
-}
-
-/// Probes every other node's health route, so `up` reflects followers too.
-async fn probe(network: Network, me: u64, peers: BTreeMap<u64, String>) {
-    let mut tick = tokio::time::interval(PROBE_EVERY);
-    loop {
-        tick.tick().await;
-        for (id, addr) in peers.iter().filter(|(id, _)| **id != me) {
-            let mac = network.key.sign(network::HEALTH, b"");
-            let answer = network
-                .client
-                .get(format!("http://{addr}{}", network::HEALTH))
-                .header(auth::HEADER, mac)
-                .timeout(PROBE_EVERY)
-                .send()
-                .await;
-            let Ok(answer) = answer else { continue };
-            if !answer.status().is_success() {
-                continue;
-            }
-            network.liveness.saw(*id);
-            if let Ok(body) = answer.json::<serde_json::Value>().await
-                && let Some(http) = body["http"].as_str()
-            {
-                network.liveness.set_http(*id, http.to_owned());
-            }
-        }
-    }
-}
-
-/// Parses `--cluster 1=host:port,2=host:port,...`.
-pub fn parse_peers(list: &str) -> Result<BTreeMap<u64, String>, ClusterError> {
-    let mut peers = BTreeMap::new();
-    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (id, addr) = item
-            .split_once('=')
-            .ok_or_else(|| ClusterError::Config(format!("`{item}` is not ID=HOST:PORT")))?;
-        let id: u64 = id
-            .trim()
-            .parse()
-            .map_err(|_| ClusterError::Config(format!("`{id}` is not a node id (a number)")))?;
-        let addr = addr.trim();
-        if addr.parse::<std::net::SocketAddr>().is_err() && !addr.contains(':') {
-            return Err(ClusterError::Config(format!("`{addr}` is not HOST:PORT")));
-        }
-        if peers.insert(id, addr.to_owned()).is_some() {
-            return Err(ClusterError::Config(format!(
-                "node id {id} is listed twice"
-            )));
-        }
-    }
-    if peers.is_empty() {
-        return Err(ClusterError::Config("--cluster lists no node".into()));
-    }
-    Ok(peers)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peers_parse_and_bad_lists_are_refused() {
-        let p = parse_peers("1=127.0.0.1:7001, 2=127.0.0.2:7002,3=127.0.0.3:7003").unwrap();
-        assert_eq!(p.len(), 3);
-        assert_eq!(p[&2], "127.0.0.2:7002");
-        for bad in ["", "1", "x=1.2.3.4:5", "1=a:1,1=b:2", "1=nope"] {
-            assert!(parse_peers(bad).is_err(), "{bad}");
-        }
     }
 }
