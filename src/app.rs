@@ -26,7 +26,9 @@ pub fn app(state: AppState) -> Router {
     } else {
         router
     };
-    // Cluster mode only: a single node never pays for the ownership gate.
+    let router = router.layer(axum::middleware::from_fn(cors::cors));
+    // Cluster mode only (a single node never pays for it), outermost: a forwarded request gets
+    // its CORS headers from the owner, which knows the project's origins.
     let router = match state.cluster.clone() {
         Some(node) => router.layer(axum::middleware::from_fn_with_state(
             node,
@@ -34,7 +36,5 @@ pub fn app(state: AppState) -> Router {
         )),
         None => router,
     };
-    router
-        .layer(axum::middleware::from_fn(cors::cors))
-        .with_state(state)
+    router.with_state(state)
 }

@@ -135,6 +135,7 @@ impl Server {
 
         let mut state = AppState::new(registry, signer, Arc::new(config), addr, storage.clone());
         if let Some((member, _)) = &cluster {
+            member.advertise_http(crate::cluster::advertised(addr, member));
             state.cluster = Some(Arc::new(crate::cluster::ClusterNode::start(
                 Arc::clone(member),
                 state.registry.clone(),

@@ -57,6 +57,24 @@ impl ClusterKey {
         self.sign(path, body)
     }
 
+    /// The hop header's value for a request this node forwards to the owner: a MAC of the
+    /// method, the path with its query, and the body, domain-separated from peer RPC MACs (their
+    /// signed text starts with `/peer`, this one with `hop `).
+    pub fn sign_hop(&self, method: &str, path_and_query: &str, body: &[u8]) -> String {
+        self.sign(&format!("hop {method} {path_and_query}"), body)
+    }
+
+    /// Whether `header` is the hop MAC of this request (constant time).
+    pub fn verify_hop(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        header: &[u8],
+    ) -> bool {
+        self.verify(&format!("hop {method} {path_and_query}"), body, header)
+    }
+
     /// Whether `header` is the MAC of `path` and `body` (constant time).
     pub(crate) fn verify(&self, path: &str, body: &[u8], header: &[u8]) -> bool {
         let expected = self.sign(path, body);
@@ -77,5 +95,10 @@ mod tests {
         assert!(!key.verify("/q", b"body", mac.as_bytes()));
         assert!(!ClusterKey::derive(b"other").verify("/p", b"body", mac.as_bytes()));
         assert!(!key.verify("/p", b"body", b""));
+        let hop = key.sign_hop("POST", "/v1/x?a=1", b"body");
+        assert!(key.verify_hop("POST", "/v1/x?a=1", b"body", hop.as_bytes()));
+        assert!(!key.verify_hop("GET", "/v1/x?a=1", b"body", hop.as_bytes()));
+        assert!(!key.verify_hop("POST", "/v1/x?a=2", b"body", hop.as_bytes()));
+        assert!(!key.verify_hop("POST", "/v1/x?a=1", b"bod", hop.as_bytes()));
     }
 }

@@ -13,13 +13,19 @@
 //! - `machine.rs`: the state machine over [`Storage`].
 //! - `network.rs`: the HTTP client and the peer routes.
 //! - `auth.rs`: [`ClusterKey`], the MAC every peer request carries.
+//! - `fence.rs`: the leader lease behind [`Cluster::fence`].
+//! - `propose.rs`: the ordered proposal queue (group commit for the log).
+//! - `peers.rs`: `--cluster` parsing and the health prober.
 
 #![warn(missing_docs)]
 
 mod auth;
+mod fence;
 mod log;
 mod machine;
 mod network;
+mod peers;
+mod propose;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod types;
@@ -30,18 +36,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mammoth_storage::{Mutation, Promise, Replicator, Snapshot, Storage, StorageError, Ticket};
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::RaftError;
 use openraft::{BasicNode, Config, SnapshotPolicy};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use auth::ClusterKey;
+pub use peers::parse_peers;
 
 use crate::network::{Liveness, Network, Peer};
+use crate::peers::probe;
+use crate::propose::{propose_in_order, write};
 use crate::types::{Command, Raft};
 
 /// A peer is reported `up` when it answered within this long.
 const UP_WITHIN: Duration = Duration::from_secs(2);
+/// The longest a read waits for a read barrier when the leader lease has lapsed.
+pub const FENCE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often each node probes its peers' health route.
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 
@@ -72,13 +83,16 @@ pub struct Timing {
 }
 
 impl Default for Timing {
-    /// 100 ms heartbeats, elections after 400–800 ms: a dead leader is replaced well inside the
-    /// contract's 5 s on a LAN.
+    /// 200 ms heartbeats, elections after 600–1000 ms: a dead leader is replaced inside the
+    /// contract's 5 s. openraft 0.9 gives every append RPC the heartbeat interval as its
+    /// timeout, and a follower answers an append after its fsync, so the interval must exceed
+    /// a loaded disk's fsync: at 100 ms, appends timed out on a busy machine, replication
+    /// stalled and elections followed (measured with `cargo bench --bench cluster`).
     fn default() -> Timing {
         Timing {
-            heartbeat_ms: 100,
-            election_min_ms: 400,
-            election_max_ms: 800,
+            heartbeat_ms: 200,
+            election_min_ms: 600,
+            election_max_ms: 1000,
         }
     }
 }
@@ -132,6 +146,9 @@ pub struct Cluster {
     proposals: mpsc::UnboundedSender<Proposal>,
     prober: JoinHandle<()>,
     proposer: JoinHandle<()>,
+    lease: Arc<fence::Lease>,
+    leaser: JoinHandle<()>,
+    barriers: Arc<fence::Barriers>,
 }
 
 /// One commit and the tickets waiting for it.
@@ -207,6 +224,13 @@ impl Cluster {
         let prober = tokio::spawn(probe(network, config.node_id, config.peers.clone()));
         let (proposals, queue) = mpsc::unbounded_channel();
         let proposer = tokio::spawn(propose_in_order(raft.clone(), queue));
+        let lease = Arc::new(fence::Lease::default());
+        let leaser = tokio::spawn(fence::track(
+            raft.clone(),
+            config.node_id,
+            Duration::from_millis(config.timing.election_min_ms),
+            Arc::clone(&lease),
+        ));
         Ok(Cluster {
             node_id: config.node_id,
             peers: config.peers,
@@ -217,6 +241,9 @@ impl Cluster {
             proposals,
             prober,
             proposer,
+            lease,
+            leaser,
+            barriers: Arc::default(),
         })
     }
 
@@ -225,8 +252,26 @@ impl Cluster {
         network::router(Peer {
             raft: self.raft.clone(),
             key: self.key.clone(),
+            me: self.node_id,
+            liveness: Arc::clone(&self.liveness),
         })
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
+    }
+
+    /// Announces this node's HTTP (`--listen`) address to its peers (in its health answers),
+    /// so they can forward requests here when this node owns them.
+    pub fn advertise_http(&self, addr: impl Into<String>) {
+        self.liveness.set_http(self.node_id, addr.into());
+    }
+
+    /// Node `id`'s HTTP address, once its health answer has announced it.
+    pub fn http_addr(&self, id: u64) -> Option<String> {
+        self.liveness.http(id)
+    }
+
+    /// The cluster key (for the hop header of forwarded requests).
+    pub fn key(&self) -> &ClusterKey {
+        &self.key
     }
 
     /// This node's id.
@@ -296,53 +341,40 @@ impl Cluster {
     pub async fn shutdown(&self) {
         self.prober.abort();
         self.proposer.abort();
+        self.leaser.abort();
         let _ = self.raft.shutdown().await;
+    }
+
+    /// Succeeds only if this node is the leader *now*, so a read served after it sees every
+    /// acknowledged write: under the leader lease at once, else after one read barrier
+    /// (`ensure_linearizable`, coalesced with the other requests waiting, at most
+    /// [`FENCE_TIMEOUT`]). A deposed or partitioned leader gets
+    /// `Overloaded` (503 + `Retry-After`). See `fence.rs`.
+    pub async fn fence(&self) -> Result<(), StorageError> {
+        if self.leader() != Some(self.node_id) {
+            return Err(StorageError::Overloaded);
+        }
+        if self.lease.holds() {
+            return Ok(());
+        }
+        self.barriers.pass(&self.raft, FENCE_TIMEOUT).await
+    }
+
+    /// Tests only: cuts this node off from its peers (its RPCs fail, its peer routes answer 503)
+    /// or reconnects it; a partition without touching sockets.
+    #[doc(hidden)]
+    pub fn isolate_for_test(&self, cut: bool) {
+        self.liveness.set_cut(cut);
+    }
+
+    /// Whether this node holds its leader lease now (see [`Cluster::fence`]).
+    pub fn holds_lease(&self) -> bool {
+        self.lease.holds()
     }
 
     /// Proposes a commit and waits for the outcome: what [`Replicator::propose`]'s ticket says.
     pub async fn write(&self, mutations: Vec<Mutation>) -> Result<(), StorageError> {
         write(self.raft.clone(), mutations).await
-    }
-}
-
-async fn write(raft: Raft, mutations: Vec<Mutation>) -> Result<(), StorageError> {
-    match raft.client_write(Command { mutations }).await {
-        Ok(_) => Ok(()),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
-            Err(StorageError::Overloaded)
-        }
-        Err(RaftError::APIError(e)) => Err(StorageError::Io(e.to_string())),
-        Err(RaftError::Fatal(_)) => Err(StorageError::Closed),
-    }
-}
-
-/// Hands proposals to raft one at a time, in the order the actors made them (a project's two
-/// writes of one document must reach the log in the order memory applied them), then waits for
-/// each outcome on a task of its own so proposals keep flowing.
-async fn propose_in_order(raft: Raft, mut queue: mpsc::UnboundedReceiver<Proposal>) {
-    while let Some((command, promises)) = queue.recv().await {
-        match raft.client_write_ff(command).await {
-            Ok(outcome) => {
-                tokio::spawn(async move {
-                    let result = match outcome.await {
-                        Ok(Ok(_)) => Ok(()),
-                        Ok(Err(ClientWriteError::ForwardToLeader(_))) => {
-                            Err(StorageError::Overloaded)
-                        }
-                        Ok(Err(e)) => Err(StorageError::Io(e.to_string())),
-                        Err(_) => Err(StorageError::Closed),
-                    };
-                    for p in promises {
-                        p.keep(result.clone());
-                    }
-                });
-            }
-            Err(_) => {
-                for p in promises {
-                    p.keep(Err(StorageError::Closed));
-                }
-            }
-        }
     }
 }
 
@@ -387,68 +419,6 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.prober.abort();
         self.proposer.abort();
-    }
-}
-
-/// Probes every other node's health route, so `up` reflects followers too.
-async fn probe(network: Network, me: u64, peers: BTreeMap<u64, String>) {
-    let mut tick = tokio::time::interval(PROBE_EVERY);
-    loop {
-        tick.tick().await;
-        for (id, addr) in peers.iter().filter(|(id, _)| **id != me) {
-            let mac = network.key.sign(network::HEALTH, b"");
-            let answer = network
-                .client
-                .get(format!("http://{addr}{}", network::HEALTH))
-                .header(auth::HEADER, mac)
-                .timeout(PROBE_EVERY)
-                .send()
-                .await;
-            if answer.is_ok_and(|r| r.status().is_success()) {
-                network.liveness.saw(*id);
-            }
-        }
-    }
-}
-
-/// Parses `--cluster 1=host:port,2=host:port,...`.
-pub fn parse_peers(list: &str) -> Result<BTreeMap<u64, String>, ClusterError> {
-    let mut peers = BTreeMap::new();
-    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (id, addr) = item
-            .split_once('=')
-            .ok_or_else(|| ClusterError::Config(format!("`{item}` is not ID=HOST:PORT")))?;
-        let id: u64 = id
-            .trim()
-            .parse()
-            .map_err(|_| ClusterError::Config(format!("`{id}` is not a node id (a number)")))?;
-        let addr = addr.trim();
-        if addr.parse::<std::net::SocketAddr>().is_err() && !addr.contains(':') {
-            return Err(ClusterError::Config(format!("`{addr}` is not HOST:PORT")));
-        }
-        if peers.insert(id, addr.to_owned()).is_some() {
-            return Err(ClusterError::Config(format!(
-                "node id {id} is listed twice"
-            )));
-        }
-    }
-    if peers.is_empty() {
-        return Err(ClusterError::Config("--cluster lists no node".into()));
-    }
-    Ok(peers)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peers_parse_and_bad_lists_are_refused() {
-        let p = parse_peers("1=127.0.0.1:7001, 2=127.0.0.2:7002,3=127.0.0.3:7003").unwrap();
-        assert_eq!(p.len(), 3);
-        assert_eq!(p[&2], "127.0.0.2:7002");
-        for bad in ["", "1", "x=1.2.3.4:5", "1=a:1,1=b:2", "1=nope"] {
-            assert!(parse_peers(bad).is_err(), "{bad}");
-        }
+        self.leaser.abort();
     }
 }

@@ -165,8 +165,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let write = || -> Result<(), AnyError> {
-            let txn = self.db.begin_write().map_err(io)?;
+        // The fsync runs on a blocking thread: the raft core still waits for it (the log is
+        // appended in order), but the runtime's workers keep serving heartbeats and requests.
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let db = Arc::clone(&self.db);
+        let write = move || -> Result<(), AnyError> {
+            let txn = db.begin_write().map_err(io)?;
             {
                 let mut table = txn.open_table(LOG).map_err(io)?;
                 for entry in entries {
@@ -178,7 +182,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             txn.commit().map_err(io)
         };
-        match write() {
+        let written = tokio::task::spawn_blocking(write)
+            .await
+            .unwrap_or_else(|e| Err(AnyError::error(format!("the log write panicked: {e}"))));
+        match written {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())

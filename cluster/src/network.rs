@@ -34,20 +34,51 @@ pub(crate) const VOTE: &str = "/peer/v1/vote";
 pub(crate) const SNAPSHOT: &str = "/peer/v1/snapshot";
 pub(crate) const HEALTH: &str = "/peer/v1/health";
 
-/// When each peer last answered a signed request (any RPC or a health probe).
+/// When each peer last answered a signed request (any RPC or a health probe), and the HTTP
+/// (`--listen`) address each node announced in its health answer.
 #[derive(Default)]
-pub(crate) struct Liveness(Mutex<BTreeMap<NodeId, Instant>>);
+pub(crate) struct Liveness {
+    seen: Mutex<BTreeMap<NodeId, Instant>>,
+    http: Mutex<BTreeMap<NodeId, String>>,
+    /// Tests only: this node is cut off (its RPCs fail, its peer routes answer 503).
+    cut: std::sync::atomic::AtomicBool,
+}
 
 impl Liveness {
+    pub(crate) fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_cut(&self) -> bool {
+        self.cut.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Records node `node`'s HTTP address (its own, or a peer's from a health answer).
+    pub(crate) fn set_http(&self, node: NodeId, addr: String) {
+        self.http
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(node, addr);
+    }
+
+    /// Node `node`'s HTTP address, once known.
+    pub(crate) fn http(&self, node: NodeId) -> Option<String> {
+        self.http
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&node)
+            .cloned()
+    }
+
     pub(crate) fn saw(&self, node: NodeId) {
-        self.0
+        self.seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(node, Instant::now());
     }
 
     pub(crate) fn up(&self, node: NodeId, within: Duration) -> bool {
-        self.0
+        self.seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&node)
@@ -91,6 +122,10 @@ impl Network {
         Resp: DeserializeOwned,
         Err: std::error::Error + DeserializeOwned,
     {
+        if self.liveness.is_cut() {
+            let err = AnyError::error("this node is cut off (test partition)");
+            return Err(RPCError::Unreachable(Unreachable::new(&err)));
+        }
         let body = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mac = self.key.sign(path, &body);
         let sent = self
@@ -181,6 +216,9 @@ impl RaftNetwork<TypeConfig> for Connection {
 pub(crate) struct Peer {
     pub(crate) raft: Raft,
     pub(crate) key: ClusterKey,
+    /// This node's id and the directory its HTTP address is announced from.
+    pub(crate) me: NodeId,
+    pub(crate) liveness: Arc<Liveness>,
 }
 
 /// The peer port's routes.
@@ -205,6 +243,13 @@ fn open<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<T, Box<Response>> {
+    if peer.liveness.is_cut() {
+        return Err(Box::new(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this node is cut off (test partition)",
+        )));
+    }
     let mac = headers.get(HEADER).map(|v| v.as_bytes()).unwrap_or(b"");
     if !peer.key.verify(uri.path(), body, mac) {
         return Err(Box::new(refuse(
@@ -252,5 +297,6 @@ async fn health(State(peer): State<Peer>, uri: Uri, headers: HeaderMap) -> Respo
             "missing cluster MAC",
         );
     }
-    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+    let http = peer.liveness.http(peer.me);
+    axum::Json(serde_json::json!({"status": "ok", "http": http})).into_response()
 }

@@ -271,6 +271,61 @@ async fn acknowledged_writes_survive_the_leaders_loss_and_a_returning_node_catch
     }
 }
 
+/// A leader cut off from its followers keeps believing it leads until it hears a higher term;
+/// meanwhile the others elect a new leader that acknowledges a write. The old leader's fence
+/// (what its gate asks before every request) must refuse from then on: serving a read from its
+/// memory would miss that write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partitioned_old_leader_refuses_reads_once_a_new_leader_acknowledged_a_write() {
+    let key = ClusterKey::derive(b"test jwt secret");
+    let root = tempfile::tempdir().unwrap();
+    let listeners = bind_all(3);
+    let peers: BTreeMap<u64, String> = (1..=3u64)
+        .zip(listeners.iter())
+        .map(|(id, l)| (id, l.local_addr().unwrap().to_string()))
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, l) in listeners.into_iter().enumerate() {
+        let dir = root.path().join(format!("n{i}"));
+        nodes.push(start(i as u64 + 1, &dir, &peers, &key, tokio_listener(l)).await);
+    }
+    let old = nodes[0]
+        .cluster
+        .wait_leader(Duration::from_secs(10))
+        .await
+        .expect("a leader");
+    let old_node = nodes.iter().find(|n| n.id == old).unwrap();
+    let live = Mutex::new(nodes.iter().map(|n| Arc::clone(&n.cluster)).collect());
+    write_somewhere(&live, doc("before")).await.unwrap();
+    assert!(old_node.cluster.fence().await.is_ok(), "the leader fences");
+
+    old_node.cluster.isolate_for_test(true);
+    let others: Vec<&Node> = nodes.iter().filter(|n| n.id != old).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let new = loop {
+        if let Some(l) = others[0].cluster.leader().filter(|l| *l != old) {
+            break others.iter().find(|n| n.id == l).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no new leader");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    new.cluster.propose(vec![doc("after")]).await.unwrap();
+    println!(
+        "old leader {old} still believes it leads: {}; holds its lease: {}",
+        old_node.cluster.leader() == Some(old),
+        old_node.cluster.holds_lease()
+    );
+    assert!(
+        old_node.cluster.fence().await.is_err(),
+        "the deposed leader would answer a read that misses an acknowledged write"
+    );
+
+    old_node.cluster.isolate_for_test(false);
+    for n in nodes {
+        stop(n).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_requests_without_the_cluster_mac_are_refused() {
     let key = ClusterKey::derive(b"right secret");

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mammoth_actors::ProjectError;
+use mammoth_actors::meta::{self, MetaChange};
 use mammoth_actors::project::ProjectHandle;
 use mammoth_actors::registry::Registry;
 use mammoth_actors::users::LinkStats;
-use mammoth_actors::meta::{self, MetaChange};
 use mammoth_storage::{Storage, StorageError};
 
 /// Meta key prefix of a project's request total.

@@ -1,5 +1,7 @@
-//! CONTRACT section 16: three real processes on 127.0.0.1, .2 and .3; writers across nodes;
-//! `kill -9` of the owner; every acknowledged write is served by the next owner; the killed
+//! CONTRACT section 16: three real processes on 127.0.0.1, .2 and .3; writers on every node
+//! (non-owners forward to the owner); each acknowledged write is read back through another node
+//! (read-your-writes across nodes); a listen stream through a non-owner; `kill -9` of the owner;
+//! every acknowledged write is served by the next owner and through every survivor; the killed
 //! node returns, catches up, and serves them too when it owns the projects.
 
 use std::collections::BTreeSet;
@@ -69,11 +71,21 @@ async fn leader(client: &reqwest::Client, urls: &[String]) -> usize {
     }
 }
 
-/// Writes one document on whichever node answers 201, retrying 503s for up to 15 s.
-async fn write(client: &reqwest::Client, urls: &Mutex<Vec<String>>, key: &str, id: &str) -> bool {
+/// Writes one document through the writer's own node first (any node accepts any request and
+/// forwards it to the owner), retrying 503s on the live nodes for up to 15 s; answers the node
+/// that acknowledged it.
+async fn write(
+    client: &reqwest::Client,
+    urls: &Mutex<Vec<String>>,
+    first: usize,
+    key: &str,
+    id: &str,
+) -> Option<String> {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
-        let candidates = urls.lock().unwrap().clone();
+        let mut candidates = urls.lock().unwrap().clone();
+        let n = candidates.len();
+        candidates.rotate_left(first % n);
         for url in candidates {
             let answer = client
                 .post(format!("{url}/v1/collections/todos/documents"))
@@ -83,15 +95,53 @@ async fn write(client: &reqwest::Client, urls: &Mutex<Vec<String>>, key: &str, i
                 .send()
                 .await;
             match answer.map(|a| a.status().as_u16()) {
-                Ok(201) => return true,
-                Ok(409) => return false, // an earlier try was applied but not acknowledged
+                Ok(201) => return Some(url),
+                Ok(409) => return None, // an earlier try was applied but not acknowledged
                 Ok(503) | Err(_) => {}
                 Ok(other) => panic!("write {id} answered {other}"),
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    false
+    None
+}
+
+/// Reads `id` through a live node other than `via`: 200, or 503 / no answer while ownership
+/// moves (retried); never 404 for an acknowledged write.
+async fn read_elsewhere(
+    client: &reqwest::Client,
+    urls: &Mutex<Vec<String>>,
+    via: &str,
+    key: &str,
+    id: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let others: Vec<String> = urls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| *u != via)
+            .cloned()
+            .collect();
+        for url in others {
+            let answer = client
+                .get(format!("{url}/v1/collections/todos/documents/{id}"))
+                .header("X-API-Key", key)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            match answer.map(|a| a.status().as_u16()) {
+                Ok(200) => return,
+                Ok(503) | Err(_) => {}
+                Ok(other) => panic!(
+                    "read-your-writes: {id}, acknowledged by {via}, answered {other} on {url}"
+                ),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{id} was never readable on another node");
 }
 
 async fn served_by(client: &reqwest::Client, url: &str, key: &str, ids: &BTreeSet<String>) {
@@ -128,11 +178,12 @@ async fn a_cluster_of_three_processes_loses_no_acknowledged_write_when_its_owner
         .collect();
     let owner = leader(&client, &urls).await;
 
-    // A project, created on the owner once its gate is open.
+    // A project, created through a node that is not the owner (forwarded).
+    let other = urls[owner % 3].clone();
     let deadline = Instant::now() + Duration::from_secs(10);
     let created: Value = loop {
         let answer = client
-            .post(format!("{}/admin/v1/projects", urls[owner - 1]))
+            .post(format!("{other}/admin/v1/projects"))
             .bearer_auth(ROOT)
             .json(&json!({"name": "app"}))
             .send()
@@ -149,6 +200,26 @@ async fn a_cluster_of_three_processes_loses_no_acknowledged_write_when_its_owner
     };
     let key = created["api_key"]["key"].as_str().unwrap().to_owned();
 
+    // A listen stream through a non-owner streams: its snapshot arrives through the proxy.
+    let mut stream = client
+        .post(format!("{other}/v1/listen"))
+        .header("X-API-Key", &key)
+        .json(&json!({"queries": {"all": {"collection": "todos"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+        .await
+        .expect("the snapshot event streams through the proxy")
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&first).contains("snapshot"),
+        "{first:?}"
+    );
+    drop(stream);
+
     let live = Arc::new(Mutex::new(urls.clone()));
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
     let mut writers = Vec::new();
@@ -157,8 +228,11 @@ async fn a_cluster_of_three_processes_loses_no_acknowledged_write_when_its_owner
         writers.push(tokio::spawn(async move {
             for i in 0..30 {
                 let id = format!("w{w}-{i:02}");
-                if write(&client, &live, &key, &id).await {
-                    acked.lock().unwrap().insert(id);
+                if let Some(via) = write(&client, &live, w, &key, &id).await {
+                    acked.lock().unwrap().insert(id.clone());
+                    if i % 5 == 0 {
+                        read_elsewhere(&client, &live, &via, &key, &id).await;
+                    }
                 }
             }
         }));
@@ -197,7 +271,9 @@ async fn a_cluster_of_three_processes_loses_no_acknowledged_write_when_its_owner
     let survivors: Vec<String> = live.lock().unwrap().clone();
     let second = leader(&client, &survivors).await;
     assert_ne!(second, owner);
-    served_by(&client, &urls[second - 1], &key, &acked).await;
+    for url in &survivors {
+        served_by(&client, url, &key, &acked).await;
+    }
 
     // The killed node returns and catches up; then the second owner is killed, and whichever
     // of the other two takes over serves every acknowledged write as well.
