@@ -29,6 +29,9 @@ const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_state_v1"
 #[derive(Clone)]
 pub(crate) struct LogStore {
     db: Arc<Database>,
+    /// Append on the calling task instead of a blocking thread: for the deterministic
+    /// simulation, where a thread outside the simulated runtime would reorder events.
+    inline_writes: bool,
 }
 
 fn io(e: impl std::error::Error + 'static) -> AnyError {
@@ -42,7 +45,17 @@ impl LogStore {
         txn.open_table(LOG).map_err(|e| e.to_string())?;
         txn.open_table(STATE).map_err(|e| e.to_string())?;
         txn.commit().map_err(|e| e.to_string())?;
-        Ok(LogStore { db: Arc::new(db) })
+        Ok(LogStore {
+            db: Arc::new(db),
+            inline_writes: false,
+        })
+    }
+
+    /// The same store, appending on the calling task (see `inline_writes`).
+    #[cfg(feature = "sim")]
+    pub(crate) fn inline_writes(mut self) -> LogStore {
+        self.inline_writes = true;
+        self
     }
 
     fn get_state<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, AnyError> {
@@ -182,9 +195,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             txn.commit().map_err(io)
         };
-        let written = tokio::task::spawn_blocking(write)
-            .await
-            .unwrap_or_else(|e| Err(AnyError::error(format!("the log write panicked: {e}"))));
+        let written = if self.inline_writes {
+            write()
+        } else {
+            tokio::task::spawn_blocking(write)
+                .await
+                .unwrap_or_else(|e| Err(AnyError::error(format!("the log write panicked: {e}"))))
+        };
         match written {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));

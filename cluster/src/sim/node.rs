@@ -88,7 +88,7 @@ pub(crate) async fn run(shared: Shared, id: NodeId) -> turmoil::Result {
         path: Some(dir.join("mammoth.redb")),
         ..StorageConfig::default()
     })?;
-    let log = LogStore::open(&dir.join("raft.redb"))?;
+    let log = LogStore::open(&dir.join("raft.redb"))?.inline_writes();
     let (machine, _applied) = StateMachine::new(storage.clone(), &loaded)?;
     let machine = SimMachine {
         inner: machine,
