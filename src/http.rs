@@ -22,8 +22,7 @@ use axum::http::{Method, Uri};
 pub use crate::error::{self, ApiError};
 pub use crate::state::AppState;
 
-/// Largest request body (CONTRACT section 3: 413 above it).
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+pub use crate::config::MAX_BODY_BYTES;
 
 /// The HTTP API's routes (data, auth, admin, system, OpenAPI, cluster); [`crate::app::app`]
 /// merges them with the dashboard's and the metrics route and applies the layers.

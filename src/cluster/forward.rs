@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use mammoth_actors::ErrorCode;
 use mammoth_cluster::ClusterKey;
 
-use crate::http::MAX_BODY_BYTES;
-use crate::http::error::ApiError;
+use crate::config::MAX_BODY_BYTES;
+use crate::error::ApiError;
 
 /// The hop header a forwarding node adds.
 pub(crate) const HOP: HeaderName = HeaderName::from_static("x-mammoth-hop");
