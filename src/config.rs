@@ -1,15 +1,15 @@
 //! Server settings. The command line fills them (each flag also reads a `MAMMOTH_*` variable);
 //! embedders build them directly.
 
-/// Largest request body (CONTRACT section 3: 413 above it). Here, beside the other limits,
-/// because both the HTTP layer and the cluster's forwarding proxy apply it.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use mammoth_actors::env::Env;
+
+/// Largest request body (CONTRACT section 3: 413 above it). Here, beside the other limits,
+/// because both the HTTP layer and the cluster's forwarding proxy apply it.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// Where state lives and when a write counts as done.
 #[derive(Debug, Clone, PartialEq, Eq)]
