@@ -156,6 +156,17 @@ pub(crate) enum DataMsg {
 }
 
 impl ProjectState {
+    /// The filter a read of `collection` runs under for `access` (`None`: everything), or why it
+    /// is refused: the one check queries and aggregates share before they start.
+    fn read_scope(
+        &self,
+        access: &Access,
+        collection: &str,
+    ) -> Result<Option<crate::query::Filter>, ProjectError> {
+        self.authorize(access, false)
+            .and_then(|reach| Ok(reach.filter(collection)?.cloned()))
+    }
+
     pub(super) fn data(&mut self, msg: DataMsg) {
         match msg {
             DataMsg::Get {
@@ -198,33 +209,23 @@ impl ProjectState {
                 collection,
                 query,
                 reply,
-            } => {
-                let scope = self
-                    .authorize(&access, false)
-                    .and_then(|reach| Ok(reach.filter(&collection)?.cloned()));
-                match scope {
-                    Ok(scope) => self.start_query(collection, query, scope, reply),
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
+            } => match self.read_scope(&access, &collection) {
+                Ok(scope) => self.start_query(collection, query, scope, reply),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
                 }
-            }
+            },
             DataMsg::Aggregate {
                 access,
                 collection,
                 aggregation,
                 reply,
-            } => {
-                let scope = self
-                    .authorize(&access, false)
-                    .and_then(|reach| Ok(reach.filter(&collection)?.cloned()));
-                match scope {
-                    Ok(scope) => self.start_aggregate(collection, aggregation, scope, reply),
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
+            } => match self.read_scope(&access, &collection) {
+                Ok(scope) => self.start_aggregate(collection, aggregation, scope, reply),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
                 }
-            }
+            },
             DataMsg::Collections { access, reply } => {
                 let result = self
                     .authorize(&access, false)
